@@ -1,0 +1,506 @@
+"""The deployment configuration: the ``schoolbackup`` context block of cdk.json as frozen dataclasses.
+
+No CDK import here, so the CLI reads exactly the configuration that synth uses. :func:`load_config`
+validates every field and collects *all* problems; :class:`ConfigError` carries one line per
+problem, each naming the key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from infra.cron import Cron, CronError, parse_cron
+
+CONTEXT_KEY: Final = "schoolbackup"
+
+# Jobs with a schedule, and their defaults (DESIGN.md). Times are in the configured timezone.
+DEFAULT_SCHEDULES: Final[dict[str, str]] = {
+    "dump": "cron(0 2 * * ? *)",
+    "rds_snapshot": "cron(30 3 * * ? *)",
+    "ami_backup": "cron(0 3 ? * SUN *)",
+    "prune": "cron(0 5 * * ? *)",
+    "verify": "cron(30 6 * * ? *)",
+    "restore_test": "cron(0 7 ? * MON *)",
+    "report": "cron(30 7 ? * MON *)",
+    "iam_review": "cron(0 8 1 * ? *)",
+    "restore_drill": "cron(0 6 ? 1,7 SAT#1 *)",
+}
+
+# RFC 2606 / RFC 6761 names that can never receive mail: fine for the shipped example, refused on deploy.
+EXAMPLE_DOMAINS: Final = ("example.org", "example.com", "example.net", "example.edu", "invalid", "test")
+
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+_SECRET_ARN = re.compile(
+    r"^arn:aws[a-z-]*:secretsmanager:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$"
+)
+_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+_TAG_PART = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+_DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,63}$")
+_EC2_ID = re.compile(r"^i-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
+_RDS_ID = re.compile(r"^[a-zA-Z](?:-?[a-zA-Z0-9]){0,62}$")
+_SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+_PATH = re.compile(r"^/[^\0\s'\"`$\\;|&<>]*$")
+_LOG_RETENTION_DAYS: Final = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+
+
+class ConfigError(ValueError):
+    """One or more configuration values are invalid; ``problems`` has one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class Selection:
+    tag_key: str
+    tag_value: str
+    ec2_instance_ids: tuple[str, ...]
+    rds_instance_ids: tuple[str, ...]
+
+    @property
+    def tag(self) -> str:
+        """As the Lambdas' SELECTION_TAG variable: ``Key=Value``."""
+        return f"{self.tag_key}={self.tag_value}"
+
+
+@dataclass(frozen=True)
+class Retention:
+    keep_daily: int
+    keep_weekly: int
+    keep_monthly: int
+    max_age_days: int
+    min_keep: int
+
+
+@dataclass(frozen=True)
+class Dump:
+    enabled: bool
+    paths: tuple[str, ...]
+    engine: str  # mysql | postgres
+    db_host: str
+    db_port: int
+    db_name: str
+    db_secret_arn: str
+    server_role_name: str
+    compression: str  # gzip | zstd
+    timeout_minutes: int
+
+
+@dataclass(frozen=True)
+class Bucket:
+    object_lock_days: int
+    transition_to_ia_days: int
+    expiry_days: int
+    noncurrent_expiry_days: int
+    access_log_expiry_days: int
+
+
+@dataclass(frozen=True)
+class Targets:
+    """How old the newest good backup of each kind may be before an alarm fires."""
+
+    dump_max_age_hours: int
+    rds_max_age_hours: int
+    ami_max_age_hours: int
+
+
+@dataclass(frozen=True)
+class RestoreDrill:
+    enabled: bool
+    subnet_id: str | None
+    instance_type: str
+    db_instance_class: str
+    rto_target_minutes: int
+    max_runtime_minutes: int
+
+
+@dataclass(frozen=True)
+class Config:
+    notification_emails: tuple[str, ...]
+    timezone: str
+    language: str
+    ses_sender: str | None
+    selection: Selection
+    schedules: Mapping[str, str]
+    retention: Retention
+    ami_no_reboot: bool
+    dump: Dump
+    bucket: Bucket
+    targets: Targets
+    restore_drill: RestoreDrill
+    log_retention_days: int
+    tracing: bool
+
+    def cron(self, job: str) -> Cron:
+        return parse_cron(self.schedules[job])
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def example_addresses(self) -> list[str]:
+        """Addresses at domains that cannot receive mail (the shipped example)."""
+        found = [*self.notification_emails, *([self.ses_sender] if self.ses_sender else [])]
+        return [a for a in found if a.rsplit("@", 1)[-1].lower().endswith(EXAMPLE_DOMAINS)]
+
+
+T = TypeVar("T")
+
+
+class _Reader:
+    """Reads one nested block, recording problems instead of stopping at the first."""
+
+    def __init__(self, data: Any, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            self.fail(path, data, "a JSON object")
+            data = {}
+        self.data: Mapping[str, Any] = data
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def fail(self, key: str, value: Any, allowed: str) -> None:
+        self.problems.append(f"{key}: {value!r} is not allowed; expected {allowed}")
+
+    def child(self, name: str) -> _Reader:
+        return _Reader(self.data.get(name), self.key(name), self.problems)
+
+    def unknown(self, known: set[str]) -> None:
+        for extra in sorted(set(self.data) - known):
+            self.problems.append(
+                f"{self.key(extra)}: unknown setting; known settings: {', '.join(sorted(known))}"
+            )
+
+    def get(self, name: str, default: T, check: Callable[[Any], bool], allowed: str) -> T:
+        value = self.data.get(name, default)
+        if not check(value):
+            self.fail(self.key(name), value, allowed)
+            return default
+        return value  # type: ignore[no-any-return]
+
+    def integer(self, name: str, default: int, minimum: int, maximum: int = 100_000) -> int:
+        return self.get(
+            name,
+            default,
+            lambda v: type(v) is int and minimum <= v <= maximum,
+            f"a whole number from {minimum} to {maximum}",
+        )
+
+    def boolean(self, name: str, default: bool) -> bool:
+        return self.get(name, default, lambda v: isinstance(v, bool), "true or false")
+
+    def text(self, name: str, default: str, pattern: re.Pattern[str], allowed: str) -> str:
+        return self.get(name, default, lambda v: isinstance(v, str) and bool(pattern.match(v)), allowed)
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        return self.get(name, default, lambda v: v in choices, " or ".join(choices))
+
+    def strings(
+        self,
+        name: str,
+        default: tuple[str, ...],
+        pattern: re.Pattern[str],
+        allowed: str,
+        non_empty: bool = False,
+    ) -> tuple[str, ...]:
+        value = self.data.get(name, list(default))
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.fail(self.key(name), value, f"a list of {allowed}")
+            return default
+        if non_empty and not value:
+            self.fail(self.key(name), value, f"at least one of {allowed}")
+        for i, item in enumerate(value):
+            if not pattern.match(item):
+                self.fail(f"{self.key(name)}[{i}]", item, allowed)
+        if len(set(value)) != len(value):
+            self.fail(self.key(name), value, "no duplicates")
+        return tuple(value)
+
+
+def _valid_zone(value: Any) -> bool:
+    if not isinstance(value, str) or not value or value.startswith("/") or ".." in value:
+        return False
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def load_config(context: Any) -> Config:
+    """Build and validate the configuration from the ``schoolbackup`` context block."""
+    problems: list[str] = []
+    if context is None:
+        raise ConfigError([f"{CONTEXT_KEY}: missing; cdk.json needs a context block named {CONTEXT_KEY!r}"])
+    root = _Reader(context, CONTEXT_KEY, problems)
+    root.unknown(
+        {
+            "notification_emails",
+            "timezone",
+            "language",
+            "ses_sender",
+            "selection",
+            "schedules",
+            "retention",
+            "ami",
+            "dump",
+            "bucket",
+            "targets",
+            "restore_drill",
+            "log_retention_days",
+            "tracing",
+        }
+    )
+
+    emails = root.strings(
+        "notification_emails", (), _EMAIL, "e-mail addresses like it-admin@school.ch", non_empty=True
+    )
+    if len(emails) == 1:
+        root.fail(
+            root.key("notification_emails"),
+            list(emails),
+            "two or more addresses: the admin and the deputy who takes over when the admin is away",
+        )
+    timezone = root.get("timezone", "Europe/Zurich", _valid_zone, "an IANA timezone name like Europe/Zurich")
+    language = root.choice("language", "en", ("en", "de"))
+    ses_sender = root.get(
+        "ses_sender",
+        None,
+        lambda v: v is None or (isinstance(v, str) and bool(_EMAIL.match(v))),
+        "null or an SES-verified sender address",
+    )
+
+    sel = root.child("selection")
+    sel.unknown({"tag_key", "tag_value", "ec2_instance_ids", "rds_instance_ids"})
+    selection = Selection(
+        tag_key=sel.text(
+            "tag_key", "Backup", _TAG_PART, "a tag key of 1-128 letters, digits, spaces or _.:/=+-@"
+        ),
+        tag_value=sel.text(
+            "tag_value", "true", _TAG_PART, "a tag value of 1-128 letters, digits, spaces or _.:/=+-@"
+        ),
+        ec2_instance_ids=sel.strings(
+            "ec2_instance_ids", (), _EC2_ID, "EC2 instance ids like i-0123456789abcdef0"
+        ),
+        rds_instance_ids=sel.strings(
+            "rds_instance_ids", (), _RDS_ID, "RDS instance identifiers like school-db"
+        ),
+    )
+
+    sch = root.child("schedules")
+    sch.unknown(set(DEFAULT_SCHEDULES))
+    schedules: dict[str, str] = {}
+    for job, default in DEFAULT_SCHEDULES.items():
+        value = sch.data.get(job, default)
+        try:
+            parse_cron(value)
+        except CronError as err:
+            sch.fail(sch.key(job), value, f"an EventBridge cron expression like {default} ({err})")
+            value = default
+        schedules[job] = value
+
+    ret = root.child("retention")
+    ret.unknown({"keep_daily", "keep_weekly", "keep_monthly", "max_age_days", "min_keep"})
+    retention = Retention(
+        keep_daily=ret.integer("keep_daily", 7, 0, 3650),
+        keep_weekly=ret.integer("keep_weekly", 4, 0, 520),
+        keep_monthly=ret.integer("keep_monthly", 3, 0, 120),
+        max_age_days=ret.integer("max_age_days", 90, 1, 3650),
+        min_keep=ret.integer("min_keep", 3, 1, 100),
+    )
+    if retention.keep_daily + retention.keep_weekly + retention.keep_monthly == 0:
+        ret.fail(ret.key("keep_daily/keep_weekly/keep_monthly"), 0, "at least one of them above 0")
+
+    ami = root.child("ami")
+    ami.unknown({"no_reboot"})
+    ami_no_reboot = ami.boolean("no_reboot", True)
+
+    dmp = root.child("dump")
+    dmp.unknown(
+        {
+            "enabled",
+            "paths",
+            "engine",
+            "db_host",
+            "db_port",
+            "db_name",
+            "db_secret_arn",
+            "server_role_name",
+            "compression",
+            "timeout_minutes",
+        }
+    )
+    engine = dmp.choice("engine", "mysql", ("mysql", "postgres"))
+    dump = Dump(
+        enabled=dmp.boolean("enabled", True),
+        paths=dmp.strings(
+            "paths",
+            ("/etc", "/var/www"),
+            _PATH,
+            "absolute paths like /var/www (no spaces, quotes or shell characters)",
+            non_empty=True,
+        ),
+        engine=engine,
+        db_host=dmp.text(
+            "db_host",
+            "",
+            _HOSTNAME,
+            "the database host name, e.g. school-db.abc123.eu-central-2.rds.amazonaws.com",
+        ),
+        db_port=dmp.integer("db_port", 3306 if engine == "mysql" else 5432, 1, 65535),
+        db_name=dmp.text("db_name", "school", _DB_NAME, "a database name of letters, digits and _"),
+        db_secret_arn=dmp.text(
+            "db_secret_arn",
+            "",
+            _SECRET_ARN,
+            "a Secrets Manager secret ARN like arn:aws:secretsmanager:eu-central-2:123456789012:secret:name-AbCdEf",
+        ),
+        server_role_name=dmp.text(
+            "server_role_name", "", _ROLE_NAME, "the name (not the ARN) of the web server's existing IAM role"
+        ),
+        compression=dmp.choice("compression", "gzip", ("gzip", "zstd")),
+        timeout_minutes=dmp.integer("timeout_minutes", 120, 5, 2880),
+    )
+
+    bkt = root.child("bucket")
+    bkt.unknown(
+        {
+            "object_lock_days",
+            "transition_to_ia_days",
+            "expiry_days",
+            "noncurrent_expiry_days",
+            "access_log_expiry_days",
+        }
+    )
+    bucket = Bucket(
+        object_lock_days=bkt.integer("object_lock_days", 30, 1, 3650),
+        transition_to_ia_days=bkt.integer("transition_to_ia_days", 30, 30, 3650),
+        expiry_days=bkt.integer("expiry_days", 90, 1, 3650),
+        noncurrent_expiry_days=bkt.integer("noncurrent_expiry_days", 30, 1, 3650),
+        access_log_expiry_days=bkt.integer("access_log_expiry_days", 365, 1, 3650),
+    )
+    if bucket.expiry_days <= bucket.transition_to_ia_days:
+        bkt.fail(
+            bkt.key("expiry_days"),
+            bucket.expiry_days,
+            f"more days than transition_to_ia_days ({bucket.transition_to_ia_days})",
+        )
+    if bucket.expiry_days < bucket.object_lock_days:
+        bkt.fail(
+            bkt.key("expiry_days"),
+            bucket.expiry_days,
+            f"at least object_lock_days ({bucket.object_lock_days}); locked dumps cannot expire earlier",
+        )
+
+    tgt = root.child("targets")
+    tgt.unknown({"dump_max_age_hours", "rds_max_age_hours", "ami_max_age_hours"})
+    targets = Targets(
+        dump_max_age_hours=tgt.integer("dump_max_age_hours", 26, 1, 24 * 31),
+        rds_max_age_hours=tgt.integer("rds_max_age_hours", 26, 1, 24 * 31),
+        ami_max_age_hours=tgt.integer("ami_max_age_hours", 192, 1, 24 * 62),
+    )
+
+    drl = root.child("restore_drill")
+    drl.unknown(
+        {
+            "enabled",
+            "subnet_id",
+            "instance_type",
+            "db_instance_class",
+            "rto_target_minutes",
+            "max_runtime_minutes",
+        }
+    )
+    drill = RestoreDrill(
+        enabled=drl.boolean("enabled", True),
+        subnet_id=drl.get(
+            "subnet_id",
+            None,
+            lambda v: v is None or (isinstance(v, str) and bool(_SUBNET_ID.match(v))),
+            "null (an isolated VPC is created) or a subnet id like subnet-0123abcd",
+        ),
+        instance_type=drl.text(
+            "instance_type",
+            "t3.micro",
+            re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$"),
+            "an EC2 instance type like t3.micro",
+        ),
+        db_instance_class=drl.text(
+            "db_instance_class",
+            "db.t3.micro",
+            re.compile(r"^db\.[a-z0-9-]+\.[a-z0-9]+$"),
+            "an RDS instance class like db.t3.micro",
+        ),
+        rto_target_minutes=drl.integer("rto_target_minutes", 240, 10, 2880),
+        max_runtime_minutes=drl.integer("max_runtime_minutes", 360, 30, 2880),
+    )
+    if drill.max_runtime_minutes < drill.rto_target_minutes:
+        drl.fail(
+            drl.key("max_runtime_minutes"),
+            drill.max_runtime_minutes,
+            f"at least rto_target_minutes ({drill.rto_target_minutes})",
+        )
+
+    log_retention_days = root.get(
+        "log_retention_days",
+        90,
+        lambda v: v in _LOG_RETENTION_DAYS,
+        "one of CloudWatch's retention periods: " + ", ".join(map(str, _LOG_RETENTION_DAYS)),
+    )
+    tracing = root.boolean("tracing", False)
+
+    if problems:
+        raise ConfigError(problems)
+    return Config(
+        notification_emails=emails,
+        timezone=timezone,
+        language=language,
+        ses_sender=ses_sender,
+        selection=selection,
+        schedules=schedules,
+        retention=retention,
+        ami_no_reboot=ami_no_reboot,
+        dump=dump,
+        bucket=bucket,
+        targets=targets,
+        restore_drill=drill,
+        log_retention_days=log_retention_days,
+        tracing=tracing,
+    )
