@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 _TAG_PART = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 
@@ -88,6 +89,6 @@ class SelectionTag:
         return f"{self.key}={self.value}"
 
 
-def tag_dict(tags: list[dict[str, str]] | None) -> dict[str, str]:
-    """AWS ``[{"Key": k, "Value": v}]`` lists as a plain dict."""
-    return {t["Key"]: t.get("Value", "") for t in tags or []}
+def tag_dict(tags: Iterable[Mapping[str, Any]] | None) -> dict[str, str]:
+    """AWS ``[{"Key": k, "Value": v}]`` lists as a plain dict (also the boto3 stubs' TagTypeDef lists)."""
+    return {str(t["Key"]): str(t.get("Value", "")) for t in tags or []}
