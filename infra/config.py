@@ -203,7 +203,8 @@ class _Reader:
         return _Reader(self.data.get(name), self.key(name), self.problems)
 
     def unknown(self, known: set[str]) -> None:
-        for extra in sorted(set(self.data) - known):
+        # Keys starting with _ are comments (JSON has none).
+        for extra in sorted(k for k in set(self.data) - known if not str(k).startswith("_")):
             self.problems.append(
                 f"{self.key(extra)}: unknown setting; known settings: {', '.join(sorted(known))}"
             )

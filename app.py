@@ -1,0 +1,31 @@
+#!/usr/bin/env python3
+"""CDK entry: load and validate the configuration, build the stack, run cdk-nag. No AWS or git calls."""
+
+from __future__ import annotations
+
+import sys
+
+import aws_cdk as cdk
+
+from infra.config import CONTEXT_KEY, ConfigError, load_config
+from infra.nag import enable_nag
+from infra.stack import BackupStack
+
+
+def main() -> None:
+    app = cdk.App()
+    try:
+        config = load_config(app.node.try_get_context(CONTEXT_KEY))
+    except ConfigError as err:
+        print(f"schoolbackup: the configuration in cdk.json ({CONTEXT_KEY}) has {len(err.problems)} problem(s):",
+              file=sys.stderr)
+        for problem in err.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        sys.exit(1)
+    BackupStack(app, "SchoolBackup", config=config)
+    enable_nag(app)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

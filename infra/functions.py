@@ -1,0 +1,119 @@
+"""The function factory: every Lambda of schoolbackup is built here, the same way.
+
+Newest Python runtime that both Lambda and the Powertools layer support, arm64, JSON logs into a
+log group with retention, Powertools from the public AWS layer (pinned), its own IAM role that can
+write only to its own log group. Callers add the statements their function needs to ``fn.role``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.config import Config
+from lambdas.common.metric_names import NAMESPACE
+
+RUNTIME: Final = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE: Final = lambda_.Architecture.ARM_64
+# Public layer published by AWS (account 017000801446). Pinned: bump deliberately after reading the changelog.
+POWERTOOLS_LAYER_VERSION: Final = 38
+POWERTOOLS_LAYER_NAME: Final = "AWSLambdaPowertoolsPythonV3-python314-arm64"
+POWERTOOLS_ACCOUNT: Final = "017000801446"
+
+REPO_ROOT: Final = Path(__file__).resolve().parent.parent
+# One asset for all functions: the `lambdas` package (handlers + common), nothing else. Handlers are
+# imported as `lambdas.<function>.handler`, the same path tests and the CLI use.
+_ASSET_EXCLUDES: Final = [
+    "*",
+    "!lambdas",
+    "!lambdas/**",
+    "**/__pycache__",
+    "**/*.pyc",
+    "lambdas/dump",
+    "lambdas/dump/**",
+]
+
+
+def powertools_layer_arn(region: str) -> str:
+    return f"arn:aws:lambda:{region}:{POWERTOOLS_ACCOUNT}:layer:{POWERTOOLS_LAYER_NAME}:{POWERTOOLS_LAYER_VERSION}"
+
+
+class FunctionFactory(Construct):
+    """Creates functions that share one code asset, one layer reference and one set of defaults."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: Config) -> None:
+        super().__init__(scope, construct_id)
+        self.config = config
+        self.code = lambda_.Code.from_asset(str(REPO_ROOT), exclude=_ASSET_EXCLUDES)
+        self.layer = lambda_.LayerVersion.from_layer_version_arn(
+            self, "PowertoolsLayer", powertools_layer_arn(Stack.of(self).region)
+        )
+        self.functions: list[lambda_.Function] = []
+
+    def function(
+        self,
+        name: str,
+        *,
+        description: str,
+        environment: dict[str, str] | None = None,
+        timeout: Duration | None = None,
+        memory_mb: int = 256,
+    ) -> lambda_.Function:
+        """A function whose handler is ``lambdas/<name>/handler.py``; ``name`` is snake_case."""
+        scope = Construct(self, name)
+        log_group = logs.LogGroup(
+            scope,
+            "Logs",
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        cfn_log_group = log_group.node.default_child
+        assert isinstance(cfn_log_group, logs.CfnLogGroup)
+        cfn_log_group.retention_in_days = self.config.log_retention_days
+        role = iam.Role(
+            scope,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"schoolbackup {name}: only what this function needs",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[log_group.log_group_arn, f"{log_group.log_group_arn}:log-stream:*"],
+            )
+        )
+        env = {
+            "POWERTOOLS_SERVICE_NAME": f"schoolbackup-{name.replace('_', '-')}",
+            "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+            "POWERTOOLS_TRACE_DISABLED": "false" if self.config.tracing else "true",
+            **(environment or {}),
+        }
+        fn = lambda_.Function(
+            scope,
+            "Function",
+            description=f"schoolbackup: {description}",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=f"lambdas.{name}.handler.handler",
+            code=self.code,
+            layers=[self.layer],
+            role=role,
+            timeout=timeout or Duration.minutes(5),
+            memory_size=memory_mb,
+            environment=env,
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            tracing=lambda_.Tracing.ACTIVE if self.config.tracing else lambda_.Tracing.DISABLED,
+        )
+        if self.config.tracing:
+            role.add_to_policy(
+                iam.PolicyStatement(actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"], resources=["*"])
+            )
+        self.functions.append(fn)
+        return fn

@@ -1,0 +1,34 @@
+"""BackupStack: one construct per concern, composed here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Stack, Tags
+from constructs import Construct
+
+from infra.config import Config
+from infra.functions import FunctionFactory
+from infra.monitoring import AlarmTopic
+from infra.schedules import JobSchedules
+from infra.storage import BackupStorage
+
+
+class BackupStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: Config, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, description="schoolbackup: backups, checks and alarms", **kwargs)
+        self.config = config
+        Tags.of(self).add("Application", "schoolbackup")
+
+        self.storage = BackupStorage(self, "Storage", config=config.bucket)
+        self.alarms = AlarmTopic(self, "Alarms", key=self.storage.key, emails=config.notification_emails)
+        self.factory = FunctionFactory(self, "Functions", config=config)
+        self.schedules = JobSchedules(
+            self, "Schedules", config=config, key=self.storage.key, topic=self.alarms.topic
+        )
+
+        # --- jobs: one construct per issue; each adds its functions through self.factory ---
+        # (issue 3) backup jobs: rds_snapshot, ami_backup
+        # (issue 4) prune
+        # (issue 5) dump document + schedule + server policy
+        # (issue 6) verify, restore_test, report, alarms, dashboard (keep last: it alarms on every function)
