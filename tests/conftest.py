@@ -22,7 +22,7 @@ FAKE_ENV = {
 
 
 @pytest.fixture(autouse=True)
-def fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test sees fake credentials; real ones from the developer's shell can never leak in."""
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
@@ -30,7 +30,6 @@ def fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
     for name, value in FAKE_ENV.items():
         monkeypatch.setenv(name, value)
-    yield
 
 
 @dataclass

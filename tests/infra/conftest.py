@@ -1,0 +1,53 @@
+"""Synthesize the stack once per test session with the context from cdk.json (feature flags included)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+import aws_cdk as cdk
+from aws_cdk.assertions import Template
+
+from infra.config import CONTEXT_KEY, load_config
+from infra.nag import enable_nag
+from infra.stack import BackupStack
+
+CDK_JSON = Path(__file__).resolve().parents[2] / "cdk.json"
+
+
+def cdk_context() -> dict[str, Any]:
+    context: dict[str, Any] = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"]
+    return context
+
+
+def synth(overrides: dict[str, Any] | None = None) -> Template:
+    """The stack's template, with cdk-nag active, for the example config updated by ``overrides``."""
+    context = cdk_context()
+    settings = copy.deepcopy(context[CONTEXT_KEY])
+    for key, value in (overrides or {}).items():
+        if isinstance(value, dict) and isinstance(settings.get(key), dict):
+            settings[key].update(value)
+        else:
+            settings[key] = value
+    context[CONTEXT_KEY] = settings
+    app = cdk.App(context=context)
+    stack = BackupStack(app, "SchoolBackup", config=load_config(settings))
+    enable_nag(app)
+    return Template.from_stack(stack)
+
+
+@pytest.fixture(scope="session")
+def template() -> Template:
+    return synth()
+
+
+def resources_of(template: Template, rtype: str) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = template.find_resources(rtype)
+    return found

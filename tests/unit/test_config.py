@@ -1,0 +1,168 @@
+"""Configuration validation: every bad value is named with its key, the value and what is allowed."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.config import DEFAULT_SCHEDULES, ConfigError, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE: dict[str, Any] = json.loads((REPO / "cdk.json").read_text())["context"]["schoolbackup"]
+
+
+def with_changes(**changes: Any) -> dict[str, Any]:
+    """The shipped example with nested keys changed: with_changes(dump__engine="oracle")."""
+    config = copy.deepcopy(EXAMPLE)
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split("__")
+        node = config
+        for parent in parents:
+            node = node[parent]
+        node[leaf] = value
+    return config
+
+
+def problems_of(config: Any) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(config)
+    return info.value.problems
+
+
+def test_shipped_example_is_valid_and_uses_the_design_defaults() -> None:
+    config = load_config(EXAMPLE)
+    assert config.timezone == "Europe/Zurich"
+    assert dict(config.schedules) == DEFAULT_SCHEDULES
+    assert config.selection.tag == "Backup=true"
+    assert config.retention.min_keep == 3
+    assert config.dump.paths == ("/etc", "/var/www")
+    assert config.bucket.object_lock_days == 30
+
+
+def test_missing_values_take_the_documented_defaults() -> None:
+    minimal = {
+        "notification_emails": ["admin@school.ch", "deputy@school.ch"],
+        "dump": {
+            "db_host": "db.internal",
+            "db_secret_arn": "arn:aws:secretsmanager:eu-central-2:123456789012:secret:dump-AbCdEf",
+            "server_role_name": "web-role",
+        },
+    }
+    config = load_config(minimal)
+    assert config.schedules["ami_backup"] == "cron(0 3 ? * SUN *)"
+    assert config.targets.ami_max_age_hours == 192
+    assert config.dump.db_port == 3306
+    assert load_config({**minimal, "dump": {**minimal["dump"], "engine": "postgres"}}).dump.db_port == 5432
+
+
+BAD_CASES: list[tuple[str, dict[str, Any], str, str]] = [
+    # (name, changes, key named in the message, words from "what is allowed")
+    ("email not an address", {"notification_emails": ["admin", "deputy@school.ch"]}, "notification_emails[0]", "e-mail"),
+    ("only one address", {"notification_emails": ["admin@school.ch"]}, "notification_emails", "deputy"),
+    ("no address", {"notification_emails": []}, "notification_emails", "at least one"),
+    ("duplicate address", {"notification_emails": ["a@school.ch", "a@school.ch"]}, "notification_emails", "duplicates"),
+    ("timezone", {"timezone": "Europe/Zurch"}, "schoolbackup.timezone", "IANA"),
+    ("timezone path", {"timezone": "../../etc/passwd"}, "schoolbackup.timezone", "IANA"),
+    ("language", {"language": "fr"}, "schoolbackup.language", "en or de"),
+    ("cron five fields", {"schedules__dump": "cron(0 2 * * *)"}, "schedules.dump", "6"),
+    ("cron not cron", {"schedules__prune": "every day"}, "schedules.prune", "cron("),
+    ("cron both days", {"schedules__verify": "cron(0 2 * * * *)"}, "schedules.verify", "'?'"),
+    ("cron hour 25", {"schedules__report": "cron(0 25 ? * MON *)"}, "schedules.report", "0-23"),
+    ("unknown job", {"schedules__backup_everything": "cron(0 2 * * ? *)"}, "schedules.backup_everything", "known settings"),
+    ("selection tag empty", {"selection__tag_key": ""}, "selection.tag_key", "tag key"),
+    ("bad ec2 id", {"selection__ec2_instance_ids": ["web-1"]}, "selection.ec2_instance_ids[0]", "i-0123456789abcdef0"),
+    ("keep_daily negative", {"retention__keep_daily": -1}, "retention.keep_daily", "0 to"),
+    ("keep as text", {"retention__keep_weekly": "4"}, "retention.keep_weekly", "whole number"),
+    ("min_keep zero", {"retention__min_keep": 0}, "retention.min_keep", "1 to"),
+    ("max_age zero", {"retention__max_age_days": 0}, "retention.max_age_days", "1 to"),
+    ("all keep rules zero", {"retention__keep_daily": 0, "retention__keep_weekly": 0, "retention__keep_monthly": 0},
+     "keep_daily/keep_weekly/keep_monthly", "above 0"),
+    ("relative path", {"dump__paths": ["var/www"]}, "dump.paths[0]", "absolute"),
+    ("path with shell", {"dump__paths": ["/var/www; rm -rf /"]}, "dump.paths[0]", "absolute"),
+    ("engine", {"dump__engine": "oracle"}, "dump.engine", "mysql or postgres"),
+    ("db host", {"dump__db_host": "db host!"}, "dump.db_host", "host name"),
+    ("db name", {"dump__db_name": "school; drop"}, "dump.db_name", "database name"),
+    ("secret arn", {"dump__db_secret_arn": "my-secret"}, "dump.db_secret_arn", "Secrets Manager"),
+    ("secret arn wrong service", {"dump__db_secret_arn": "arn:aws:ssm:eu-central-2:123456789012:parameter/x"},
+     "dump.db_secret_arn", "Secrets Manager"),
+    ("role arn instead of name", {"dump__server_role_name": "arn:aws:iam::123456789012:role/web"},
+     "dump.server_role_name", "name (not the ARN)"),
+    ("compression", {"dump__compression": "bzip2"}, "dump.compression", "gzip or zstd"),
+    ("port", {"dump__db_port": 70000}, "dump.db_port", "1 to 65535"),
+    ("expiry before transition", {"bucket__expiry_days": 30}, "bucket.expiry_days", "more days than transition"),
+    ("lock longer than expiry", {"bucket__object_lock_days": 200, "bucket__expiry_days": 100},
+     "bucket.expiry_days", "object_lock_days"),
+    ("ia too early", {"bucket__transition_to_ia_days": 10}, "bucket.transition_to_ia_days", "30 to"),
+    ("lock days zero", {"bucket__object_lock_days": 0}, "bucket.object_lock_days", "1 to"),
+    ("drill subnet", {"restore_drill__subnet_id": "vpc-123"}, "restore_drill.subnet_id", "subnet-"),
+    ("drill runtime below rto", {"restore_drill__max_runtime_minutes": 60}, "restore_drill.max_runtime_minutes",
+     "rto_target_minutes"),
+    ("log retention", {"log_retention_days": 42}, "log_retention_days", "retention periods"),
+    ("tracing as text", {"tracing": "yes"}, "schoolbackup.tracing", "true or false"),
+    ("block not an object", {"retention": [7, 4, 3]}, "schoolbackup.retention", "JSON object"),
+    ("typo in key", {"retention__keep_dayly": 7}, "retention.keep_dayly", "unknown setting"),
+]
+
+
+@pytest.mark.parametrize(("changes", "key", "allowed"), [c[1:] for c in BAD_CASES], ids=[c[0] for c in BAD_CASES])
+def test_bad_value_is_reported_with_key_value_and_what_is_allowed(changes: dict[str, Any], key: str, allowed: str) -> None:
+    problems = problems_of(with_changes(**changes))
+    matching = [p for p in problems if key in p and allowed in p]
+    assert matching, f"no problem names {key!r} with {allowed!r}: {problems}"
+    assert "is not allowed; expected" in matching[0] or "unknown setting" in matching[0]
+
+
+def test_all_problems_are_reported_at_once_not_only_the_first() -> None:
+    problems = problems_of(
+        with_changes(timezone="Mars/Olympus", dump__engine="oracle", retention__min_keep=0, bucket__expiry_days=10)
+    )
+    assert len(problems) >= 4
+    for key in ("timezone", "dump.engine", "retention.min_keep", "bucket.expiry_days"):
+        assert any(key in p for p in problems), (key, problems)
+
+
+def test_bad_value_is_quoted_in_the_message() -> None:
+    (problem,) = problems_of(with_changes(dump__engine="oracle"))
+    assert problem.startswith("schoolbackup.dump.engine: 'oracle' is not allowed; expected mysql or postgres")
+
+
+def test_missing_context_block_is_a_clear_error() -> None:
+    assert problems_of(None) == ["schoolbackup: missing; cdk.json needs a context block named 'schoolbackup'"]
+
+
+def test_example_addresses_are_recognised_for_deploy_refusal() -> None:
+    assert load_config(EXAMPLE).example_addresses() == ["it-admin@example.org", "it-deputy@example.org"]
+    real = load_config(with_changes(notification_emails=["it@school-x.ch", "deputy@school-x.ch"]))
+    assert real.example_addresses() == []
+
+
+def _run_app(context: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env |= {
+        "CDK_CONTEXT_JSON": json.dumps(context),
+        "CDK_OUTDIR": str(tmp_path / "out"),
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+    return subprocess.run(
+        [sys.executable, "app.py"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_synth_stops_with_exit_code_1_and_one_line_per_problem(tmp_path: Path) -> None:
+    bad = with_changes(timezone="Nowhere/City", retention__min_keep=0, dump__paths=["relative/path"])
+    result = _run_app({"schoolbackup": bad}, tmp_path)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("  - ")]
+    assert len(lines) == 3, result.stderr
+    assert any("schoolbackup.timezone: 'Nowhere/City'" in line for line in lines)
+    assert any("schoolbackup.retention.min_keep: 0" in line for line in lines)
+    assert any("schoolbackup.dump.paths[0]: 'relative/path'" in line for line in lines)
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "SchoolBackup.template.json").exists()
