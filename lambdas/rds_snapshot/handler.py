@@ -1,0 +1,25 @@
+"""rds_snapshot: a manual snapshot of every selected RDS instance, once per scheduled time."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lambdas.common.aws import rds_client
+from lambdas.common.naming import scheduled_time
+from lambdas.common.observability import logger, metrics, traced
+from lambdas.rds_snapshot.snapshots import RdsSnapshotSettings, create_snapshots
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@traced
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = RdsSnapshotSettings.from_env()
+    when = scheduled_time(event)
+    result = create_snapshots(rds_client(), settings, when)
+    result.publish_metrics()
+    result.raise_if_failed()
+    return result.as_dict()
