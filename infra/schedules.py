@@ -20,8 +20,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.nag import acknowledge
 from infra.config import Config
+from infra.nag import acknowledge
 
 SCHEDULED_TIME: Final = "<aws.scheduler.scheduled-time>"
 MAX_RETRIES: Final = 3
@@ -49,7 +49,7 @@ class JobSchedules(Construct):
             self.dead_letter_queue,
             "AwsSolutions-SQS3",
             "This queue is itself the dead-letter queue of the EventBridge Scheduler schedules; "
-                    "nothing consumes it, an alarm fires as soon as it holds a message.",
+            "nothing consumes it, an alarm fires as soon as it holds a message.",
         )
         self.dlq_alarm = cloudwatch.Alarm(
             self,
@@ -87,7 +87,9 @@ class JobSchedules(Construct):
         self.dead_letter_queue.grant_send_messages(role)
         return role
 
-    def _schedule(self, job: str, target_arn: str, role: iam.Role, payload: dict[str, Any]) -> scheduler.CfnSchedule:
+    def _schedule(
+        self, job: str, target_arn: str, role: iam.Role, payload: dict[str, Any]
+    ) -> scheduler.CfnSchedule:
         schedule = scheduler.CfnSchedule(
             self,
             job,
@@ -122,7 +124,9 @@ class JobSchedules(Construct):
             job,
             [iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[function.function_arn])],
         )
-        return self._schedule(job, function.function_arn, role, {"scheduled_time": SCHEDULED_TIME, **(extra_input or {})})
+        return self._schedule(
+            job, function.function_arn, role, {"scheduled_time": SCHEDULED_TIME, **(extra_input or {})}
+        )
 
     def sdk_job(
         self, job: str, service_action: str, payload: dict[str, Any], statements: list[iam.PolicyStatement]
