@@ -17,8 +17,10 @@ def main() -> None:
     try:
         config = load_config(app.node.try_get_context(CONTEXT_KEY))
     except ConfigError as err:
-        print(f"schoolbackup: the configuration in cdk.json ({CONTEXT_KEY}) has {len(err.problems)} problem(s):",
-              file=sys.stderr)
+        print(
+            f"schoolbackup: the configuration in cdk.json ({CONTEXT_KEY}) has {len(err.problems)} problem(s):",
+            file=sys.stderr,
+        )
         for problem in err.problems:
             print(f"  - {problem}", file=sys.stderr)
         sys.exit(1)

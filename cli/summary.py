@@ -59,7 +59,8 @@ def summarize(template: dict[str, Any], now: datetime) -> str:
         lines.append(f"  {_text(props.get('AlarmName', '?'))}: {description}")
 
     subscriptions = [
-        r["Properties"] for r in resources.values()
+        r["Properties"]
+        for r in resources.values()
         if r["Type"] == "AWS::SNS::Subscription" and r["Properties"].get("Protocol") == "email"
     ]
     lines += ["", "Mails go to (each address must confirm the AWS subscription mail once):"]
@@ -77,7 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("template", type=Path, help="cdk.out/SchoolBackup.template.json")
     args = parser.parse_args(argv)
     if not args.template.is_file():
-        print(f"summary: {args.template} does not exist; run `make demo` (it synthesizes first)", file=sys.stderr)
+        print(
+            f"summary: {args.template} does not exist; run `make demo` (it synthesizes first)",
+            file=sys.stderr,
+        )
         return 1
     template = json.loads(args.template.read_text(encoding="utf-8"))
     print(summarize(template, datetime.now(UTC)))

@@ -113,7 +113,9 @@ class FunctionFactory(Construct):
         )
         if self.config.tracing:
             role.add_to_policy(
-                iam.PolicyStatement(actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"], resources=["*"])
+                iam.PolicyStatement(
+                    actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"], resources=["*"]
+                )
             )
         self.functions.append(fn)
         return fn

@@ -13,7 +13,9 @@ from constructs import Construct
 class AlarmTopic(Construct):
     """Every alarm and the weekly health message (when SES is not configured) go to this topic."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, emails: tuple[str, ...]) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, key: kms.IKey, emails: tuple[str, ...]
+    ) -> None:
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(
             self,
@@ -28,4 +30,6 @@ class AlarmTopic(Construct):
         key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
         key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
         self.topic.grant_publish(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
-        CfnOutput(self, "AlarmTopicArn", value=self.topic.topic_arn, description="Alarms are mailed from here")
+        CfnOutput(
+            self, "AlarmTopicArn", value=self.topic.topic_arn, description="Alarms are mailed from here"
+        )

@@ -15,5 +15,7 @@ def enable_nag(app: Construct) -> None:
 def acknowledge(construct: IConstruct, rule_id: str, reason: str) -> None:
     """Acknowledge one rule (e.g. ``AwsSolutions-IAM5[Resource::*]``) on ``construct`` and its children."""
     if len(reason) < 40:
-        raise ValueError(f"nag acknowledgement {rule_id} needs a reason a reviewer would accept, got {reason!r}")
+        raise ValueError(
+            f"nag acknowledgement {rule_id} needs a reason a reviewer would accept, got {reason!r}"
+        )
     Validations.of(construct).acknowledge(Acknowledgment(id=rule_id, reason=reason))

@@ -16,7 +16,9 @@ from infra.storage import BackupStorage
 
 class BackupStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: Config, **kwargs: Any) -> None:
-        super().__init__(scope, construct_id, description="schoolbackup: backups, checks and alarms", **kwargs)
+        super().__init__(
+            scope, construct_id, description="schoolbackup: backups, checks and alarms", **kwargs
+        )
         self.config = config
         Tags.of(self).add("Application", "schoolbackup")
 

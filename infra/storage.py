@@ -62,7 +62,9 @@ class BackupStorage(Construct):
             versioned=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             object_lock_enabled=True,
-            object_lock_default_retention=s3.ObjectLockRetention.governance(Duration.days(config.object_lock_days)),
+            object_lock_default_retention=s3.ObjectLockRetention.governance(
+                Duration.days(config.object_lock_days)
+            ),
             server_access_logs_bucket=self.log_bucket,
             server_access_logs_prefix="backup-bucket/",
             removal_policy=RemovalPolicy.RETAIN,
@@ -96,10 +98,17 @@ class BackupStorage(Construct):
                 actions=["s3:PutObject"],
                 resources=[self.bucket.arn_for_objects("*")],
                 conditions={
-                    "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": self.key.key_arn}
+                    "StringNotEqualsIfExists": {
+                        "s3:x-amz-server-side-encryption-aws-kms-key-id": self.key.key_arn
+                    }
                 },
             )
         )
 
-        CfnOutput(self, "BackupBucketName", value=self.bucket.bucket_name, description="Where the dumps and reports are")
+        CfnOutput(
+            self,
+            "BackupBucketName",
+            value=self.bucket.bucket_name,
+            description="Where the dumps and reports are",
+        )
         CfnOutput(self, "AccessLogBucketName", value=self.log_bucket.bucket_name)
