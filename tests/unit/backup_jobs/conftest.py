@@ -7,6 +7,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import parse_qs
 
 import boto3
 import pytest
@@ -37,17 +38,23 @@ class AwsFaults:
         self.bodies: dict[str, tuple[int, str]] = {}  # "service.Operation" -> (status, body)
         self.throttled: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
+        self.sent: list[tuple[str, dict[str, list[str]]]] = []  # (operation, query parameters) as sent
+
+    def params(self, op: str) -> list[dict[str, list[str]]]:
+        return [p for o, p in self.sent if o == op]
 
     def answer(self, event_name: str, request: Any) -> AWSResponse | None:
         # event_name is "before-send.<service>.<Operation>"
         op = event_name.split(".", 1)[1]
         self.calls[op] += 1
+        body = request.body or b""
+        self.sent.append((op, parse_qs(body.decode() if isinstance(body, bytes) else str(body))))
         if self.throttled[op] < self.throttle.get(op, self.throttle.get("*", 0)):
             self.throttled[op] += 1
-            return AWSResponse(request.url, 400, {}, MockRawResponse(_throttling_body(op)))  # type: ignore[arg-type]
+            return AWSResponse(request.url, 400, {}, MockRawResponse(_throttling_body(op)))
         if op in self.bodies:
             status, body = self.bodies[op]
-            return AWSResponse(request.url, status, {}, MockRawResponse(body))  # type: ignore[arg-type]
+            return AWSResponse(request.url, status, {}, MockRawResponse(body))
         return None
 
     def rds_quota(self, used: int, limit: int) -> None:
@@ -109,10 +116,7 @@ def test_ami(aws: None) -> str:
     return ec2.register_image(
         Name="test-base-image",
         RootDeviceName="/dev/xvda",
-        BlockDeviceMappings=[
-            {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}},
-            {"DeviceName": "/dev/xvdb", "Ebs": {"VolumeSize": 20}},
-        ],
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
         Architecture="arm64",
         VirtualizationType="hvm",
     )["ImageId"]
@@ -122,13 +126,15 @@ def test_ami(aws: None) -> str:
 def make_instance(test_ami: str) -> Callable[..., str]:
     def make(tags: dict[str, str] | None = None, state: str = "running") -> str:
         ec2 = boto3.client("ec2")
-        spec = [{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
+        spec = [
+            {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()]}
+        ]
         instance_id = ec2.run_instances(
             ImageId=test_ami,
             MinCount=1,
             MaxCount=1,
             InstanceType="t4g.small",
-            **({"TagSpecifications": spec} if tags else {}),  # type: ignore[arg-type]
+            **({"TagSpecifications": spec} if tags else {}),
         )["Instances"][0]["InstanceId"]
         if state == "stopped":
             ec2.stop_instances(InstanceIds=[instance_id])
