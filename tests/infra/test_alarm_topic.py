@@ -18,7 +18,8 @@ def test_topic_denies_publishing_without_tls(template: Template) -> None:
     policies = resources_of(template, "AWS::SNS::TopicPolicy")
     statements = next(iter(policies.values()))["Properties"]["PolicyDocument"]["Statement"]
     assert any(
-        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in statements
     )
 
 
@@ -26,15 +27,17 @@ def test_every_configured_address_is_subscribed() -> None:
     addresses = ["admin@school-a.ch", "deputy@school-a.ch", "head@school-a.ch"]
     template = synth({"notification_emails": addresses})
     subscriptions = resources_of(template, "AWS::SNS::Subscription").values()
-    assert sorted(s["Properties"]["Endpoint"] for s in subscriptions if s["Properties"]["Protocol"] == "email") == (
-        sorted(addresses)
-    )
+    assert sorted(
+        s["Properties"]["Endpoint"] for s in subscriptions if s["Properties"]["Protocol"] == "email"
+    ) == (sorted(addresses))
 
 
 def test_dead_letter_alarm_mails_the_topic(template: Template) -> None:
     topic_id = next(iter(resources_of(template, "AWS::SNS::Topic")))
     alarms = resources_of(template, "AWS::CloudWatch::Alarm")
-    dlq = [a for a in alarms.values() if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"]
+    dlq = [
+        a for a in alarms.values() if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    ]
     assert len(dlq) == 1
     props = dlq[0]["Properties"]
     assert props["AlarmActions"] == [{"Ref": topic_id}]

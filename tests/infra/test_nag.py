@@ -15,7 +15,11 @@ def _stack_with_plain_queue(ack: bool) -> cdk.Stack:
     stack = cdk.Stack(app, "NagProbe")
     queue = sqs.Queue(stack, "Plain", enforce_ssl=True, encryption=sqs.QueueEncryption.KMS_MANAGED)
     if ack:
-        acknowledge(queue, "AwsSolutions-SQS3", "A probe queue in a test; it only exists to show acknowledgements work.")
+        acknowledge(
+            queue,
+            "AwsSolutions-SQS3",
+            "A probe queue in a test; it only exists to show acknowledgements work.",
+        )
     enable_nag(app)
     return stack
 

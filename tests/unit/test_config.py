@@ -64,10 +64,20 @@ def test_missing_values_take_the_documented_defaults() -> None:
 
 BAD_CASES: list[tuple[str, dict[str, Any], str, str]] = [
     # (name, changes, key named in the message, words from "what is allowed")
-    ("email not an address", {"notification_emails": ["admin", "deputy@school.ch"]}, "notification_emails[0]", "e-mail"),
+    (
+        "email not an address",
+        {"notification_emails": ["admin", "deputy@school.ch"]},
+        "notification_emails[0]",
+        "e-mail",
+    ),
     ("only one address", {"notification_emails": ["admin@school.ch"]}, "notification_emails", "deputy"),
     ("no address", {"notification_emails": []}, "notification_emails", "at least one"),
-    ("duplicate address", {"notification_emails": ["a@school.ch", "a@school.ch"]}, "notification_emails", "duplicates"),
+    (
+        "duplicate address",
+        {"notification_emails": ["a@school.ch", "a@school.ch"]},
+        "notification_emails",
+        "duplicates",
+    ),
     ("timezone", {"timezone": "Europe/Zurch"}, "schoolbackup.timezone", "IANA"),
     ("timezone path", {"timezone": "../../etc/passwd"}, "schoolbackup.timezone", "IANA"),
     ("language", {"language": "fr"}, "schoolbackup.language", "en or de"),
@@ -75,35 +85,70 @@ BAD_CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("cron not cron", {"schedules__prune": "every day"}, "schedules.prune", "cron("),
     ("cron both days", {"schedules__verify": "cron(0 2 * * * *)"}, "schedules.verify", "'?'"),
     ("cron hour 25", {"schedules__report": "cron(0 25 ? * MON *)"}, "schedules.report", "0-23"),
-    ("unknown job", {"schedules__backup_everything": "cron(0 2 * * ? *)"}, "schedules.backup_everything", "known settings"),
+    (
+        "unknown job",
+        {"schedules__backup_everything": "cron(0 2 * * ? *)"},
+        "schedules.backup_everything",
+        "known settings",
+    ),
     ("selection tag empty", {"selection__tag_key": ""}, "selection.tag_key", "tag key"),
-    ("bad ec2 id", {"selection__ec2_instance_ids": ["web-1"]}, "selection.ec2_instance_ids[0]", "i-0123456789abcdef0"),
+    (
+        "bad ec2 id",
+        {"selection__ec2_instance_ids": ["web-1"]},
+        "selection.ec2_instance_ids[0]",
+        "i-0123456789abcdef0",
+    ),
     ("keep_daily negative", {"retention__keep_daily": -1}, "retention.keep_daily", "0 to"),
     ("keep as text", {"retention__keep_weekly": "4"}, "retention.keep_weekly", "whole number"),
     ("min_keep zero", {"retention__min_keep": 0}, "retention.min_keep", "1 to"),
     ("max_age zero", {"retention__max_age_days": 0}, "retention.max_age_days", "1 to"),
-    ("all keep rules zero", {"retention__keep_daily": 0, "retention__keep_weekly": 0, "retention__keep_monthly": 0},
-     "keep_daily/keep_weekly/keep_monthly", "above 0"),
+    (
+        "all keep rules zero",
+        {"retention__keep_daily": 0, "retention__keep_weekly": 0, "retention__keep_monthly": 0},
+        "keep_daily/keep_weekly/keep_monthly",
+        "above 0",
+    ),
     ("relative path", {"dump__paths": ["var/www"]}, "dump.paths[0]", "absolute"),
     ("path with shell", {"dump__paths": ["/var/www; rm -rf /"]}, "dump.paths[0]", "absolute"),
     ("engine", {"dump__engine": "oracle"}, "dump.engine", "mysql or postgres"),
     ("db host", {"dump__db_host": "db host!"}, "dump.db_host", "host name"),
     ("db name", {"dump__db_name": "school; drop"}, "dump.db_name", "database name"),
     ("secret arn", {"dump__db_secret_arn": "my-secret"}, "dump.db_secret_arn", "Secrets Manager"),
-    ("secret arn wrong service", {"dump__db_secret_arn": "arn:aws:ssm:eu-central-2:123456789012:parameter/x"},
-     "dump.db_secret_arn", "Secrets Manager"),
-    ("role arn instead of name", {"dump__server_role_name": "arn:aws:iam::123456789012:role/web"},
-     "dump.server_role_name", "name (not the ARN)"),
+    (
+        "secret arn wrong service",
+        {"dump__db_secret_arn": "arn:aws:ssm:eu-central-2:123456789012:parameter/x"},
+        "dump.db_secret_arn",
+        "Secrets Manager",
+    ),
+    (
+        "role arn instead of name",
+        {"dump__server_role_name": "arn:aws:iam::123456789012:role/web"},
+        "dump.server_role_name",
+        "name (not the ARN)",
+    ),
     ("compression", {"dump__compression": "bzip2"}, "dump.compression", "gzip or zstd"),
     ("port", {"dump__db_port": 70000}, "dump.db_port", "1 to 65535"),
-    ("expiry before transition", {"bucket__expiry_days": 30}, "bucket.expiry_days", "more days than transition"),
-    ("lock longer than expiry", {"bucket__object_lock_days": 200, "bucket__expiry_days": 100},
-     "bucket.expiry_days", "object_lock_days"),
+    (
+        "expiry before transition",
+        {"bucket__expiry_days": 30},
+        "bucket.expiry_days",
+        "more days than transition",
+    ),
+    (
+        "lock longer than expiry",
+        {"bucket__object_lock_days": 200, "bucket__expiry_days": 100},
+        "bucket.expiry_days",
+        "object_lock_days",
+    ),
     ("ia too early", {"bucket__transition_to_ia_days": 10}, "bucket.transition_to_ia_days", "30 to"),
     ("lock days zero", {"bucket__object_lock_days": 0}, "bucket.object_lock_days", "1 to"),
     ("drill subnet", {"restore_drill__subnet_id": "vpc-123"}, "restore_drill.subnet_id", "subnet-"),
-    ("drill runtime below rto", {"restore_drill__max_runtime_minutes": 60}, "restore_drill.max_runtime_minutes",
-     "rto_target_minutes"),
+    (
+        "drill runtime below rto",
+        {"restore_drill__max_runtime_minutes": 60},
+        "restore_drill.max_runtime_minutes",
+        "rto_target_minutes",
+    ),
     ("log retention", {"log_retention_days": 42}, "log_retention_days", "retention periods"),
     ("tracing as text", {"tracing": "yes"}, "schoolbackup.tracing", "true or false"),
     ("block not an object", {"retention": [7, 4, 3]}, "schoolbackup.retention", "JSON object"),
@@ -111,8 +156,12 @@ BAD_CASES: list[tuple[str, dict[str, Any], str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("changes", "key", "allowed"), [c[1:] for c in BAD_CASES], ids=[c[0] for c in BAD_CASES])
-def test_bad_value_is_reported_with_key_value_and_what_is_allowed(changes: dict[str, Any], key: str, allowed: str) -> None:
+@pytest.mark.parametrize(
+    ("changes", "key", "allowed"), [c[1:] for c in BAD_CASES], ids=[c[0] for c in BAD_CASES]
+)
+def test_bad_value_is_reported_with_key_value_and_what_is_allowed(
+    changes: dict[str, Any], key: str, allowed: str
+) -> None:
     problems = problems_of(with_changes(**changes))
     matching = [p for p in problems if key in p and allowed in p]
     assert matching, f"no problem names {key!r} with {allowed!r}: {problems}"
@@ -121,7 +170,9 @@ def test_bad_value_is_reported_with_key_value_and_what_is_allowed(changes: dict[
 
 def test_all_problems_are_reported_at_once_not_only_the_first() -> None:
     problems = problems_of(
-        with_changes(timezone="Mars/Olympus", dump__engine="oracle", retention__min_keep=0, bucket__expiry_days=10)
+        with_changes(
+            timezone="Mars/Olympus", dump__engine="oracle", retention__min_keep=0, bucket__expiry_days=10
+        )
     )
     assert len(problems) >= 4
     for key in ("timezone", "dump.engine", "retention.min_keep", "bucket.expiry_days"):
@@ -151,7 +202,13 @@ def _run_app(context: dict[str, Any], tmp_path: Path) -> subprocess.CompletedPro
         "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
     }
     return subprocess.run(
-        [sys.executable, "app.py"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "app.py"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 

@@ -18,7 +18,11 @@ def runs(expression: str, count: int = 3, after: datetime = NOW) -> list[str]:
 
 
 def test_daily_at_two_in_zurich_time() -> None:
-    assert runs("cron(0 2 * * ? *)") == ["2026-11-28 02:00 CET", "2026-11-29 02:00 CET", "2026-11-30 02:00 CET"]
+    assert runs("cron(0 2 * * ? *)") == [
+        "2026-11-28 02:00 CET",
+        "2026-11-29 02:00 CET",
+        "2026-11-30 02:00 CET",
+    ]
 
 
 def test_sundays_and_mondays_by_name() -> None:
