@@ -242,7 +242,7 @@ policies = st.builds(
     min_keep=st.integers(0, 5),
 )
 
-PROPS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def newest_usable(backups: list[Backup], n: int) -> set[str]:
