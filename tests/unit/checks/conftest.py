@@ -1,0 +1,199 @@
+"""Fixtures for verify, restore_test and report: moto with a bucket, a selected server and database,
+and helpers that write real dumps (gzip'd tar + SQL with manifest), RDS snapshots and AMIs."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+import time_machine
+from moto import mock_aws
+
+from lambdas.common.naming import backup_name, backup_tags, dump_folder
+
+BUCKET = "schoolbackup-123456789012-eu-central-2"
+DB = "school-db"
+NOW = datetime(2026, 11, 27, 6, 30, tzinfo=UTC)  # verify's default time on a Friday
+
+
+@pytest.fixture
+def clock() -> Iterator[time_machine.Coordinates]:
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, clock: time_machine.Coordinates) -> Iterator[None]:
+    env = {
+        "BACKUP_BUCKET": BUCKET,
+        "SELECTION_TAG": "Backup=true",
+        "DUMP_MAX_AGE_HOURS": "26",
+        "RDS_MAX_AGE_HOURS": "26",
+        "AMI_MAX_AGE_HOURS": "192",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for name in ("EC2_INSTANCE_IDS", "RDS_INSTANCE_IDS", "DUMP_ENABLED", "RESTORE_TEST_PICK"):
+        monkeypatch.delenv(name, raising=False)
+    with mock_aws():
+        boto3.client("s3").create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-central-2"}
+        )
+        yield
+
+
+@pytest.fixture
+def server(aws: None) -> str:
+    ec2 = boto3.client("ec2")
+    image = ec2.register_image(
+        Name="base",
+        RootDeviceName="/dev/xvda",
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
+        VirtualizationType="hvm",
+    )["ImageId"]
+    return ec2.run_instances(
+        ImageId=image,
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="t4g.small",
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Backup", "Value": "true"}]}],
+    )["Instances"][0]["InstanceId"]
+
+
+@pytest.fixture
+def database(aws: None) -> str:
+    boto3.client("rds").create_db_instance(
+        DBInstanceIdentifier=DB,
+        DBInstanceClass="db.t4g.micro",
+        Engine="mysql",
+        AllocatedStorage=20,
+        MasterUsername="admin",
+        MasterUserPassword="not-a-secret-1",
+        Tags=[{"Key": "Backup", "Value": "true"}],
+    )
+    return DB
+
+
+def tar_gz(files: dict[str, bytes]) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue())
+
+
+MYSQL_DUMP = (
+    b"-- MariaDB dump 10.19\n--\n-- Host: db    Database: school\n"
+    + b"INSERT INTO pupils VALUES (1,'Anna'),(2,'Ben');\n" * 200
+    + b"-- Dump completed on 2026-11-27  1:04:41\n"
+)
+
+
+@dataclass
+class Dump:
+    folder: str
+    keys: dict[str, str]  # short name -> key
+    manifest: dict[str, Any]
+
+
+@pytest.fixture
+def make_dump(aws: None) -> Callable[..., Dump]:
+    """Write a dump of ``source`` at ``when`` (the folder time); finished 4 minutes later."""
+
+    def make(
+        source: str,
+        when: datetime,
+        *,
+        manifest: bool = True,
+        status: str = "ok",
+        sql: bytes = MYSQL_DUMP,
+        engine: str = "mysql",
+    ) -> Dump:
+        s3 = boto3.client("s3")
+        folder = dump_folder(source, when)
+        contents = {
+            "files.tar.gz": tar_gz({"etc/hostname": b"web\n", "var/www/index.php": b"<?php echo 'hi';\n"}),
+            "db-school.sql.gz": gzip.compress(sql),
+        }
+        objects = []
+        keys = {}
+        for name, data in contents.items():
+            key = folder + name
+            keys[name] = key
+            s3.put_object(Bucket=BUCKET, Key=key, Body=data)
+            entry = {
+                "key": key,
+                "kind": "files" if name.startswith("files") else "db",
+                "bytes": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+            if entry["kind"] == "db":
+                entry["engine"] = engine
+            objects.append(entry)
+        doc = {
+            "version": 1,
+            "source": source,
+            "started_at": f"{when:%Y-%m-%dT%H:%M:03Z}",
+            "finished_at": f"{when + timedelta(minutes=4, seconds=38):%Y-%m-%dT%H:%M:%SZ}",
+            "status": status,
+            "objects": objects,
+        }
+        if manifest:
+            s3.put_object(Bucket=BUCKET, Key=folder + "manifest.json", Body=json.dumps(doc).encode())
+        return Dump(folder, keys, doc)
+
+    return make
+
+
+def make_rds_snapshot(db: str, when: datetime) -> str:
+    """A schoolbackup snapshot; moto stamps SnapshotCreateTime with the (travelled) clock."""
+    name = backup_name(db, when)
+    with time_machine.travel(when, tick=False):
+        boto3.client("rds").create_db_snapshot(
+            DBInstanceIdentifier=db,
+            DBSnapshotIdentifier=name,
+            Tags=[{"Key": k, "Value": v} for k, v in backup_tags("rds-daily", db).items()],
+        )
+    return name
+
+
+def make_ami(instance: str, when: datetime) -> str:
+    name = backup_name(instance, when)
+    ec2 = boto3.client("ec2")
+    with time_machine.travel(when, tick=False):
+        image = ec2.create_image(InstanceId=instance, Name=name, NoReboot=True)["ImageId"]
+    tags = [{"Key": k, "Value": v} for k, v in backup_tags("ami-weekly", instance).items()]
+    ec2.create_tags(Resources=[image], Tags=tags)
+    return image
+
+
+def emf_metrics(stdout: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for line in stdout.splitlines():
+        if '"_aws"' not in line:
+            continue
+        blob = json.loads(line)
+        for directive in blob["_aws"]["CloudWatchMetrics"]:
+            # Powertools adds the service name as a dimension of its own; tests look at ours.
+            dims = {d: blob[d] for group in directive["Dimensions"] for d in group if d != "service"}
+            for metric in directive["Metrics"]:
+                value = blob[metric["Name"]]
+                found.append(
+                    {
+                        "name": metric["Name"],
+                        "value": value[0] if isinstance(value, list) else value,
+                        "dimensions": dims,
+                    }
+                )
+    return found

@@ -1,0 +1,172 @@
+"""restore_test against moto: a good dump passes; replaced, truncated or incomplete objects fail, and the
+record under reports/restore-tests/ says why."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from lambdas.restore_test import restore
+from lambdas.restore_test.handler import RestoreTestFailed, handler
+from tests.unit.checks.conftest import BUCKET, MYSQL_DUMP, NOW, Dump, emf_metrics, tar_gz
+
+SERVER = "i-0123456789abcdef0"
+RECORD = "reports/restore-tests/2026/20261127T063000Z.json"
+
+
+def _record() -> dict[str, Any]:
+    body = boto3.client("s3").get_object(Bucket=BUCKET, Key=RECORD)["Body"].read()
+    record: dict[str, Any] = json.loads(body)
+    return record
+
+
+def _fails(lambda_context: Any) -> str:
+    with pytest.raises(RestoreTestFailed) as caught:
+        handler({"scheduled_time": "2026-11-27T06:30:00Z"}, lambda_context)
+    return str(caught.value)
+
+
+def _replace(key: str, data: bytes, fix_manifest: Dump | None = None) -> None:
+    """Overwrite an object; with ``fix_manifest`` the manifest's size is updated (only the hash differs)."""
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=BUCKET, Key=key, Body=data)
+    if fix_manifest is not None:
+        for obj in fix_manifest.manifest["objects"]:
+            if obj["key"] == key:
+                obj["bytes"] = len(data)
+        s3.put_object(
+            Bucket=BUCKET, Key=fix_manifest.folder + "manifest.json", Body=json.dumps(fix_manifest.manifest)
+        )
+
+
+def test_newest_dump_passes_and_the_record_and_metrics_say_so(
+    make_dump: Callable[..., Dump], lambda_context: Any, capsys: Any
+) -> None:
+    make_dump(SERVER, NOW - timedelta(days=2))
+    newest = make_dump(SERVER, NOW - timedelta(hours=4))
+    result = handler({}, lambda_context)
+    assert result["passed"] is True
+    assert result["dump"] == newest.folder
+    assert result["record"] == f"s3://{BUCKET}/{RECORD}"
+    record = _record()
+    assert record["passed"] is True
+    assert record["problems"] == []
+    files = next(o for o in record["objects"] if o["kind"] == "files")
+    assert files["tar_members"] == 2
+    assert files["sha256"] == files["expected_sha256"]
+    found = {m["name"]: m["value"] for m in emf_metrics(capsys.readouterr().out)}
+    assert found["RestoreTestPassed"] == 1
+    assert found["RestoreTestDurationSeconds"] >= 0
+
+
+def test_a_replaced_object_is_found_by_its_sha256(
+    make_dump: Callable[..., Dump], lambda_context: Any, capsys: Any
+) -> None:
+    dump = make_dump(SERVER, NOW - timedelta(hours=4))
+    evil = tar_gz({"etc/hostname": b"pwned\n", "var/www/index.php": b"<?php system($_GET['c']);\n"})
+    _replace(dump.keys["files.tar.gz"], evil, fix_manifest=dump)
+    message = _fails(lambda_context)
+    assert f"files.tar.gz: SHA-256 {hashlib.sha256(evil).hexdigest()} does not match" in message
+    record = _record()
+    assert record["passed"] is False
+    assert any("does not match the manifest" in p for p in record["problems"])
+    found = {m["name"]: m["value"] for m in emf_metrics(capsys.readouterr().out)}
+    assert found["RestoreTestPassed"] == 0
+
+
+def test_a_truncated_gzip_fails_as_truncated_and_by_size(
+    make_dump: Callable[..., Dump], lambda_context: Any
+) -> None:
+    dump = make_dump(SERVER, NOW - timedelta(hours=4))
+    whole = gzip.compress(MYSQL_DUMP)
+    _replace(dump.keys["db-school.sql.gz"], whole[: len(whole) // 2])
+    message = _fails(lambda_context)
+    assert "db-school.sql.gz ends in the middle of its gzip stream (truncated)" in message
+    assert f"the manifest says {len(whole)}" in message
+
+
+def test_a_sql_dump_without_completion_line_fails(
+    make_dump: Callable[..., Dump], lambda_context: Any
+) -> None:
+    make_dump(SERVER, NOW - timedelta(hours=4), sql=MYSQL_DUMP.replace(b"-- Dump completed", b"-- oops"))
+    assert "does not end with '-- Dump completed'" in _fails(lambda_context)
+
+
+def test_a_postgres_dump_needs_the_postgres_completion_line(
+    make_dump: Callable[..., Dump], lambda_context: Any
+) -> None:
+    make_dump(SERVER, NOW - timedelta(hours=4), engine="postgres")
+    assert "'-- PostgreSQL database dump complete'" in _fails(lambda_context)
+    sql = b"--\n-- PostgreSQL database dump\n--\nCOPY x FROM stdin;\n\\.\n--\n-- PostgreSQL database dump complete\n--\n"
+    make_dump(SERVER, NOW - timedelta(hours=3), engine="postgres", sql=sql)
+    assert handler({}, lambda_context)["passed"] is True
+
+
+def test_a_missing_object_fails(make_dump: Callable[..., Dump], lambda_context: Any) -> None:
+    dump = make_dump(SERVER, NOW - timedelta(hours=4))
+    boto3.client("s3").delete_object(Bucket=BUCKET, Key=dump.keys["files.tar.gz"])
+    assert "files.tar.gz could not be downloaded (NoSuchKey)" in _fails(lambda_context)
+
+
+def test_no_dump_in_seven_days_is_a_failure_with_a_record(
+    make_dump: Callable[..., Dump], lambda_context: Any
+) -> None:
+    make_dump(SERVER, NOW - timedelta(days=8))
+    make_dump(SERVER, NOW - timedelta(hours=2), manifest=False)
+    assert "No successful dump" in _fails(lambda_context)
+    assert _record()["dump"] is None
+
+
+def test_newest_skips_dumps_whose_manifest_reports_failure(
+    make_dump: Callable[..., Dump], lambda_context: Any
+) -> None:
+    good = make_dump(SERVER, NOW - timedelta(days=1))
+    make_dump(SERVER, NOW - timedelta(hours=2), status="failed")
+    assert handler({}, lambda_context)["dump"] == good.folder
+
+
+def test_random_pick_stays_within_seven_days(
+    make_dump: Callable[..., Dump], lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RESTORE_TEST_PICK", "random")
+    recent = {make_dump(SERVER, NOW - timedelta(days=d)).folder for d in (1, 3, 6)}
+    make_dump(SERVER, NOW - timedelta(days=9))
+    picked = {handler({}, lambda_context)["dump"] for _ in range(12)}
+    assert picked <= recent
+    assert len(picked) > 1
+
+
+def test_a_zstd_dump_fails_clearly_when_python_cannot_read_zstd(
+    make_dump: Callable[..., Dump], lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dump = make_dump(SERVER, NOW - timedelta(hours=4))
+    key = dump.keys["db-school.sql.gz"].replace(".gz", ".zst")
+    obj = dump.manifest["objects"][1]
+    boto3.client("s3").copy_object(Bucket=BUCKET, Key=key, CopySource={"Bucket": BUCKET, "Key": obj["key"]})
+    obj["key"] = key
+    boto3.client("s3").put_object(
+        Bucket=BUCKET, Key=dump.folder + "manifest.json", Body=json.dumps(dump.manifest)
+    )
+    monkeypatch.setattr(restore, "zstd_module", lambda: None)
+    assert "db-school.sql.zst cannot check zstd" in _fails(lambda_context)
+
+
+def test_streaming_never_holds_a_whole_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    """2 MiB of highly compressible SQL comes out in pieces of at most OUT_LIMIT bytes."""
+    monkeypatch.setattr(restore, "OUT_LIMIT", 64 * 1024)
+    data = gzip.compress(b"INSERT INTO t VALUES (1);\n" * 80_000 + b"-- Dump completed\n")
+    stream = restore.CheckedStream([data[i : i + 4096] for i in range(0, len(data), 4096)], restore._Gzip())
+    sizes = []
+    while piece := stream.read(256 * 1024):
+        sizes.append(len(piece))
+    assert stream.tail.endswith(b"-- Dump completed\n")
+    assert stream.raw_bytes == len(data)
+    assert stream.sha256.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert max(sizes) <= 256 * 1024 + 64 * 1024

@@ -1,0 +1,207 @@
+"""verify against moto: fresh and stale backups of each kind, damaged dumps, sources without backups."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from lambdas.verify.handler import NO_GOOD_BACKUP_AGE_HOURS, VerificationFailed, handler
+from tests.unit.checks.conftest import BUCKET, NOW, Dump, emf_metrics, make_ami, make_rds_snapshot
+
+FRESH = NOW - timedelta(hours=4, minutes=30)  # 02:00 UTC today
+
+
+def _fresh_everything(server: str, database: str, make_dump: Callable[..., Dump]) -> None:
+    make_dump(server, FRESH)
+    make_rds_snapshot(database, NOW - timedelta(hours=3))
+    make_ami(server, NOW - timedelta(days=5))
+
+
+def _run(lambda_context: Any) -> dict[str, Any]:
+    result: dict[str, Any] = handler({"scheduled_time": "2026-11-27T06:30:00Z"}, lambda_context)
+    return result
+
+
+def _failure(lambda_context: Any) -> str:
+    with pytest.raises(VerificationFailed) as caught:
+        _run(lambda_context)
+    return str(caught.value)
+
+
+def _metric(found: list[dict[str, Any]], name: str, **dims: str) -> float:
+    values = [m["value"] for m in found if m["name"] == name and m["dimensions"] == dims]
+    assert len(values) == 1, (name, dims, found)
+    return float(values[0])
+
+
+def test_verify_passes_with_fresh_backups_of_every_kind_and_publishes_ages(
+    server: str, database: str, make_dump: Callable[..., Dump], lambda_context: Any, capsys: Any
+) -> None:
+    _fresh_everything(server, database, make_dump)
+    result = _run(lambda_context)
+    assert result["passed"] is True
+    assert {(c["source"], c["kind"], c["ok"]) for c in result["checks"]} == {
+        (server, "dump", True),
+        (server, "ami", True),
+        (database, "rds", True),
+    }
+    found = emf_metrics(capsys.readouterr().out)
+    assert _metric(found, "NewestGoodBackupAgeHours", Source=server, Kind="dump") == pytest.approx(4.43, 0.01)
+    assert _metric(found, "NewestGoodBackupAgeHours", Source=database, Kind="rds") == pytest.approx(3.0)
+    assert _metric(found, "WorstNewestGoodBackupAgeHours", Kind="ami") == pytest.approx(120.0)
+    assert _metric(found, "VerificationPassed", Source=server, Kind="dump") == 1
+    assert _metric(found, "VerificationFailures") == 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "age", "expected"),
+    [
+        ("dump", timedelta(hours=30, minutes=30), "is 30 hours old"),
+        ("rds", timedelta(hours=27), "is 27 hours old"),
+        ("ami", timedelta(days=9), "is 216 hours old"),
+    ],
+)
+def test_verify_fails_a_stale_backup_naming_source_kind_and_target(
+    *,
+    server: str,
+    database: str,
+    make_dump: Callable[..., Dump],
+    lambda_context: Any,
+    capsys: Any,
+    kind: str,
+    age: timedelta,
+    expected: str,
+) -> None:
+    make_dump(
+        server, NOW - (age if kind == "dump" else timedelta(hours=4, minutes=30)) - timedelta(minutes=4)
+    )
+    make_rds_snapshot(database, NOW - (age if kind == "rds" else timedelta(hours=3)))
+    make_ami(server, NOW - (age if kind == "ami" else timedelta(days=5)))
+    message = _failure(lambda_context)
+    source = database if kind == "rds" else server
+    label = {"dump": "dump", "rds": "RDS snapshot", "ami": "AMI"}[kind]
+    assert f"{label} of {source}: the newest good backup" in message
+    assert expected in message
+    assert message.count("newest good backup") == 1
+    found = emf_metrics(capsys.readouterr().out)
+    assert _metric(found, "VerificationPassed", Source=source, Kind=kind) == 0
+    assert (
+        _metric(found, "WorstNewestGoodBackupAgeHours", Kind=kind) > {"dump": 26, "rds": 26, "ami": 192}[kind]
+    )
+    assert _metric(found, "VerificationFailures") == 1
+
+
+def test_a_source_without_any_backup_fails_and_counts_as_worst_age(
+    server: str, database: str, lambda_context: Any, capsys: Any
+) -> None:
+    message = _failure(lambda_context)
+    assert f"dump of {server}: no backup found in the last 4 days" in message
+    assert f"RDS snapshot of {database}: no backup found" in message
+    assert f"AMI of {server}: no backup found" in message
+    found = emf_metrics(capsys.readouterr().out)
+    for kind in ("dump", "rds", "ami"):
+        assert _metric(found, "WorstNewestGoodBackupAgeHours", Kind=kind) == NO_GOOD_BACKUP_AGE_HOURS
+    assert not [m for m in found if m["name"] == "NewestGoodBackupAgeHours"]
+    assert _metric(found, "VerificationFailures") == 3
+
+
+def test_nothing_selected_at_all_is_a_failure_not_a_pass(aws: None, lambda_context: Any) -> None:
+    assert "No EC2 or RDS instance is selected" in _failure(lambda_context)
+
+
+def test_a_dump_without_manifest_fails_even_when_an_older_one_is_fine(
+    server: str, database: str, make_dump: Callable[..., Dump], lambda_context: Any
+) -> None:
+    _fresh_everything(server, database, make_dump)
+    make_dump(server, NOW - timedelta(hours=1), manifest=False)
+    message = _failure(lambda_context)
+    assert f"dump of {server}: the newest backup 20261127T0530Z" in message
+    assert "has no manifest.json" in message
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [("delete", "db-school.sql.gz is missing"), ("truncate", "files.tar.gz has 10 bytes, the manifest says")],
+)
+def test_a_dump_whose_object_was_deleted_or_truncated_fails(
+    *,
+    server: str,
+    database: str,
+    make_dump: Callable[..., Dump],
+    lambda_context: Any,
+    damage: str,
+    expected: str,
+) -> None:
+    _fresh_everything(server, database, make_dump)
+    dump = make_dump(server, NOW - timedelta(hours=2))
+    s3 = boto3.client("s3")
+    if damage == "delete":
+        s3.delete_object(Bucket=BUCKET, Key=dump.keys["db-school.sql.gz"])
+    else:
+        s3.put_object(Bucket=BUCKET, Key=dump.keys["files.tar.gz"], Body=b"0123456789")
+    message = _failure(lambda_context)
+    assert f"dump of {server}" in message
+    assert expected in message
+
+
+def test_a_dump_reporting_failure_status_fails(
+    server: str, database: str, make_dump: Callable[..., Dump], lambda_context: Any
+) -> None:
+    _fresh_everything(server, database, make_dump)
+    make_dump(server, NOW - timedelta(hours=2), status="failed")
+    assert "reports status 'failed'" in _failure(lambda_context)
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [("deleted", "is missing its EBS snapshot(s)"), ("error", "has failed EBS snapshot(s)")],
+)
+def test_an_ami_whose_snapshot_is_gone_or_failed_is_not_a_good_backup(
+    *,
+    server: str,
+    database: str,
+    make_dump: Callable[..., Dump],
+    lambda_context: Any,
+    damage: str,
+    expected: str,
+) -> None:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ec2.models import ec2_backends
+
+    _fresh_everything(server, database, make_dump)
+    ec2 = boto3.client("ec2")
+    image = ec2.describe_images(
+        Owners=["self"], Filters=[{"Name": "tag:ManagedBy", "Values": ["schoolbackup"]}]
+    )
+    snapshot = image["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    # EC2 refuses to delete a snapshot in use; the backend can lose it anyway (or see it fail).
+    snapshots = ec2_backends[DEFAULT_ACCOUNT_ID]["eu-central-2"].snapshots
+    if damage == "deleted":
+        del snapshots[snapshot]
+    else:
+        snapshots[snapshot].status = "error"
+    message = _failure(lambda_context)
+    assert f"AMI of {server}: the newest backup" in message
+    assert f"{expected} {snapshot}" in message
+    assert f"AMI of {server}: none of the 1 backups found is usable." in message
+
+
+def test_foreign_snapshots_without_managed_by_tag_do_not_count(
+    server: str, database: str, make_dump: Callable[..., Dump], lambda_context: Any
+) -> None:
+    make_dump(server, FRESH)
+    make_ami(server, NOW - timedelta(days=1))
+    boto3.client("rds").create_db_snapshot(
+        DBInstanceIdentifier=database, DBSnapshotIdentifier="manual-by-hand"
+    )
+    assert f"RDS snapshot of {database}: no backup found" in _failure(lambda_context)
+
+
+def test_missing_setting_is_named(aws: None, lambda_context: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AMI_MAX_AGE_HOURS")
+    with pytest.raises(ValueError, match="AMI_MAX_AGE_HOURS"):
+        _run(lambda_context)
