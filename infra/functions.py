@@ -17,6 +17,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.config import Config
+from infra.nag import acknowledge
 from lambdas.common.metric_names import NAMESPACE
 
 RUNTIME: Final = lambda_.Runtime.PYTHON_3_14
@@ -87,6 +88,13 @@ class FunctionFactory(Construct):
                 resources=[log_group.log_group_arn, f"{log_group.log_group_arn}:log-stream:*"],
             )
         )
+        stack = Stack.of(self)
+        log_group_id = stack.resolve(stack.get_logical_id(cfn_log_group))
+        acknowledge(
+            role,
+            f"AwsSolutions::AwsSolutions-IAM5[Resource::<{log_group_id}.Arn>:log-stream:*]",
+            "Lambda names its log streams at run time; the wildcard is limited to this function's own log group.",
+        )
         env = {
             "POWERTOOLS_SERVICE_NAME": f"schoolbackup-{name.replace('_', '-')}",
             "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
@@ -116,6 +124,12 @@ class FunctionFactory(Construct):
                 iam.PolicyStatement(
                     actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"], resources=["*"]
                 )
+            )
+            acknowledge(
+                role,
+                "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                "X-Ray's PutTraceSegments/PutTelemetryRecords support no resource-level permissions (only with "
+                "tracing switched on in the configuration).",
             )
         self.functions.append(fn)
         return fn

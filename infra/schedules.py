@@ -84,7 +84,13 @@ class JobSchedules(Construct):
         )
         for statement in statements:
             role.add_to_policy(statement)
-        self.dead_letter_queue.grant_send_messages(role)
+        # Explicit instead of grant_send_messages(), which adds kms:GenerateDataKey* and kms:ReEncrypt*.
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.dead_letter_queue.queue_arn])
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[self.key.key_arn])
+        )
         return role
 
     def _schedule(

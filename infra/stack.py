@@ -7,6 +7,7 @@ from typing import Any
 from aws_cdk import Stack, Tags
 from constructs import Construct
 
+from infra.backup_jobs import BackupJobs
 from infra.config import Config
 from infra.functions import FunctionFactory
 from infra.monitoring import AlarmTopic
@@ -31,9 +32,9 @@ class BackupStack(Stack):
 
         # --- jobs: one construct per issue; each adds its functions through self.factory ---
         # (issue 3) backup jobs: rds_snapshot, ami_backup
-        # BackupJobs(self, "BackupJobs", config=config, factory=self.factory, schedules=self.schedules)
-        # ^ ready in infra/backup_jobs.py; enable once the factory's log-stream:* and the schedule roles'
-        #   kms:GenerateDataKey*/ReEncrypt* nag findings are acknowledged (they fail every stack synth).
+        self.backup_jobs = BackupJobs(
+            self, "BackupJobs", config=config, factory=self.factory, schedules=self.schedules
+        )
         # (issue 4) prune
         # (issue 5) dump document + schedule + server policy
         # (issue 6) verify, restore_test, report, alarms, dashboard (keep last: it alarms on every function)
