@@ -125,6 +125,7 @@ class Artifact:
     name: str
     raw_state: str
     snapshot_ids: tuple[str, ...] = ()  # an AMI's EBS snapshots that carry our tag
+    untagged_snapshot_ids: tuple[str, ...] = ()  # ... and those that do not (never deleted)
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,7 @@ class PlanItem:
     action: str
     reason: str
     snapshot_ids: tuple[str, ...] = ()
+    untagged_snapshot_ids: tuple[str, ...] = ()
 
     @property
     def delete(self) -> bool:
@@ -158,6 +160,8 @@ class PlanItem:
         }
         if self.resource == RESOURCE_IMAGE:
             out["snapshots"] = list(self.snapshot_ids)
+            if self.untagged_snapshot_ids:
+                out["untagged_snapshots"] = list(self.untagged_snapshot_ids)
         return out
 
 
@@ -304,9 +308,11 @@ def collect_artifacts(inventory: Inventory) -> tuple[list[Artifact], list[PlanIt
         created = parse_time(image["CreationDate"]) if image.get("CreationDate") else None
         if created is None:
             state = State.PENDING
-        ours = tuple(s for s in image_snapshot_ids(image) if s in inventory.snapshots)
+        referenced = image_snapshot_ids(image)
+        ours = tuple(s for s in referenced if s in inventory.snapshots)
+        untagged = tuple(s for s in referenced if s not in inventory.snapshots)
         backup = Backup(image_id, str(source), KIND_AMI, created, state)
-        artifacts.append(Artifact(backup, RESOURCE_IMAGE, name, raw, ours))
+        artifacts.append(Artifact(backup, RESOURCE_IMAGE, name, raw, ours, untagged))
     for snap in inventory.db_snapshots:
         tags = tag_dict(snap.get("TagList"))
         snap_id, raw = snap["DBSnapshotIdentifier"], snap.get("Status", "")
@@ -396,6 +402,7 @@ def _plan_item(artifact: Artifact, decision: Decision) -> PlanItem:
         action=decision.action,
         reason=decision.reason,
         snapshot_ids=artifact.snapshot_ids,
+        untagged_snapshot_ids=artifact.untagged_snapshot_ids,
     )
 
 
@@ -472,6 +479,14 @@ class _Pruner:
             return
         self.outcome.deleted[item.kind] += 1
         logger.info("prune: deregistered AMI", extra=_log_fields(item))
+        for snapshot_id in item.untagged_snapshot_ids:
+            entry = {
+                "id": snapshot_id,
+                "image": item.id,
+                "reason": "not tagged ManagedBy=schoolbackup, left alone",
+            }
+            self.outcome.skipped_snapshots.append(entry)
+            logger.warning("prune: AMI snapshot without our tag left alone", extra=entry)
         for snapshot_id in item.snapshot_ids:
             if snapshot_id in still_referenced:
                 self.outcome.skipped_snapshots.append(

@@ -73,7 +73,7 @@ def snapshot_ids(ec2: Any) -> set[str]:
     return {s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
 
 
-def _create_ami(
+def create_ami(
     ec2: Any, instance_id: str, when: datetime, tags: dict[str, str] | None
 ) -> tuple[str, list[str]]:
     with time_machine.travel(when, tick=False):
@@ -151,7 +151,7 @@ def build_world(ec2: Any, rds: Any, days: int) -> World:
     for instance in world.instance_ids:
         world.images[instance] = {}
         for day in ami_dates:
-            image_id, snaps = _create_ami(ec2, instance, at(day, AMI_TIME), backup_tags(JOB_AMI, instance))
+            image_id, snaps = create_ami(ec2, instance, at(day, AMI_TIME), backup_tags(JOB_AMI, instance))
             world.images[instance][day] = image_id
             world.image_snapshots[image_id] = snaps
 
@@ -159,8 +159,8 @@ def build_world(ec2: Any, rds: Any, days: int) -> World:
     source = world.instance_ids[0]
     # Foreign look-alikes, as old as the oldest backups: an untagged sb- AMI, an sb- AMI with our other
     # tags but no ManagedBy, their snapshots, a plain snapshot, and sb- RDS snapshots without ManagedBy.
-    untagged, snaps1 = _create_ami(ec2, source, old - timedelta(days=1), None)
-    lookalike, snaps2 = _create_ami(
+    untagged, snaps1 = create_ami(ec2, source, old - timedelta(days=1), None)
+    lookalike, snaps2 = create_ami(
         ec2, source, old - timedelta(days=2), {"BackupJob": JOB_AMI, "BackupSource": source}
     )
     ec2.create_tags(Resources=snaps2, Tags=aws_tags({"BackupJob": JOB_AMI, "BackupSource": source}))
@@ -179,7 +179,7 @@ def build_world(ec2: Any, rds: Any, days: int) -> World:
     world.foreign_snapshots = [*snaps1, *snaps2, plain]
 
     # An orphan: our AMI snapshot whose AMI was deregistered by hand.
-    gone, gone_snaps = _create_ami(ec2, source, old - timedelta(days=3), backup_tags(JOB_AMI, source))
+    gone, gone_snaps = create_ami(ec2, source, old - timedelta(days=3), backup_tags(JOB_AMI, source))
     ec2.deregister_image(ImageId=gone)
     world.orphan_snapshot = gone_snaps[0]
     return world

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import boto3
@@ -11,7 +11,7 @@ import pytest
 import time_machine
 from botocore.exceptions import ClientError
 
-from lambdas.common.naming import backup_name
+from lambdas.common.naming import JOB_AMI, backup_name, backup_tags
 from lambdas.common.settings import SettingsError
 from lambdas.prune import handler as prune_handler
 from lambdas.prune.prune import PruneError
@@ -25,6 +25,7 @@ from tests.unit.prune.conftest import (
     all_db_snapshot_ids,
     at,
     backup_dates,
+    create_ami,
     image_ids,
     managed_rds_names,
     snapshot_ids,
@@ -387,3 +388,31 @@ def test_unreadable_quota_is_a_warning_not_a_failure(
     metrics = emf_metrics(capsys.readouterr().out)
     assert ("RdsManualSnapshotsUsed", None) not in metrics
     assert ("PruneDeleted", "rds") in metrics
+
+
+def test_untagged_snapshots_of_our_amis_and_other_jobs_backups_are_left_alone(
+    aws: tuple[Any, Any], retention_env: None, lambda_context: FakeLambdaContext
+) -> None:
+    ec2, _ = aws
+    instance = ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    old = NOW - timedelta(days=200)
+    images = []
+    for week in range(5):  # min_keep 3 keeps the newest three; the two oldest go
+        when = old - timedelta(weeks=week)
+        images.append(create_ami(ec2, instance, when, backup_tags(JOB_AMI, instance)))
+    oldest, oldest_snaps = images[-1]
+    ec2.delete_tags(Resources=oldest_snaps, Tags=[{"Key": "ManagedBy"}])  # e.g. tagging never happened
+    drill, _drill_snaps = create_ami(ec2, instance, old - timedelta(weeks=9), backup_tags("drill", instance))
+    no_source, _ = create_ami(ec2, instance, old - timedelta(weeks=10), {"ManagedBy": "schoolbackup"})
+
+    result = run(lambda_context)
+
+    remaining_images = image_ids(ec2)
+    assert oldest not in remaining_images and images[-2][0] not in remaining_images
+    assert {images[0][0], images[1][0], images[2][0], drill, no_source} <= remaining_images
+    assert set(oldest_snaps) <= snapshot_ids(ec2)
+    assert {e["id"] for e in result["skipped_snapshots"]} == set(oldest_snaps)
+    plan = {i["id"]: i for i in result["plan"]}
+    assert plan[drill]["reason"] == "BackupJob=drill: not a backup under the retention policy, left alone"
+    assert plan[no_source]["reason"] == "no BackupSource tag, left alone"
+    assert plan[oldest]["untagged_snapshots"] == oldest_snaps
