@@ -169,7 +169,10 @@ def build_world(ec2: Any, rds: Any, days: int) -> World:
         plain = ec2.create_snapshot(VolumeId=volume, Description=f"sb-{source}-20250101-0300")["SnapshotId"]
         for name, tags in (
             ("sb-school-db-20250101-0330", {}),
-            ("sb-school-db-20250102-0330", {"ManagedBy": "someone-else", "BackupJob": JOB_RDS}),
+            (
+                "sb-school-db-20250102-0330",
+                {"ManagedBy": "someone-else", "BackupJob": JOB_RDS, "BackupSource": "school-db"},
+            ),
         ):
             rds.create_db_snapshot(
                 DBInstanceIdentifier="school-db", DBSnapshotIdentifier=name, Tags=aws_tags(tags)
