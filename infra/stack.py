@@ -10,7 +10,9 @@ from constructs import Construct
 from infra.backup_jobs import BackupJobs
 from infra.config import Config
 from infra.functions import FunctionFactory
+from infra.health import Health
 from infra.monitoring import AlarmTopic
+from infra.prune import Prune
 from infra.schedules import JobSchedules
 from infra.storage import BackupStorage
 
@@ -36,5 +38,17 @@ class BackupStack(Stack):
             self, "BackupJobs", config=config, factory=self.factory, schedules=self.schedules
         )
         # (issue 4) prune
+        self.prune = Prune(self, "Prune", config=config, factory=self.factory, schedules=self.schedules)
         # (issue 5) dump document + schedule + server policy
         # (issue 6) verify, restore_test, report, alarms, dashboard (keep last: it alarms on every function)
+        self.health = Health(
+            self,
+            "Health",
+            config=config,
+            factory=self.factory,
+            schedules=self.schedules,
+            bucket=self.storage.bucket,
+            key=self.storage.key,
+            topic=self.alarms.topic,
+            functions=list(self.factory.functions),
+        )
