@@ -1,0 +1,229 @@
+"""Failures: each one exits non-zero, writes no manifest, leaves no temp files and names its step."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import (
+    Runner,
+    SeededDb,
+    assert_failed_cleanly,
+    db_settings,
+    dump_prefix,
+    free_port,
+    last_line,
+    list_keys,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"SB_BUCKET": ""}, "SB_BUCKET"),
+        ({"SB_DB_ENGINE": ""}, "SB_DB_ENGINE"),
+        ({"SB_DB_ENGINE": "oracle"}, "SB_DB_ENGINE"),
+        ({"SB_DB_ENGINE": "mysql", "SB_DB_SECRET_ARN": ""}, "SB_DB_SECRET_ARN"),
+        (
+            {
+                "SB_DB_ENGINE": "none",
+                "SB_DB_SECRET_ARN": "arn:aws:secretsmanager:eu-central-2:123456789012:secret:x",
+            },
+            "SB_DB_SECRET_ARN",
+        ),
+        ({"SB_COMPRESSION": "bzip2"}, "SB_COMPRESSION"),
+        ({"SB_KMS_KEY_ID": "alias/aws/s3"}, "SB_KMS_KEY_ID"),
+        ({"SB_SCHEDULED_TIME": "2026-11-27 01:00"}, "SB_SCHEDULED_TIME"),
+        ({"SB_SCHEDULED_TIME": "2026-02-30T01:00:00Z"}, "SB_SCHEDULED_TIME"),
+        ({"SB_PATHS": "var/www"}, "SB_PATHS"),
+        (
+            {
+                "SB_DB_ENGINE": "mysql",
+                "SB_DB_SECRET_ARN": "arn:aws:secretsmanager:eu-central-2:123456789012:secret:x",
+                "SB_DB_PORT": "99999",
+            },
+            "SB_DB_PORT",
+        ),
+    ],
+)
+def test_invalid_setting_fails_naming_the_variable(
+    runner: Runner, s3: Any, bucket: str, settings: dict[str, str], named: str
+) -> None:
+    env = runner.env(**settings)
+    result = runner.run(env)
+    line = assert_failed_cleanly(result, runner, s3, bucket, env=env, step="settings")
+    assert named in line
+
+
+def test_database_down_fails_at_db_before_any_upload(
+    runner: Runner, mysql_db: SeededDb, s3: Any, bucket: str
+) -> None:
+    env = runner.env(**db_settings(mysql_db, SB_DB_PORT=str(free_port())))
+    result = runner.run(env)
+    line = assert_failed_cleanly(result, runner, s3, bucket, env=env, step="db")
+    assert "cannot connect" in line
+    assert list_keys(s3, bucket, dump_prefix(env["SB_SCHEDULED_TIME"])) == [], "nothing uploaded"
+
+
+@pytest.mark.parametrize("engine", ["mysql", "postgres"])
+def test_wrong_password_fails_at_db(
+    request: pytest.FixtureRequest, *, runner: Runner, secretsmanager: Any, s3: Any, bucket: str, engine: str
+) -> None:
+    db: SeededDb = request.getfixturevalue("mysql_db" if engine == "mysql" else "pg_db")
+    if engine == "postgres":
+        rules = subprocess.run(
+            [
+                "psql",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-XAtc",
+                "SELECT auth_method FROM pg_hba_file_rules WHERE type = 'host' AND '127.0.0.1' = ANY(ARRAY[address])",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        if not rules or rules[0] == "trust":
+            pytest.skip("local PostgreSQL trusts 127.0.0.1 (pg_hba 'trust'): a wrong password cannot fail")
+    wrong = secretsmanager.create_secret(
+        Name=f"schoolbackup/it/wrong-{db.name}",
+        SecretString=json.dumps(
+            {"username": db.user, "password": db.password + "-wrong", "host": "127.0.0.1", "dbname": db.name}
+        ),
+    )["ARN"]
+    env = runner.env(**db_settings(db, SB_DB_SECRET_ARN=wrong))
+    result = runner.run(env)
+    assert_failed_cleanly(result, runner, s3, bucket, env=env, step="db")
+    assert db.password not in result.stdout + result.stderr
+
+
+def test_missing_secret_fails_at_secret(runner: Runner, mysql_db: SeededDb, s3: Any, bucket: str) -> None:
+    missing = mysql_db.secret_arn.rsplit(":", 1)[0] + ":schoolbackup/it/does-not-exist-AbCdEf"
+    env = runner.env(**db_settings(mysql_db, SB_DB_SECRET_ARN=missing))
+    line = assert_failed_cleanly(runner.run(env), runner, s3, bucket, env=env, step="secret")
+    assert "ResourceNotFound" in line or "can't find" in line.lower() or "not found" in line.lower(), line
+
+
+def test_secret_without_password_fails_at_secret(
+    runner: Runner, mysql_db: SeededDb, secretsmanager: Any, s3: Any, bucket: str
+) -> None:
+    arn = secretsmanager.create_secret(
+        Name=f"schoolbackup/it/nopw-{mysql_db.name}", SecretString=json.dumps({"username": mysql_db.user})
+    )["ARN"]
+    env = runner.env(**db_settings(mysql_db, SB_DB_SECRET_ARN=arn))
+    line = assert_failed_cleanly(runner.run(env), runner, s3, bucket, env=env, step="secret")
+    assert 'no "password"' in line
+
+
+def test_missing_configured_path_fails_at_files_before_any_upload(
+    runner: Runner, mysql_db: SeededDb, source_tree: list[Path], s3: Any, bucket: str
+) -> None:
+    missing = source_tree[0].parent / "does-not-exist"
+    env = runner.env(**db_settings(mysql_db), SB_PATHS=f"{source_tree[0]} {missing}")
+    line = assert_failed_cleanly(runner.run(env), runner, s3, bucket, env=env, step="files")
+    assert str(missing) in line
+    assert list_keys(s3, bucket, dump_prefix(env["SB_SCHEDULED_TIME"])) == [], "nothing uploaded"
+
+
+def test_s3_refusing_the_upload_fails_at_upload(
+    runner: Runner, mysql_db: SeededDb, s3: Any, bucket: str
+) -> None:
+    env = runner.env(**db_settings(mysql_db), SB_BUCKET="schoolbackup-it-no-such-bucket")
+    line = assert_failed_cleanly(runner.run(env), runner, s3, bucket, env=env, step="upload")
+    assert "NoSuchBucket" in line or "does not exist" in line, line
+
+
+def test_imds_unreachable_fails_at_imds(runner: Runner, s3: Any, bucket: str) -> None:
+    env = runner.env(SB_IMDS_ENDPOINT=f"http://127.0.0.1:{free_port()}")
+    assert_failed_cleanly(runner.run(env), runner, s3, bucket, env=env, step="imds")
+
+
+def _wait_for_process(needle: str, timeout: float = 30.0) -> int:
+    """PID of the first process whose command line contains needle."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                cmdline = (
+                    Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                )
+            except OSError:
+                continue
+            if needle in cmdline and int(pid) != os.getpid():
+                return int(pid)
+        time.sleep(0.02)
+    raise AssertionError(f"no process with {needle!r} appeared")
+
+
+def _running(needle: str) -> list[int]:
+    pids = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if needle.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    pids.append(int(pid))
+            except OSError:
+                pass
+    return pids
+
+
+def test_sigterm_mid_stream_fails_at_db_and_leaves_nothing_behind(
+    runner: Runner, mysql_big_db: SeededDb, s3: Any, bucket: str
+) -> None:
+    env = runner.env(**db_settings(mysql_big_db))
+    proc = runner.popen(env)
+    _wait_for_process(f"mariadb-dump --defaults-extra-file={runner.tmpdir}")  # the DB stream is running
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    out, err = proc.communicate(timeout=30)
+    print(f"stopped {time.monotonic() - signalled:.2f}s after SIGTERM")
+    assert time.monotonic() - signalled < 10, "SIGTERM must stop the run promptly, not after the dump"
+    line = assert_failed_cleanly((proc.returncode, out, err), runner, s3, bucket, env=env, step="db")
+    assert proc.returncode == 143
+    assert "terminated by SIGTERM" in line
+    assert _running(str(runner.tmpdir)) == [], "the whole pipeline must be stopped"
+
+
+def test_dump_dying_mid_stream_fails_even_though_the_upload_succeeded(
+    runner: Runner, mysql_big_db: SeededDb, s3: Any, bucket: str
+) -> None:
+    env = runner.env(**db_settings(mysql_big_db))
+    proc = runner.popen(env)
+    dumper = _wait_for_process(f"mariadb-dump --defaults-extra-file={runner.tmpdir}")
+    time.sleep(0.3)
+    os.kill(dumper, signal.SIGKILL)
+    out, err = proc.communicate(timeout=60)
+    line = assert_failed_cleanly((proc.returncode, out, err), runner, s3, bucket, env=env, step="db")
+    assert "exited 137" in line
+    # the truncated stream did reach S3 (upload "succeeded"), but without a manifest it is a failed dump
+    keys = list_keys(s3, bucket, dump_prefix(env["SB_SCHEDULED_TIME"]))
+    assert any(k.endswith(f"db-{mysql_big_db.name}.sql.gz") for k in keys), keys
+
+
+def test_lock_held_by_another_run_fails_at_lock(runner: Runner, s3: Any, bucket: str) -> None:
+    env = runner.env()
+    # this process holding the lock plays the other run; the script must not wait for it
+    with open(runner.lock_file, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        started = time.monotonic()
+        line = assert_failed_cleanly(runner.run(env), runner, s3, bucket, env=env, step="lock")
+        assert time.monotonic() - started < 5
+        assert "another schoolbackup-dump run" in line
+    assert last_line(runner.run(env).stdout).startswith("schoolbackup-dump: OK "), (
+        "lock released -> runs again"
+    )
