@@ -1,0 +1,128 @@
+"""The health construct: alarms (metric, threshold, missing data, SNS action), roles, schedules, dashboard."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from tests.infra.conftest import resources_of
+
+
+def _alarm(template: Template, suffix: str) -> dict[str, Any]:
+    found = [
+        r["Properties"]
+        for r in resources_of(template, "AWS::CloudWatch::Alarm").values()
+        if json.dumps(r["Properties"].get("AlarmName", "")).endswith(f'-{suffix}"')
+        or str(r["Properties"].get("AlarmName", "")).endswith(f"-{suffix}")
+    ]
+    assert len(found) == 1, suffix
+    return found[0]
+
+
+def _targets_topic(props: dict[str, Any]) -> bool:
+    return any("AlarmsTopic" in json.dumps(action) for action in props["AlarmActions"])
+
+
+@pytest.mark.parametrize(("kind", "hours"), [("dump", 26), ("rds", 26), ("ami", 192)])
+def test_backup_age_alarm_per_kind_watches_worst_age_and_breaches_on_missing_data(
+    template: Template, kind: str, hours: int
+) -> None:
+    props = _alarm(template, f"{kind}-backup-age")
+    assert props["MetricName"] == "WorstNewestGoodBackupAgeHours"
+    assert props["Namespace"] == "schoolbackup"
+    assert props["Dimensions"] == [{"Name": "Kind", "Value": kind}]
+    assert props["Threshold"] == hours
+    assert props["ComparisonOperator"] == "GreaterThanThreshold"
+    assert props["TreatMissingData"] == "breaching"
+    assert _targets_topic(props)
+    assert "backupctl" in props["AlarmDescription"]
+
+
+@pytest.mark.parametrize(
+    ("suffix", "metric", "threshold", "operator"),
+    [
+        ("RestoreTestFailed", "RestoreTestPassed", 1, "LessThanThreshold"),
+        ("VerificationFailed", "VerificationFailures", 0, "GreaterThanThreshold"),
+        ("RdsSnapshotQuota", "RdsManualSnapshotQuotaPercent", 80, "GreaterThanThreshold"),
+    ],
+)
+def test_check_alarms_have_metric_threshold_and_topic(
+    template: Template, suffix: str, metric: str, threshold: int, operator: str
+) -> None:
+    props = _alarm(template, suffix)
+    assert props["MetricName"] == metric
+    assert props["Threshold"] == threshold
+    assert props["ComparisonOperator"] == operator
+    assert props["TreatMissingData"] == "notBreaching"
+    assert _targets_topic(props)
+    assert len(props["AlarmDescription"]) > 80
+
+
+@pytest.mark.parametrize("job", ["verify", "restore_test", "report", "rds_snapshot", "ami_backup"])
+def test_every_function_has_an_error_alarm(template: Template, job: str) -> None:
+    props = _alarm(template, f"{job}-errors")
+    assert props["MetricName"] == "Errors"
+    assert props["Namespace"] == "AWS/Lambda"
+    assert props["Threshold"] == 0
+    assert _targets_topic(props)
+    assert f"backupctl run {job}" in props["AlarmDescription"]
+
+
+def _policy_of(template: Template, job: str) -> list[dict[str, Any]]:
+    for logical_id, policy in resources_of(template, "AWS::IAM::Policy").items():
+        if logical_id.startswith(f"Functions{job.replace('_', '')}Role"):
+            statements: list[dict[str, Any]] = policy["Properties"]["PolicyDocument"]["Statement"]
+            return statements
+    raise AssertionError(f"no policy for {job}")
+
+
+def _actions(statements: list[dict[str, Any]]) -> set[str]:
+    found: set[str] = set()
+    for s in statements:
+        found.update([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    return found
+
+
+def test_only_restore_test_may_write_and_only_under_reports_restore_tests(template: Template) -> None:
+    for job in ("verify", "report"):
+        assert not any(a.startswith(("s3:Put", "s3:Delete")) for a in _actions(_policy_of(template, job)))
+    puts = [s for s in _policy_of(template, "restore_test") if "s3:PutObject" in json.dumps(s["Action"])]
+    assert len(puts) == 1
+    assert json.dumps(puts[0]["Resource"]).endswith('/reports/restore-tests/*"]]}')
+    assert "s3:DeleteObject" not in _actions(_policy_of(template, "restore_test"))
+
+
+def test_report_may_publish_only_to_the_alarm_topic(template: Template) -> None:
+    statements = _policy_of(template, "report")
+    publish = [s for s in statements if s["Action"] == "sns:Publish"]
+    assert len(publish) == 1
+    assert "AlarmsTopic" in json.dumps(publish[0]["Resource"])
+    assert {"cloudwatch:GetMetricData", "cloudwatch:DescribeAlarmHistory"} <= _actions(statements)
+    assert "cloudwatch:PutMetricData" not in _actions(statements)
+
+
+def test_schedules_use_the_configured_defaults(template: Template) -> None:
+    for job, expression in (
+        ("verify", "cron(30 6 * * ? *)"),
+        ("restore-test", "cron(0 7 ? * MON *)"),
+        ("report", "cron(30 7 ? * MON *)"),
+    ):
+        template.has_resource_properties(
+            "AWS::Scheduler::Schedule",
+            {
+                "Name": Match.string_like_regexp(f"-{job}$"),
+                "ScheduleExpression": expression,
+                "ScheduleExpressionTimezone": "Europe/Zurich",
+            },
+        )
+
+
+def test_dashboard_shows_age_per_source_with_a_search_expression(template: Template) -> None:
+    [dashboard] = resources_of(template, "AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    assert "SEARCH(" in body
+    assert "NewestGoodBackupAgeHours" in body
+    assert "RestoreTestDurationSeconds" in body
