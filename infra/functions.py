@@ -96,7 +96,9 @@ class FunctionFactory(Construct):
             "Lambda names its log streams at run time; the wildcard is limited to this function's own log group.",
         )
         env = {
-            "POWERTOOLS_SERVICE_NAME": f"schoolbackup-{name.replace('_', '-')}",
+            # Not POWERTOOLS_SERVICE_NAME: Powertools would add it as a `service` dimension to every metric,
+            # and the alarms watch metrics by exactly the dimensions the code sets (see observability.py).
+            "SCHOOLBACKUP_FUNCTION": name,
             "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "INFO",
             "POWERTOOLS_TRACE_DISABLED": "false" if self.config.tracing else "true",

@@ -17,14 +17,13 @@ FAKE_ENV = {
     "AWS_REGION": "eu-central-2",
     "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
     "POWERTOOLS_METRICS_NAMESPACE": "schoolbackup",
-    "POWERTOOLS_SERVICE_NAME": "schoolbackup-test",
 }
 
 
 @pytest.fixture(autouse=True)
 def fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test sees fake credentials; real ones from the developer's shell can never leak in."""
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL"):
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "POWERTOOLS_SERVICE_NAME"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)

@@ -17,7 +17,12 @@ from lambdas.common import metric_names
 
 NAMESPACE: Final = metric_names.NAMESPACE
 
-logger = Logger()
+# The function's name labels its log lines. It is deliberately not POWERTOOLS_SERVICE_NAME: Powertools
+# adds that as a `service` dimension to every metric, and then no alarm (which watches a metric by the
+# exact set of dimensions the code sets, e.g. only Kind) would ever see data.
+SERVICE: Final = f"schoolbackup-{os.environ.get('SCHOOLBACKUP_FUNCTION', 'local').replace('_', '-')}"
+
+logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE)
 
 for _noisy in ("boto3", "botocore", "urllib3", "s3transfer"):

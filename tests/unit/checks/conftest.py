@@ -185,8 +185,8 @@ def emf_metrics(stdout: str) -> list[dict[str, Any]]:
             continue
         blob = json.loads(line)
         for directive in blob["_aws"]["CloudWatchMetrics"]:
-            # Powertools adds the service name as a dimension of its own; tests look at ours.
-            dims = {d: blob[d] for group in directive["Dimensions"] for d in group if d != "service"}
+            # Exactly the dimensions the code sets: the alarms match on them (no Powertools `service`).
+            dims = {d: blob[d] for group in directive["Dimensions"] for d in group}
             for metric in directive["Metrics"]:
                 value = blob[metric["Name"]]
                 found.append(
