@@ -113,7 +113,8 @@ class Health(Construct):
             description=(
                 "The weekly restore test found a dump that could not be restored (checksum mismatch, truncated "
                 "or unreadable file). Read the record under reports/restore-tests/ in the backup bucket, then "
-                "run `backupctl run dump` to make a fresh dump and `backupctl run restore_test` to check it."
+                "make a fresh dump (Systems Manager > Run Command > the schoolbackup dump document) and run the "
+                "restore_test function again (Lambda console > Test with the event {}) to check it."
             ),
         )
         self._alarm(
@@ -129,7 +130,7 @@ class Health(Construct):
             missing=cw.TreatMissingData.NOT_BREACHING,
             description=(
                 "The daily backup check found a missing, stale or damaged backup. Open the verify function's "
-                "log (or run `backupctl status`): each problem names the server or database and what is wrong."
+                "log in CloudWatch: each problem names the server or database and what is wrong."
             ),
         )
         self._alarm(
@@ -284,7 +285,8 @@ class Health(Construct):
             missing=cw.TreatMissingData.NOT_BREACHING,
             description=(
                 f"The schoolbackup job {job} failed. Open its log group in CloudWatch (the error names what went "
-                f"wrong and which server or database), fix the cause, then run it again with `backupctl run {job}`."
+                f"wrong and which server or database), fix the cause, then run it again from the Lambda console "
+                "(Test with the event {}); a repeated run never creates a backup twice."
             ),
         )
 
@@ -316,8 +318,8 @@ class Health(Construct):
                 missing=cw.TreatMissingData.BREACHING,
                 description=(
                     f"The newest good {what[kind]} of some server or database is older than {hours} hours, or the "
-                    "daily check did not run at all. Run `backupctl status` to see which one, check the log of "
-                    f"the job that makes it, then make one now with `backupctl run`."
+                    "daily check did not run at all. The verify function's log names which one; check the log of "
+                    "the job that makes it, then run that job again from the Lambda console (Test with {})."
                 ),
             )
 

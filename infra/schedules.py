@@ -59,7 +59,7 @@ class JobSchedules(Construct):
                 "A scheduled backup job could not be started even after retries (its event is in the "
                 "schoolbackup dead-letter queue). Open the SQS queue in the console, read the message to see "
                 "which job, check that its Lambda function or server still exists, then run the job by hand "
-                "with `backupctl run <job>` and purge the queue."
+                "from the Lambda console (Test with the event {}) and purge the queue."
             ),
             metric=self.dead_letter_queue.metric_approximate_number_of_messages_visible(
                 period=Duration.minutes(5), statistic="Maximum"
