@@ -38,7 +38,7 @@ def test_backup_age_alarm_per_kind_watches_worst_age_and_breaches_on_missing_dat
     assert props["ComparisonOperator"] == "GreaterThanThreshold"
     assert props["TreatMissingData"] == "breaching"
     assert _targets_topic(props)
-    assert "backupctl" in props["AlarmDescription"]
+    assert "run that job again from the Lambda console" in props["AlarmDescription"]
 
 
 @pytest.mark.parametrize(
@@ -68,7 +68,8 @@ def test_every_function_has_an_error_alarm(template: Template, job: str) -> None
     assert props["Namespace"] == "AWS/Lambda"
     assert props["Threshold"] == 0
     assert _targets_topic(props)
-    assert f"backupctl run {job}" in props["AlarmDescription"]
+    assert f"The schoolbackup job {job} failed" in props["AlarmDescription"]
+    assert "Lambda console" in props["AlarmDescription"]
 
 
 def _policy_of(template: Template, job: str) -> list[dict[str, Any]]:
