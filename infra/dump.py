@@ -335,8 +335,9 @@ class DumpJob(Construct):
                     f"Log groups, {log_group_name}, stream {command}/{instance}/dump/stdout). "
                     "The last line of the log says which step failed "
                     "('schoolbackup-dump: FAILED at step ...' followed by the reason). "
-                    "This run left no complete dump (no manifest.json); after fixing the cause, run the dump again "
-                    "with `backupctl run dump`."
+                    "This run left no complete dump (no manifest.json). After fixing the cause, run it again "
+                    f"from the console: Systems Manager, Run Command, Run command, document {self.document_name}, "
+                    "target this server (leave ScheduledTime empty)."
                 ),
             )
         )
