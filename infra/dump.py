@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any, Final
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack, Token
+from aws_cdk import ArnFormat, CfnOutput, RemovalPolicy, Stack, Token
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -294,7 +294,28 @@ class DumpJob(Construct):
                     actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
                     resources=[self.log_group.log_group_arn, f"{self.log_group.log_group_arn}:log-stream:*"],
                 ),
+                # The agent first checks that the group exists (DescribeLogGroups); denied, it would try to
+                # create it and drop the output. DescribeLogGroups is only grantable on log-group:*.
+                iam.PolicyStatement(
+                    sid="FindCommandOutputGroup",
+                    actions=["logs:DescribeLogGroups"],
+                    resources=[
+                        stack.format_arn(
+                            service="logs",
+                            resource="log-group",
+                            resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    ],
+                ),
             ],
+        )
+        acknowledge(
+            self.server_policy,
+            "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:"
+            "<AWS::AccountId>:log-group:*]",
+            "logs:DescribeLogGroups has no narrower resource; the SSM agent needs it to find the dump's "
+            "output group. It reveals only log group names, no log content.",
         )
         acknowledge(
             self.server_policy,

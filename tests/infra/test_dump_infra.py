@@ -290,6 +290,7 @@ ALLOWED_SERVER_ACTIONS = {
     "logs:CreateLogStream",
     "logs:PutLogEvents",
     "logs:DescribeLogStreams",
+    "logs:DescribeLogGroups",
 }
 FORBIDDEN = re.compile(
     r"^(s3:(Delete|List|PutBucket|PutObjectRetention|PutObjectLegalHold|BypassGovernanceRetention|"
@@ -330,6 +331,8 @@ def test_server_policy_allows_exactly_the_dump_actions(template: Template) -> No
             f"<{_log_group_id(template)}.Arn>:log-stream:*",
         ]
     )
+    assert by_sid["FindCommandOutputGroup"]["Action"] == "logs:DescribeLogGroups"
+    assert joined(by_sid["FindCommandOutputGroup"]["Resource"]).endswith(":log-group:*")
 
 
 def _log_group_id(template: Template) -> str:
