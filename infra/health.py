@@ -166,9 +166,11 @@ class Health(Construct):
             ],
             resources=["*"],
         )
+        # Read access follows the code: restore_test lists and reads dumps only (it writes its record, below,
+        # but never reads one back); report also lists and reads the restore-test records.
         for fn, prefixes in (
             (self.verify, [dumps]),
-            (self.restore_test, [dumps, reports]),
+            (self.restore_test, [dumps]),
             (self.report, [dumps, reports]),
         ):
             role = fn.role
@@ -201,12 +203,18 @@ class Health(Construct):
                 "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
                 DESCRIBE_ONLY + " report also reads alarm history.",
             )
-        for fn in (self.restore_test, self.report):
+        for fn, reason in (
+            (self.restore_test, "restore_test writes one record file per run under reports/restore-tests/."),
+            (
+                self.report,
+                "report reads the restore-test records (one file per run) under reports/restore-tests/.",
+            ),
+        ):
             assert fn.role is not None
             acknowledge(
                 fn.role,
                 "AwsSolutions::AwsSolutions-IAM5[Resource::<StorageBackupBucketF1474890.Arn>/reports/restore-tests/*]",
-                "Restore-test records are written and read one file per run under reports/restore-tests/.",
+                reason,
             )
         assert self.restore_test.role is not None
         self.restore_test.role.add_to_principal_policy(

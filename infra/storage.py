@@ -88,8 +88,22 @@ class BackupStorage(Construct):
                 ),
             ],
         )
-        # Deny uploads that are not encrypted with our key (the bucket default covers the normal case;
-        # this stops a client that asks for SSE-S3 or another key explicitly).
+        # Deny uploads that are not encrypted with our key. A request without SSE headers gets the bucket
+        # default (our key) and passes both statements, as does the restore_test Lambda's put_object (no SSE
+        # headers). The dump script sends `--sse aws:kms --sse-kms-key-id <key ARN>`: the key-id header is
+        # compared as sent, so it must be the ARN (the document's KmsKeyArn parameter allows only that).
+        # The key-id condition alone does not stop a client that asks for SSE-S3 (`AES256` sends no key-id
+        # header, so ...IfExists passes); the algorithm statement does.
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyNonKmsEncryption",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[self.bucket.arn_for_objects("*")],
+                conditions={"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+            )
+        )
         self.bucket.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="DenyWrongKmsKey",

@@ -127,3 +127,21 @@ def test_dashboard_shows_age_per_source_with_a_search_expression(template: Templ
     assert "SEARCH(" in body
     assert "NewestGoodBackupAgeHours" in body
     assert "RestoreTestDurationSeconds" in body
+
+
+def test_restore_test_reads_only_dumps_and_never_reads_records(template: Template) -> None:
+    # Its code lists and reads dumps/ (pick_dump, check_object) and only writes its record.
+    statements = _policy_of(template, "restore_test")
+    gets = [s for s in statements if s["Action"] == "s3:GetObject"]
+    assert len(gets) == 1
+    resources = gets[0]["Resource"] if isinstance(gets[0]["Resource"], list) else [gets[0]["Resource"]]
+    assert [json.dumps(r).endswith('/dumps/*"]]}') for r in resources] == [True]
+    lists = [s for s in statements if s["Action"] == "s3:ListBucket"]
+    assert len(lists) == 1
+    assert lists[0]["Condition"] == {"StringLike": {"s3:prefix": ["dumps/*"]}}
+
+
+def test_report_reads_dumps_and_restore_test_records(template: Template) -> None:
+    statements = _policy_of(template, "report")
+    lists = [s for s in statements if s["Action"] == "s3:ListBucket"]
+    assert lists[0]["Condition"] == {"StringLike": {"s3:prefix": ["dumps/*", "reports/restore-tests/*"]}}

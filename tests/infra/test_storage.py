@@ -136,3 +136,38 @@ def test_bucket_name_is_an_output(template: Template) -> None:
     assert len(names) == 1
     bucket_id, _ = _backup_bucket(template)
     assert outputs[names[0]]["Value"] == {"Ref": bucket_id}
+
+
+def _bucket_policy_statement(template: Template, sid: str) -> dict[str, Any]:
+    for policy in resources_of(template, "AWS::S3::BucketPolicy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement.get("Sid") == sid:
+                found: dict[str, Any] = statement
+                return found
+    raise AssertionError(f"no bucket policy statement {sid}")
+
+
+def test_bucket_denies_uploads_that_ask_for_sse_s3_or_another_algorithm(template: Template) -> None:
+    # SSE-S3 (AES256) sends no key-id header, so DenyWrongKmsKey (...IfExists) alone would let it through.
+    statement = _bucket_policy_statement(template, "DenyNonKmsEncryption")
+    assert statement["Effect"] == "Deny"
+    assert statement["Principal"] == {"AWS": "*"}
+    assert statement["Action"] == "s3:PutObject"
+    assert statement["Condition"] == {
+        "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}
+    }
+
+
+def test_wrong_key_statement_compares_against_the_key_arn_the_dump_script_sends(template: Template) -> None:
+    # The dump document passes the key ARN (KmsKeyArn) to `aws s3 cp --sse-kms-key-id`; the header is
+    # compared as sent, so the policy must name the ARN (a key id or alias would deny every dump).
+    statement = _bucket_policy_statement(template, "DenyWrongKmsKey")
+    expected = statement["Condition"]["StringNotEqualsIfExists"][
+        "s3:x-amz-server-side-encryption-aws-kms-key-id"
+    ]
+    key_id = next(iter(resources_of(template, "AWS::KMS::Key")))
+    assert expected == {"Fn::GetAtt": [key_id, "Arn"]}
+    documents = resources_of(template, "AWS::SSM::Document")
+    for document in documents.values():
+        default = document["Properties"]["Content"]["parameters"]["KmsKeyArn"]["default"]
+        assert default == {"Fn::GetAtt": [key_id, "Arn"]}
