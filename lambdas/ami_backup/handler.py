@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any
 from lambdas.ami_backup.images import AmiBackupSettings, create_images
 from lambdas.common.aws import ec2_client
 from lambdas.common.naming import scheduled_time
-from lambdas.common.observability import logger, metrics, traced
+from lambdas.common.observability import accepts_missing_context, logger, metrics, traced
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
+@accepts_missing_context
 @logger.inject_lambda_context
 @metrics.log_metrics
 @traced

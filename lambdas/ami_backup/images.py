@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     )
 
 IMAGEABLE_STATES: Final = ("running", "stopped")
+DUPLICATE_NAME: Final = "InvalidAMIName.Duplicate"
 # How long to wait for a pending image to report its snapshot ids before leaving them to the next run.
 SNAPSHOT_ID_ATTEMPTS: Final = 6
 SNAPSHOT_ID_DELAY_SECONDS: Final = 5.0
@@ -233,7 +234,19 @@ def create_images(
                     instance_id, f"instance is {state!r}, not running or stopped; no AMI {name} was made"
                 )
                 continue
-            image_id = _create_image(ec2, instance_id, name, settings.no_reboot)
+            try:
+                image_id = _create_image(ec2, instance_id, name, settings.no_reboot)
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") != DUPLICATE_NAME:
+                    raise
+                # A concurrent run for the same time won the race; its AMI is this run's backup.
+                raced = _image_by_name(ec2, name)
+                if raced is not None:
+                    tag_snapshots(ec2, raced, instance_id)
+                result.add_already_existed(
+                    name, source=instance_id, image=raced["ImageId"] if raced else None
+                )
+                continue
             image = _describe_until_snapshots_known(
                 ec2, image_id, snapshot_id_attempts, snapshot_id_delay, sleep
             )

@@ -28,8 +28,13 @@ def env_str(name: str, environ: Mapping[str, str] | None = None) -> str:
     return value
 
 
-def env_int(name: str, minimum: int, environ: Mapping[str, str] | None = None) -> int:
-    """An integer >= ``minimum`` from ``name``."""
+def env_int(
+    name: str, minimum: int, environ: Mapping[str, str] | None = None, *, default: int | None = None
+) -> int:
+    """An integer >= ``minimum`` from ``name``; ``default`` (when given) if the variable is absent or empty."""
+    env = os.environ if environ is None else environ
+    if default is not None and not env.get(name, "").strip():
+        return default
     raw = env_str(name, environ)
     try:
         value = int(raw)

@@ -15,7 +15,14 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from lambdas.common import metric_names
 from lambdas.common.aws import ec2_client, rds_client
 from lambdas.common.naming import EventError, scheduled_time
-from lambdas.common.observability import NAMESPACE, logger, metrics, traced
+from lambdas.common.observability import (
+    NAMESPACE,
+    accepts_missing_context,
+    logger,
+    metrics,
+    remaining_time_ms,
+    traced,
+)
 from lambdas.prune.prune import KINDS, Outcome, PruneError, Settings, prune, read_snapshot_quota
 
 if TYPE_CHECKING:
@@ -55,6 +62,7 @@ def publish_metrics(outcome: Outcome) -> None:
         )
 
 
+@accepts_missing_context
 @logger.inject_lambda_context
 @metrics.log_metrics
 @traced
@@ -69,7 +77,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         settings.policy,
         now,
         dry_run=dry_run,
-        remaining_ms=context.get_remaining_time_in_millis,
+        remaining_ms=remaining_time_ms(context),
     )
     outcome.rds_quota = read_snapshot_quota(rds)
     publish_metrics(outcome)

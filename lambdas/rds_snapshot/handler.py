@@ -6,13 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 from lambdas.common.aws import rds_client
 from lambdas.common.naming import scheduled_time
-from lambdas.common.observability import logger, metrics, traced
+from lambdas.common.observability import accepts_missing_context, logger, metrics, traced
 from lambdas.rds_snapshot.snapshots import RdsSnapshotSettings, create_snapshots
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
+@accepts_missing_context
 @logger.inject_lambda_context
 @metrics.log_metrics
 @traced

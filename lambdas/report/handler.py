@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from lambdas.common.aws import cloudwatch_client, ec2_client, rds_client, s3_client, sesv2_client, sns_client
 from lambdas.common.naming import scheduled_time
-from lambdas.common.observability import logger, metrics, traced
+from lambdas.common.observability import accepts_missing_context, logger, metrics, traced
 from lambdas.report.gather import ReportSettings, gather
 from lambdas.report.render import HealthReport, render_html, render_text, subject
 
@@ -57,6 +57,7 @@ def send(report: HealthReport, settings: ReportSettings, ses: SESV2Client, sns: 
     return {"channel": "sns", "message_id": published.get("MessageId", "")}
 
 
+@accepts_missing_context
 @logger.inject_lambda_context
 @metrics.log_metrics
 @traced

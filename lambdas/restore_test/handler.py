@@ -13,7 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from lambdas.common import metric_names
 from lambdas.common.aws import s3_client
 from lambdas.common.naming import scheduled_time
-from lambdas.common.observability import logger, metrics, traced
+from lambdas.common.observability import accepts_missing_context, logger, metrics, traced
 from lambdas.common.settings import SettingsError, env_str
 from lambdas.restore_test.restore import PICKS, run_restore_test, write_record
 
@@ -39,6 +39,7 @@ class RestoreTestSettings:
         return cls(bucket=env_str("BACKUP_BUCKET", environ), pick=pick)
 
 
+@accepts_missing_context
 @logger.inject_lambda_context
 @metrics.log_metrics
 @traced

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -18,7 +18,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from lambdas.common import metric_names
 from lambdas.common.aws import ec2_client, rds_client, s3_client
 from lambdas.common.naming import scheduled_time
-from lambdas.common.observability import logger, metrics, traced
+from lambdas.common.observability import accepts_missing_context, logger, metrics, traced
 from lambdas.common.settings import SelectionTag, env_bool, env_int, env_list, env_str
 from lambdas.verify.checks import Check, check_amis, check_dumps, check_rds, selected_ec2, selected_rds
 
@@ -31,6 +31,12 @@ if TYPE_CHECKING:
 # What the worst-age metric shows for a kind when some source has no good backup at all (~14 months):
 # far above any target, so the age alarm fires.
 NO_GOOD_BACKUP_AGE_HOURS: Final = 10_000.0
+
+# Targets when the stack does not set them (the same defaults as infra/config.py "targets"): a daily job
+# may run a couple of hours late once, a weekly one a day. They are thresholds, not resource names.
+DEFAULT_DUMP_MAX_AGE_HOURS: Final = 26
+DEFAULT_RDS_MAX_AGE_HOURS: Final = 26
+DEFAULT_AMI_MAX_AGE_HOURS: Final = 192
 
 
 class VerificationFailed(RuntimeError):
@@ -56,9 +62,9 @@ class VerifySettings:
             ec2_instance_ids=env_list("EC2_INSTANCE_IDS", environ),
             rds_instance_ids=env_list("RDS_INSTANCE_IDS", environ),
             dump_enabled=env_bool("DUMP_ENABLED", True, environ),
-            dump_max_age_hours=env_int("DUMP_MAX_AGE_HOURS", 1, environ),
-            rds_max_age_hours=env_int("RDS_MAX_AGE_HOURS", 1, environ),
-            ami_max_age_hours=env_int("AMI_MAX_AGE_HOURS", 1, environ),
+            dump_max_age_hours=env_int("DUMP_MAX_AGE_HOURS", 1, environ, default=DEFAULT_DUMP_MAX_AGE_HOURS),
+            rds_max_age_hours=env_int("RDS_MAX_AGE_HOURS", 1, environ, default=DEFAULT_RDS_MAX_AGE_HOURS),
+            ami_max_age_hours=env_int("AMI_MAX_AGE_HOURS", 1, environ, default=DEFAULT_AMI_MAX_AGE_HOURS),
         )
 
 
@@ -124,13 +130,13 @@ def publish(result: VerifyResult) -> None:
     metrics.add_metric(name=metric_names.VERIFY_FAILURES, unit=MetricUnit.Count, value=result.failures)
 
 
+@accepts_missing_context
 @logger.inject_lambda_context
 @metrics.log_metrics
 @traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = VerifySettings.from_env()
-    scheduled_time(event)  # validates the event; ages are measured from the actual time of the check
-    now = datetime.now(UTC)
+    now = scheduled_time(event)  # ages are measured from the scheduled time, else from now (DESIGN.md)
     result = run_checks(ec2_client(), rds_client(), s3_client(), settings, now)
     publish(result)
     for check in result.checks:

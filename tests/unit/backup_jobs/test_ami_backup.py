@@ -230,3 +230,36 @@ def test_handler_fails_before_any_aws_call_when_settings_are_malformed(
     with pytest.raises(SettingsError, match="NO_REBOOT"):
         handler(EVENT, lambda_context)
     assert images() == {}
+
+
+def test_same_minute_with_other_seconds_creates_nothing_twice(
+    make_instance: Callable[..., str], lambda_context: Any
+) -> None:
+    web = make_instance(SELECTED)
+    handler({"scheduled_time": "2026-11-27T02:30:00Z"}, lambda_context)
+    again = handler({"scheduled_time": "2026-11-27T02:30:41Z"}, lambda_context)
+    assert again["created"] == []
+    assert again["already_existed"] == [f"sb-{web}-{STAMP}"]
+    assert list(images()) == [f"sb-{web}-{STAMP}"]
+
+
+def test_a_concurrent_run_that_made_the_ami_first_is_not_a_failure(
+    make_instance: Callable[..., str], lambda_context: Any, aws_faults: AwsFaults
+) -> None:
+    """Two invocations for the same time race: both find no AMI, the second CreateImage is refused."""
+    web = make_instance(SELECTED)
+    aws_faults.bodies["ec2.CreateImage"] = (
+        400,
+        "<Response><Errors><Error><Code>InvalidAMIName.Duplicate</Code><Message>AMI name "
+        f"sb-{web}-{STAMP} is already in use by AMI ami-0123456789abcdef0</Message></Error></Errors>"
+        "<RequestID>dup</RequestID></Response>",
+    )
+
+    result = handler(EVENT, lambda_context)
+
+    assert result == {
+        "job": "ami-weekly",
+        "created": [],
+        "already_existed": [f"sb-{web}-{STAMP}"],
+        "failed": {},
+    }

@@ -264,3 +264,22 @@ def test_handler_fails_before_any_aws_call_when_settings_are_missing(
     with pytest.raises(SettingsError, match="SELECTION_TAG"):
         handler(EVENT, lambda_context)
     assert snapshots() == {}
+
+
+def test_same_minute_with_other_seconds_creates_nothing_twice(
+    make_db: Callable[..., str], lambda_context: Any
+) -> None:
+    make_db("school-db", SELECTED)
+    handler({"scheduled_time": "2026-11-27T02:30:00Z"}, lambda_context)
+    again = handler({"scheduled_time": "2026-11-27T02:30:59.5Z"}, lambda_context)
+    assert again["created"] == []
+    assert again["already_existed"] == [f"sb-school-db-{STAMP}"]
+    assert list(snapshots()) == [f"sb-school-db-{STAMP}"]
+
+
+def test_scheduled_time_with_an_offset_names_the_snapshot_in_utc(
+    make_db: Callable[..., str], lambda_context: Any
+) -> None:
+    make_db("school-db", SELECTED)
+    handler({"scheduled_time": "2026-11-27T03:30:00+01:00"}, lambda_context)
+    assert list(snapshots()) == [f"sb-school-db-{STAMP}"]

@@ -9,7 +9,8 @@ from typing import Any
 import boto3
 import pytest
 
-from lambdas.verify.handler import NO_GOOD_BACKUP_AGE_HOURS, VerificationFailed, handler
+from lambdas.common.settings import SettingsError
+from lambdas.verify.handler import NO_GOOD_BACKUP_AGE_HOURS, VerificationFailed, VerifySettings, handler
 from tests.unit.checks.conftest import BUCKET, NOW, Dump, emf_metrics, make_ami, make_rds_snapshot
 
 FRESH = NOW - timedelta(hours=4, minutes=30)  # 02:00 UTC today
@@ -201,7 +202,44 @@ def test_foreign_snapshots_without_managed_by_tag_do_not_count(
     assert f"RDS snapshot of {database}: no backup found" in _failure(lambda_context)
 
 
-def test_missing_setting_is_named(aws: None, lambda_context: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("AMI_MAX_AGE_HOURS")
-    with pytest.raises(ValueError, match="AMI_MAX_AGE_HOURS"):
+def test_missing_target_ages_default_to_the_configured_defaults(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("DUMP_MAX_AGE_HOURS", "RDS_MAX_AGE_HOURS", "AMI_MAX_AGE_HOURS"):
+        monkeypatch.delenv(name)
+    settings = VerifySettings.from_env()
+    assert (settings.dump_max_age_hours, settings.rds_max_age_hours, settings.ami_max_age_hours) == (
+        26,
+        26,
+        192,
+    )
+
+
+@pytest.mark.parametrize("value", ["eight days", "0"])
+def test_malformed_target_age_is_named(
+    aws: None, lambda_context: Any, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("AMI_MAX_AGE_HOURS", value)
+    with pytest.raises(SettingsError, match="AMI_MAX_AGE_HOURS"):
         _run(lambda_context)
+
+
+@pytest.mark.parametrize("missing", ["BACKUP_BUCKET", "SELECTION_TAG"])
+def test_missing_documented_setting_is_named(
+    aws: None, lambda_context: Any, monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
+    monkeypatch.delenv(missing)
+    with pytest.raises(SettingsError, match=missing):
+        _run(lambda_context)
+
+
+def test_ages_are_measured_from_the_scheduled_time(
+    server: str, database: str, make_dump: Callable[..., Dump], lambda_context: Any
+) -> None:
+    _fresh_everything(server, database, make_dump)  # fresh at NOW (the clock stays there)
+    with pytest.raises(VerificationFailed) as caught:
+        handler({"scheduled_time": "2026-11-29T06:30:00Z"}, lambda_context)  # two days later
+    message = str(caught.value)
+    assert f"RDS snapshot of {database}: the newest good backup" in message
+    assert "is 51 hours old" in message
+    assert f"dump of {server}: the newest good backup" in message
