@@ -267,6 +267,7 @@ class Health(Construct):
         comparison: cw.ComparisonOperator,
         missing: cw.TreatMissingData,
         description: str,
+        periods: int = 1,
     ) -> cw.Alarm:
         alarm = cw.Alarm(
             self,
@@ -276,7 +277,8 @@ class Health(Construct):
             metric=metric,
             threshold=threshold,
             comparison_operator=comparison,
-            evaluation_periods=1,
+            evaluation_periods=periods,
+            datapoints_to_alarm=periods,
             treat_missing_data=missing,
         )
         alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
@@ -324,9 +326,13 @@ class Health(Construct):
                 threshold=hours,
                 comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 missing=cw.TreatMissingData.BREACHING,
+                # verify publishes once a day. Two daily periods, both breaching, so that the minutes
+                # around a run (yesterday's point just out of the window, today's not yet in) can never
+                # raise a false alarm; a stale backup is also reported at once by VerificationFailed.
+                periods=2,
                 description=(
                     f"The newest good {what[kind]} of some server or database is older than {hours} hours, or the "
-                    "daily check did not run at all. The verify function's log names which one; check the log of "
+                    "daily check did not run for two days. The verify function's log names which one; check the log of "
                     "the job that makes it, then run that job again from the Lambda console (Test with {})."
                 ),
             )

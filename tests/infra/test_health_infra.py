@@ -37,6 +37,10 @@ def test_backup_age_alarm_per_kind_watches_worst_age_and_breaches_on_missing_dat
     assert props["Threshold"] == hours
     assert props["ComparisonOperator"] == "GreaterThanThreshold"
     assert props["TreatMissingData"] == "breaching"
+    # Two of two daily periods: the minutes around verify's daily run can't raise a false alarm.
+    assert props["Period"] == 86400
+    assert props["EvaluationPeriods"] == 2
+    assert props["DatapointsToAlarm"] == 2
     assert _targets_topic(props)
     assert "run that job again from the Lambda console" in props["AlarmDescription"]
 
