@@ -390,7 +390,7 @@ def test_unreadable_quota_is_a_warning_not_a_failure(
     assert ("PruneDeleted", "rds") in metrics
 
 
-def test_untagged_snapshots_of_our_amis_and_other_jobs_backups_are_left_alone(
+def test_untagged_snapshots_of_our_amis_go_with_the_ami_and_other_jobs_backups_are_left_alone(
     aws: tuple[Any, Any], retention_env: None, lambda_context: FakeLambdaContext
 ) -> None:
     ec2, _ = aws
@@ -410,9 +410,52 @@ def test_untagged_snapshots_of_our_amis_and_other_jobs_backups_are_left_alone(
     remaining_images = image_ids(ec2)
     assert oldest not in remaining_images and images[-2][0] not in remaining_images
     assert {images[0][0], images[1][0], images[2][0], drill, no_source} <= remaining_images
-    assert set(oldest_snaps) <= snapshot_ids(ec2)
-    assert {e["id"] for e in result["skipped_snapshots"]} == set(oldest_snaps)
+    # The AMI is ours, so its snapshots go with it even though tagging them never happened.
+    assert not set(oldest_snaps) & snapshot_ids(ec2)
+    assert result["skipped_snapshots"] == []
+    assert result["failures"] == []
     plan = {i["id"]: i for i in result["plan"]}
     assert plan[drill]["reason"] == "BackupJob=drill: not a backup under the retention policy, left alone"
     assert plan[no_source]["reason"] == "no BackupSource tag, left alone"
     assert plan[oldest]["untagged_snapshots"] == oldest_snaps
+
+
+def test_untagged_snapshot_of_our_ami_that_iam_denies_is_a_failure_saying_what_to_do(
+    aws: tuple[Any, Any],
+    retention_env: None,
+    lambda_context: FakeLambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ec2, _ = aws
+    instance = ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    old = NOW - timedelta(days=200)
+    images = [
+        create_ami(ec2, instance, old - timedelta(weeks=week), backup_tags(JOB_AMI, instance))
+        for week in range(4)
+    ]
+    oldest, oldest_snaps = images[-1]
+    ec2.delete_tags(Resources=oldest_snaps, Tags=[{"Key": "ManagedBy"}])
+    client = boto3.client("ec2")
+    real_delete = client.delete_snapshot
+
+    def delete_snapshot(**kwargs: Any) -> Any:
+        if kwargs["SnapshotId"] in oldest_snaps:  # what the role's tag condition does in AWS
+            error = {
+                "Code": "UnauthorizedOperation",
+                "Message": "You are not authorized to perform this operation.",
+            }
+            raise ClientError({"Error": error}, "DeleteSnapshot")
+        return real_delete(**kwargs)
+
+    client.delete_snapshot = delete_snapshot  # type: ignore[method-assign]
+    monkeypatch.setattr(prune_handler, "ec2_client", lambda: client)
+
+    with pytest.raises(PruneError) as raised:
+        run(lambda_context)
+    message = str(raised.value)
+    for snapshot_id in oldest_snaps:
+        assert f"snapshot {snapshot_id} of the deregistered AMI {oldest} is not tagged" in message
+        assert f"aws ec2 delete-snapshot --snapshot-id {snapshot_id}" in message
+    assert oldest not in image_ids(ec2)
+    assert set(oldest_snaps) <= snapshot_ids(ec2)
+    monkeypatch.undo()
