@@ -21,6 +21,7 @@ from constructs import Construct
 from infra.config import Config
 from infra.functions import FunctionFactory
 from infra.nag import acknowledge
+from infra.prune import retention_environment
 from infra.schedules import JobSchedules
 from lambdas.common import metric_names as m
 from lambdas.common.naming import DUMP_PREFIX
@@ -60,6 +61,8 @@ class Health(Construct):
             "DUMP_MAX_AGE_HOURS": str(t.dump_max_age_hours),
             "RDS_MAX_AGE_HOURS": str(t.rds_max_age_hours),
             "AMI_MAX_AGE_HOURS": str(t.ami_max_age_hours),
+            # verify checks that prune removed what the policy no longer keeps (DESIGN.md's table)
+            **retention_environment(config),
         }
         self.verify = factory.function(
             "verify", description="daily freshness and integrity of every backup", environment=checks_env
@@ -71,17 +74,11 @@ class Health(Construct):
             timeout=Duration.minutes(15),
             memory_mb=1024,
         )
-        r = config.retention
         self.report = factory.function(
             "report",
             description="weekly health mail",
             environment={
                 **checks_env,
-                "KEEP_DAILY": str(r.keep_daily),
-                "KEEP_WEEKLY": str(r.keep_weekly),
-                "KEEP_MONTHLY": str(r.keep_monthly),
-                "MAX_AGE_DAYS": str(r.max_age_days),
-                "MIN_KEEP": str(r.min_keep),
                 "LANGUAGE": config.language,
                 "SES_SENDER": config.ses_sender or "",
                 "NOTIFICATION_EMAILS": ",".join(config.notification_emails),

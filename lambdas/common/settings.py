@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lambdas.common.retention import RetentionPolicy
+
 _TAG_PART = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 
 
@@ -97,3 +99,19 @@ class SelectionTag:
 def tag_dict(tags: Iterable[Mapping[str, Any]] | None) -> dict[str, str]:
     """AWS ``[{"Key": k, "Value": v}]`` lists as a plain dict (also the boto3 stubs' TagTypeDef lists)."""
     return {str(t["Key"]): str(t.get("Value", "")) for t in tags or []}
+
+
+def retention_from_env(environ: Mapping[str, str] | None = None) -> RetentionPolicy:
+    """KEEP_DAILY, KEEP_WEEKLY, KEEP_MONTHLY, MAX_AGE_DAYS and MIN_KEEP, validated as infra/config.py does."""
+    policy = RetentionPolicy(
+        keep_daily=env_int("KEEP_DAILY", 0, environ),
+        keep_weekly=env_int("KEEP_WEEKLY", 0, environ),
+        keep_monthly=env_int("KEEP_MONTHLY", 0, environ),
+        max_age_days=env_int("MAX_AGE_DAYS", 1, environ),
+        min_keep=env_int("MIN_KEEP", 1, environ),
+    )
+    if policy.keep_daily + policy.keep_weekly + policy.keep_monthly == 0:
+        raise SettingsError(
+            "environment variables KEEP_DAILY, KEEP_WEEKLY and KEEP_MONTHLY are all 0; at least one must be above 0"
+        )
+    return policy

@@ -33,7 +33,7 @@ from lambdas.common import metric_names
 from lambdas.common.naming import JOB_AMI, JOB_KEY, JOB_RDS, SOURCE_KEY, is_managed, parse_time
 from lambdas.common.observability import logger
 from lambdas.common.retention import Backup, Decision, RetentionPolicy, State, apply_policy
-from lambdas.common.settings import SettingsError, env_bool, env_int, tag_dict
+from lambdas.common.settings import env_bool, retention_from_env, tag_dict
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -102,18 +102,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        policy = RetentionPolicy(
-            keep_daily=env_int("KEEP_DAILY", 0, environ),
-            keep_weekly=env_int("KEEP_WEEKLY", 0, environ),
-            keep_monthly=env_int("KEEP_MONTHLY", 0, environ),
-            max_age_days=env_int("MAX_AGE_DAYS", 1, environ),
-            min_keep=env_int("MIN_KEEP", 1, environ),
-        )
-        if policy.keep_daily + policy.keep_weekly + policy.keep_monthly == 0:
-            raise SettingsError(
-                "environment variables KEEP_DAILY, KEEP_WEEKLY and KEEP_MONTHLY are all 0; "
-                "at least one must be above 0"
-            )
+        policy = retention_from_env(environ)
         return cls(policy=policy, dry_run=env_bool("DRY_RUN", False, environ))
 
 
@@ -126,9 +115,7 @@ class Artifact:
     name: str
     raw_state: str
     snapshot_ids: tuple[str, ...] = ()  # an AMI's EBS snapshots that carry our tag
-    untagged_snapshot_ids: tuple[
-        str, ...
-    ] = ()  # ... and those that do not (deleted with the AMI all the same)
+    untagged_snapshot_ids: tuple[str, ...] = ()  # ... and those without (they go with the AMI too)
 
 
 @dataclass(frozen=True)

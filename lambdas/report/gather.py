@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Final
 
 from lambdas.common import metric_names
 from lambdas.common.retention import Backup, RetentionPolicy, State, apply_policy
-from lambdas.common.settings import SettingsError, env_int, env_list, env_str
+from lambdas.common.settings import SettingsError, env_list, env_str
 from lambdas.rds_snapshot.snapshots import read_quota
 from lambdas.report.render import (
     BAD,
@@ -60,15 +60,10 @@ class ReportSettings:
         recipients = env_list("NOTIFICATION_EMAILS", environ)
         if sender and not recipients:
             raise SettingsError("environment variable NOTIFICATION_EMAILS is empty but SES_SENDER is set")
+        verify = VerifySettings.from_env(environ)
         return cls(
-            verify=VerifySettings.from_env(environ),
-            retention=RetentionPolicy(
-                keep_daily=env_int("KEEP_DAILY", 0, environ),
-                keep_weekly=env_int("KEEP_WEEKLY", 0, environ),
-                keep_monthly=env_int("KEEP_MONTHLY", 0, environ),
-                max_age_days=env_int("MAX_AGE_DAYS", 1, environ),
-                min_keep=env_int("MIN_KEEP", 0, environ),
-            ),
+            verify=verify,
+            retention=verify.retention,
             language=language,
             ses_sender=sender,
             recipients=recipients,

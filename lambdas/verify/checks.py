@@ -20,7 +20,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
@@ -35,6 +35,7 @@ from lambdas.common.naming import (
     SOURCE_KEY,
     parse_backup_name,
 )
+from lambdas.common.retention import RetentionPolicy
 from lambdas.common.settings import SelectionTag, tag_dict
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ FAILED: Final = "failed"
 
 KIND_LABEL: Final = {KIND_DUMP: "dump", KIND_RDS: "RDS snapshot", KIND_AMI: "AMI"}
 _RDS_PENDING: Final = ("creating", "pending")
+PRUNE_GRACE_DAYS: Final = 1
 _EC2_LIVE_STATES: Final = ["pending", "running", "stopping", "stopped"]
 
 
@@ -122,6 +124,25 @@ class Check:
             self.problems.append(
                 f"{what}: the newest good backup {good.id} is {age:.0f} hours old "
                 f"({_fmt(good.created)}); the target is at most {self.target_hours} hours."
+            )
+        return self
+
+    def check_pruned(self, policy: RetentionPolicy) -> Check:
+        """Prune's dead-man check: usable backups past MAX_AGE_DAYS beyond the newest MIN_KEEP should be gone.
+
+        Prune runs daily before verify, so one day of grace; dumps expire by the bucket lifecycle instead.
+        """
+        if self.kind == KIND_DUMP:
+            return self
+        usable = [b for b in self.backups if b.state == AVAILABLE]  # newest first (evaluate sorted them)
+        limit = self.now - timedelta(days=policy.max_age_days + PRUNE_GRACE_DAYS)
+        overdue = [b for b in usable[policy.min_keep :] if b.created < limit]
+        if overdue:
+            oldest = overdue[-1]
+            self.problems.append(
+                f"{KIND_LABEL[self.kind]} of {self.source}: {len(overdue)} backup(s) older than "
+                f"{policy.max_age_days} days are still there (oldest {oldest.id}, {_fmt(oldest.created)}); "
+                "the prune job should have removed them. Is it running? Look at its log."
             )
         return self
 

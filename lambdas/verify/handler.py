@@ -19,7 +19,8 @@ from lambdas.common import metric_names
 from lambdas.common.aws import ec2_client, rds_client, s3_client
 from lambdas.common.naming import scheduled_time
 from lambdas.common.observability import accepts_missing_context, logger, metrics, traced
-from lambdas.common.settings import SelectionTag, env_bool, env_int, env_list, env_str
+from lambdas.common.retention import RetentionPolicy
+from lambdas.common.settings import SelectionTag, env_bool, env_int, env_list, env_str, retention_from_env
 from lambdas.verify.checks import Check, check_amis, check_dumps, check_rds, selected_ec2, selected_rds
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class VerifySettings:
     dump_max_age_hours: int
     rds_max_age_hours: int
     ami_max_age_hours: int
+    retention: RetentionPolicy
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> VerifySettings:
@@ -65,6 +67,7 @@ class VerifySettings:
             dump_max_age_hours=env_int("DUMP_MAX_AGE_HOURS", 1, environ, default=DEFAULT_DUMP_MAX_AGE_HOURS),
             rds_max_age_hours=env_int("RDS_MAX_AGE_HOURS", 1, environ, default=DEFAULT_RDS_MAX_AGE_HOURS),
             ami_max_age_hours=env_int("AMI_MAX_AGE_HOURS", 1, environ, default=DEFAULT_AMI_MAX_AGE_HOURS),
+            retention=retention_from_env(environ),
         )
 
 
@@ -98,6 +101,8 @@ def run_checks(
         checks += check_dumps(s3, settings.bucket, servers, settings.dump_max_age_hours, now)
     checks += check_rds(rds, databases, settings.rds_max_age_hours, now)
     checks += check_amis(ec2, servers, settings.ami_max_age_hours, now)
+    for check in checks:
+        check.check_pruned(settings.retention)
     problems = [p for c in checks for p in c.problems]
     if not checks:
         problems.append(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from tests.infra.conftest import resources_of
+from tests.infra.conftest import resources_of, synth
 
 
 def _alarm(template: Template, suffix: str) -> dict[str, Any]:
@@ -149,3 +149,29 @@ def test_report_reads_dumps_and_restore_test_records(template: Template) -> None
     statements = _policy_of(template, "report")
     lists = [s for s in statements if s["Action"] == "s3:ListBucket"]
     assert lists[0]["Condition"] == {"StringLike": {"s3:prefix": ["dumps/*", "reports/restore-tests/*"]}}
+
+
+def test_verify_and_report_get_the_retention_policy_of_the_configuration() -> None:
+    t = synth(
+        {
+            "retention": {
+                "keep_daily": 5,
+                "keep_weekly": 2,
+                "keep_monthly": 1,
+                "max_age_days": 60,
+                "min_keep": 2,
+            }
+        }
+    )
+    expected = {
+        "KEEP_DAILY": "5",
+        "KEEP_WEEKLY": "2",
+        "KEEP_MONTHLY": "1",
+        "MAX_AGE_DAYS": "60",
+        "MIN_KEEP": "2",
+    }
+    for fn in resources_of(t, "AWS::Lambda::Function").values():
+        handler = fn["Properties"]["Handler"]
+        if handler in ("lambdas.verify.handler.handler", "lambdas.report.handler.handler"):
+            variables = fn["Properties"]["Environment"]["Variables"]
+            assert {k: variables[k] for k in expected} == expected, handler

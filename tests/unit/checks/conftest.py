@@ -39,6 +39,11 @@ def aws(monkeypatch: pytest.MonkeyPatch, clock: time_machine.Coordinates) -> Ite
         "DUMP_MAX_AGE_HOURS": "26",
         "RDS_MAX_AGE_HOURS": "26",
         "AMI_MAX_AGE_HOURS": "192",
+        "KEEP_DAILY": "7",
+        "KEEP_WEEKLY": "4",
+        "KEEP_MONTHLY": "3",
+        "MAX_AGE_DAYS": "90",
+        "MIN_KEEP": "3",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -243,3 +243,35 @@ def test_ages_are_measured_from_the_scheduled_time(
     assert f"RDS snapshot of {database}: the newest good backup" in message
     assert "is 51 hours old" in message
     assert f"dump of {server}: the newest good backup" in message
+
+
+def test_backups_older_than_max_age_beyond_min_keep_mean_prune_is_not_running(
+    server: str, database: str, make_dump: Callable[..., Dump], lambda_context: Any
+) -> None:
+    # The original plan's pruning "silently never ran": verify notices what prune should have removed.
+    _fresh_everything(server, database, make_dump)
+    for days in (92, 95, 120):  # MAX_AGE_DAYS=90 (+1 day grace), MIN_KEEP=3 is met by newer ones below
+        make_rds_snapshot(database, NOW - timedelta(days=days))
+    make_rds_snapshot(database, NOW - timedelta(days=1, hours=3))
+    make_rds_snapshot(database, NOW - timedelta(days=2, hours=3))
+    message = _failure(lambda_context)
+    assert f"RDS snapshot of {database}: 3 backup(s) older than 90 days are still there" in message
+    assert "the prune job should have removed them" in message
+    assert "AMI of" not in message
+
+
+def test_old_backups_protected_by_min_keep_are_not_a_prune_problem(
+    server: str, database: str, make_dump: Callable[..., Dump], lambda_context: Any
+) -> None:
+    _fresh_everything(server, database, make_dump)
+    make_rds_snapshot(database, NOW - timedelta(days=120))  # with the fresh one: 2 usable <= MIN_KEEP 3
+    make_rds_snapshot(database, NOW - timedelta(days=91, hours=12))  # within the day of grace
+    assert _run(lambda_context)["passed"] is True
+
+
+def test_missing_retention_setting_is_named(
+    aws: None, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MIN_KEEP")
+    with pytest.raises(SettingsError, match="MIN_KEEP"):
+        VerifySettings.from_env()
