@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,6 +14,8 @@ from botocore.awsrequest import AWSResponse
 from botocore.retries import adaptive, standard
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
+
+from tests.emf import emf_metrics  # noqa: F401 - re-exported for the tests here
 
 SCHEDULED = "2026-11-27T02:30:00Z"
 STAMP = "20261127-0230"
@@ -174,24 +175,3 @@ def make_db(aws: None) -> Callable[..., str]:
         return db_id
 
     return make
-
-
-def emf_metrics(stdout: str) -> list[dict[str, Any]]:
-    """Every EMF blob Powertools printed: {"name", "value", "dimensions"} per metric."""
-    found: list[dict[str, Any]] = []
-    for line in stdout.splitlines():
-        if '"_aws"' not in line:
-            continue
-        blob = json.loads(line)
-        for directive in blob["_aws"]["CloudWatchMetrics"]:
-            dims = {d: blob[d] for group in directive["Dimensions"] for d in group}
-            for metric in directive["Metrics"]:
-                value = blob[metric["Name"]]
-                found.append(
-                    {
-                        "name": metric["Name"],
-                        "value": value[0] if isinstance(value, list) else value,
-                        "dimensions": dims,
-                    }
-                )
-    return found

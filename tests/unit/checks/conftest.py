@@ -19,6 +19,7 @@ import time_machine
 from moto import mock_aws
 
 from lambdas.common.naming import backup_name, backup_tags, dump_folder
+from tests.emf import emf_metrics  # noqa: F401 - re-exported for the tests here
 
 BUCKET = "schoolbackup-123456789012-eu-central-2"
 DB = "school-db"
@@ -181,24 +182,3 @@ def make_ami(instance: str, when: datetime) -> str:
     tags = [{"Key": k, "Value": v} for k, v in backup_tags("ami-weekly", instance).items()]
     ec2.create_tags(Resources=[image], Tags=tags)
     return image
-
-
-def emf_metrics(stdout: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    for line in stdout.splitlines():
-        if '"_aws"' not in line:
-            continue
-        blob = json.loads(line)
-        for directive in blob["_aws"]["CloudWatchMetrics"]:
-            # Exactly the dimensions the code sets: the alarms match on them (no Powertools `service`).
-            dims = {d: blob[d] for group in directive["Dimensions"] for d in group}
-            for metric in directive["Metrics"]:
-                value = blob[metric["Name"]]
-                found.append(
-                    {
-                        "name": metric["Name"],
-                        "value": value[0] if isinstance(value, list) else value,
-                        "dimensions": dims,
-                    }
-                )
-    return found

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 from typing import Any
 
@@ -16,6 +15,7 @@ from lambdas.common.settings import SettingsError
 from lambdas.prune import handler as prune_handler
 from lambdas.prune.prune import PruneError
 from tests.conftest import FakeLambdaContext
+from tests.emf import emf_metrics as read_emf
 from tests.unit.prune.conftest import (
     DAYS,
     EVENT,
@@ -108,16 +108,7 @@ def foreign_everything(ec2: Any, rds: Any, world: World) -> None:
 
 def emf_metrics(output: str) -> dict[tuple[str, str | None], float]:
     """(metric name, Kind dimension) -> value from the EMF lines printed by Powertools."""
-    found: dict[tuple[str, str | None], float] = {}
-    for line in output.splitlines():
-        if not line.startswith("{") or "_aws" not in line:
-            continue
-        blob = json.loads(line)
-        for directive in blob["_aws"]["CloudWatchMetrics"]:
-            for metric in directive["Metrics"]:
-                value = blob[metric["Name"]]
-                found[(metric["Name"], blob.get("Kind"))] = value[0] if isinstance(value, list) else value
-    return found
+    return {(m["name"], m["dimensions"].get("Kind")): m["value"] for m in read_emf(output)}
 
 
 # --- tests ------------------------------------------------------------------------------------------
