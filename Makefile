@@ -55,7 +55,8 @@ synth: setup  ## offline cdk synth with cdk-nag
 test: lint unit synth  ## everything CI runs: lint, types, tests, offline synth
 
 bench: setup  ## the benchmarks under tests/bench (slow; prints ratios)
-	@for b in tests/bench/*.py; do echo "== $$b"; $(NO_AWS) $(PY) $$b || exit 1; done
+	@failed=""; for b in tests/bench/*.py; do echo "== $$b"; $(NO_AWS) $(PY) $$b || failed="$$failed $$b"; done; \
+	  if [ -n "$$failed" ]; then echo "benchmarks that missed a target or failed:$$failed"; exit 1; fi
 
 deploy: setup  ## cdk deploy (needs AWS credentials and a real configuration)
 	@$(PY) -m infra.preflight
