@@ -272,6 +272,9 @@ rm -f -- "$TOKEN_FILE" "$WORK/imds.hdr"
 
 FOLDER="$(date -u -d "@$EPOCH" +%Y/%m/%d/%Y%m%dT%H%MZ)"
 BASE="$SB_PREFIX/$INSTANCE_ID/$FOLDER"
+# The schoolbackup tags as S3 user metadata (x-amz-meta-*): object *tags* would need s3:PutObjectTagging,
+# which the server role deliberately does not have (it may only add objects).
+OBJECT_METADATA="managedby=schoolbackup,backupjob=dump-daily,backupsource=$INSTANCE_ID"
 log "instance $INSTANCE_ID, region $REGION, target s3://$SB_BUCKET/$BASE/"
 
 # ---------------------------------------------------------------- secret
@@ -435,7 +438,8 @@ start_part() {
         set +e
         "$producer" 2>"$perr" | compress | python3 -c "$HASHER" "$meta" \
             | aws s3 cp - "s3://$SB_BUCKET/$key" --region "$REGION" --only-show-errors \
-                --expected-size "$EXPECTED_SIZE" --sse aws:kms --sse-kms-key-id "$SB_KMS_KEY_ID" 2>"$uerr"
+                --expected-size "$EXPECTED_SIZE" --sse aws:kms --sse-kms-key-id "$SB_KMS_KEY_ID" \
+                --metadata "$OBJECT_METADATA" 2>"$uerr"
         echo "$producer ${PIPESTATUS[*]}" >"$st.tmp" && mv -f -- "$st.tmp" "$st"
     ) &
     PART_PID[$kind]=$!
@@ -530,7 +534,8 @@ with open(out, "w") as f:
 ' "$INSTANCE_ID" "$STARTED_AT" "$FINISHED_AT" "$WORK/manifest.json" \
     || fail "cannot build manifest.json"
 aws s3 cp "$WORK/manifest.json" "s3://$SB_BUCKET/$MANIFEST_KEY" --region "$REGION" --only-show-errors \
-    --content-type application/json --sse aws:kms --sse-kms-key-id "$SB_KMS_KEY_ID" 2>"$WORK/manifest.err" \
+    --content-type application/json --sse aws:kms --sse-kms-key-id "$SB_KMS_KEY_ID" \
+    --metadata "$OBJECT_METADATA" 2>"$WORK/manifest.err" \
     || fail "cannot upload s3://$SB_BUCKET/$MANIFEST_KEY: $(last_err "$WORK/manifest.err")"
 
 DONE=1

@@ -125,7 +125,7 @@ def test_manifest_follows_the_contract_and_matches_every_stored_object(
         data = dump_run.blobs[obj["key"]]
         assert obj["bytes"] == len(data) > 0
         assert obj["sha256"] == hashlib.sha256(data).hexdigest()
-    # exactly the three objects, nothing else in the folder; SSE-KMS with the bucket key; no tags
+    # exactly the three objects, nothing else in the folder; SSE-KMS with the bucket key; no object tags
     assert sorted(list_keys(s3, bucket, prefix)) == sorted(
         [o["key"] for o in manifest["objects"]] + [dump_run.manifest_key]
     )
@@ -134,6 +134,12 @@ def test_manifest_follows_the_contract_and_matches_every_stored_object(
         assert head["ServerSideEncryption"] == "aws:kms"
         assert head["SSEKMSKeyId"] == env["SB_KMS_KEY_ID"]
         assert s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"] == []
+        # the schoolbackup tags travel as user metadata (tags would need s3:PutObjectTagging)
+        assert head["Metadata"] == {
+            "managedby": "schoolbackup",
+            "backupjob": "dump-daily",
+            "backupsource": manifest["source"],
+        }
     assert dump_run.runner.leftovers() == []
 
 
