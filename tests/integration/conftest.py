@@ -1,15 +1,19 @@
 """Fixtures for the dump-script integration tests.
 
 Real parts only: moto in server mode (S3, KMS, Secrets Manager) on 127.0.0.1, a tiny IMDSv2
-stand-in, the local MariaDB and PostgreSQL servers, and the real `lambdas/dump/schoolbackup-dump.sh`
-run with subprocess. Without the database servers (or moto_server) the tests skip, unless the
-environment variable CI is set: then they fail, so CI can never pass by skipping.
+stand-in, the local MariaDB and PostgreSQL servers, a private throw-away PostgreSQL cluster with
+password authentication (the local one may trust 127.0.0.1), and the real
+`lambdas/dump/schoolbackup-dump.sh` run with subprocess. Without the database servers or binaries (or
+moto_server) the tests skip, unless the environment variable CI is set: then they fail, so CI can never
+pass by skipping.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import pwd
 import random
 import re
 import secrets
@@ -17,6 +21,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -225,13 +230,14 @@ def mysql_cli(sql: str, db: str | None = None, stdin: bytes | None = None) -> st
     return out.stdout.decode()
 
 
-def pg_cli(sql: str, db: str = "postgres", stdin: bytes | None = None) -> str:
+def pg_cli(sql: str, db: str = "postgres", stdin: bytes | None = None, server: dict[str, str] = PG) -> str:
+    """Run SQL as postgres; server is PG or a private cluster (its superuser password in a passfile)."""
     cmd = [
         "psql",
         "-h",
-        PG["host"],
+        server["host"],
         "-p",
-        PG["port"],
+        server["port"],
         "-U",
         "postgres",
         "-X",
@@ -245,7 +251,8 @@ def pg_cli(sql: str, db: str = "postgres", stdin: bytes | None = None) -> str:
     ]
     if sql:
         cmd += ["-c", sql]
-    out = subprocess.run(cmd, input=stdin, capture_output=True, check=True, timeout=120)
+    env = {**os.environ, "PGPASSFILE": server["passfile"]} if "passfile" in server else None
+    out = subprocess.run(cmd, input=stdin, capture_output=True, check=True, timeout=120, env=env)
     return out.stdout.decode()
 
 
@@ -272,6 +279,131 @@ def pg_server() -> None:
         unavailable(f"PostgreSQL not reachable as postgres on {PG['host']}:{PG['port']}")
     if shutil.which("pg_dump") is None:
         unavailable("pg_dump not installed")
+
+
+def pg_bindir() -> Path | None:
+    """The PostgreSQL server binaries (initdb, pg_ctl): pg_config --bindir, else the newest Debian dir."""
+    candidates: list[Path] = []
+    if shutil.which("pg_config"):
+        try:
+            out = subprocess.run(
+                ["pg_config", "--bindir"], capture_output=True, text=True, timeout=10, check=False
+            )
+            if out.returncode == 0 and out.stdout.strip():
+                candidates.append(Path(out.stdout.strip()))
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    by_version = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: int(re.sub(r"\D", "", Path(d).parent.name) or 0)
+    )
+    candidates += [Path(d) for d in reversed(by_version)]
+    for d in candidates:
+        if (d / "initdb").is_file() and (d / "pg_ctl").is_file():
+            return d
+    return None
+
+
+@pytest.fixture(scope="session")
+def pg_password_server() -> Iterator[dict[str, str]]:
+    """A private PostgreSQL cluster that really checks passwords (scram-sha-256, local and host).
+
+    initdb refuses to run as root, so as root the cluster belongs to the postgres OS user. It listens
+    on 127.0.0.1 only, on a free port, with its socket in its own temp dir; it is stopped and removed
+    at session end, also when setting it up failed half-way. Yields a PG-like dict for pg_cli.
+    """
+    bindir = pg_bindir()
+    if bindir is None:
+        unavailable(
+            "no PostgreSQL server binaries (initdb, pg_ctl): pg_config --bindir, /usr/lib/postgresql/*/bin"
+        )
+    as_postgres: list[str] = []  # as root: run initdb and pg_ctl as postgres, and give it the files
+    owner: tuple[int, int] | None = None
+    if os.geteuid() == 0:
+        if shutil.which("runuser") is None:
+            unavailable("running as root but runuser (to run initdb as postgres) is not installed")
+        try:
+            pw = pwd.getpwnam("postgres")
+        except KeyError:
+            unavailable("running as root but there is no postgres OS user to own the cluster")
+        as_postgres, owner = ["runuser", "-u", "postgres", "--"], (pw.pw_uid, pw.pw_gid)
+    root = Path(tempfile.mkdtemp(prefix="sb-it-pg-"))  # 0700
+    if owner:
+        os.chown(root, *owner)
+    data, log = root / "data", root / "server.log"
+    password = f"Su{secrets.token_hex(16)}"
+    port = str(free_port())
+    started = False
+    try:
+        pwfile = root / "pwfile"
+        pwfile.touch(mode=0o600)
+        pwfile.write_text(password + "\n")
+        if owner:
+            os.chown(pwfile, *owner)
+        try:
+            subprocess.run(
+                [
+                    *as_postgres,
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "--encoding=UTF8",
+                    "--no-locale",
+                    "--no-sync",
+                ],
+                capture_output=True,
+                check=True,
+                timeout=120,
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        settings = {
+            "listen_addresses": "'127.0.0.1'",
+            "port": port,
+            "unix_socket_directories": f"'{root}'",
+            "password_encryption": "'scram-sha-256'",
+            "fsync": "off",
+        }
+        with (data / "postgresql.conf").open("a") as conf:  # appended: stays owned by postgres
+            conf.writelines(f"{k} = {v}\n" for k, v in settings.items())
+        started = True  # from here on pg_ctl stop is worth trying
+        start = subprocess.run(
+            [
+                *as_postgres,
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )
+        if start.returncode != 0:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise RuntimeError(f"private PostgreSQL did not start: {start.stdout}{start.stderr}{tail}")
+        passfile = root / "pgpass"  # the superuser password for pg_cli; root-owned, 0600
+        passfile.touch(mode=0o600)
+        passfile.write_text(f"127.0.0.1:{port}:*:postgres:{password}\n")
+        yield {"host": "127.0.0.1", "port": port, "passfile": str(passfile)}
+    finally:
+        if started:
+            subprocess.run(
+                [*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def make_password() -> str:
@@ -426,15 +558,15 @@ def drop_mysql_db(db: SeededDb) -> None:
     mysql_cli(f"DROP DATABASE IF EXISTS {db.name}; DROP USER IF EXISTS '{db.user}'@'%'")
 
 
-def create_pg_db(secretsmanager: Any) -> SeededDb:
+def create_pg_db(secretsmanager: Any, server: dict[str, str] = PG) -> SeededDb:
     suffix = secrets.token_hex(4)
     name, user, password = f"sb_it_{suffix}", f"sb_it_{suffix}", make_password()
-    pg_cli(f"CREATE ROLE {user} LOGIN PASSWORD '{password.replace(chr(39), chr(39) * 2)}'")
+    pg_cli(f"CREATE ROLE {user} LOGIN PASSWORD '{password.replace(chr(39), chr(39) * 2)}'", server=server)
     try:
-        pg_cli(f"CREATE DATABASE {name} OWNER {user} ENCODING 'UTF8' TEMPLATE template0")
-        pg_cli("", db=name, stdin=(f"SET ROLE {user};" + _pg_seed()).encode())
+        pg_cli(f"CREATE DATABASE {name} OWNER {user} ENCODING 'UTF8' TEMPLATE template0", server=server)
+        pg_cli("", db=name, stdin=(f"SET ROLE {user};" + _pg_seed()).encode(), server=server)
     except BaseException:
-        drop_pg_db(SeededDb("postgres", name, user, password, "", []))
+        drop_pg_db(SeededDb("postgres", name, user, password, "", []), server=server)
         raise
     arn = _put_secret(
         secretsmanager,
@@ -443,17 +575,17 @@ def create_pg_db(secretsmanager: Any) -> SeededDb:
             "engine": "postgres",
             "username": user,
             "password": password,
-            "host": PG["host"],
-            "port": int(PG["port"]),
+            "host": server["host"],
+            "port": int(server["port"]),
             "dbname": name,
         },
     )
     return SeededDb("postgres", name, user, password, arn, ["pupils", "photos", "grades", "empty_table"])
 
 
-def drop_pg_db(db: SeededDb) -> None:
-    pg_cli(f"DROP DATABASE IF EXISTS {db.name} WITH (FORCE)")
-    pg_cli(f"DROP ROLE IF EXISTS {db.user}")
+def drop_pg_db(db: SeededDb, server: dict[str, str] = PG) -> None:
+    pg_cli(f"DROP DATABASE IF EXISTS {db.name} WITH (FORCE)", server=server)
+    pg_cli(f"DROP ROLE IF EXISTS {db.user}", server=server)
 
 
 @pytest.fixture(scope="session")
@@ -476,6 +608,14 @@ def pg_db(pg_server: None, secretsmanager: Any) -> Iterator[SeededDb]:
     db = create_pg_db(secretsmanager)
     yield db
     drop_pg_db(db)
+
+
+@pytest.fixture(scope="session")
+def pg_password_db(pg_password_server: dict[str, str], secretsmanager: Any) -> Iterator[SeededDb]:
+    """The test role and database in the private password-checking cluster."""
+    db = create_pg_db(secretsmanager, server=pg_password_server)
+    yield db
+    drop_pg_db(db, server=pg_password_server)
 
 
 # ------------------------------------------------------------------------------------------ files
