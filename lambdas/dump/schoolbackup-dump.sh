@@ -129,7 +129,10 @@ trap 'on_signal HUP 129' HUP
 last_err() {
     local f="$1" line=""
     if [[ -s "$f" ]]; then
-        line="$(grep -v '^[[:space:]]*$' -- "$f" | tail -n 1 || true)"
+        # The last FATAL/ERROR line says what went wrong (libpq follows it with hints such as
+        # "password retrieved from file"); otherwise the last non-empty line.
+        line="$(grep -E '(FATAL|ERROR|[Ee]rror):' -- "$f" | tail -n 1 || true)"
+        [[ -n "$line" ]] || line="$(grep -v '^[[:space:]]*$' -- "$f" | tail -n 1 || true)"
     fi
     line="${line//$'\r'/}"
     printf '%s' "${line:0:300}"

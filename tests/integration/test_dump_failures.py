@@ -91,7 +91,7 @@ def test_wrong_password_fails_at_db(
     assert f":{real['port']}: " in line, "the failure names the server that refused the password"
     # libpq's last line after a refused password is its hint about the passfile password it sent
     # (the "password authentication failed" line before it is not the one the script reports).
-    refused = "Access denied" if engine == "mysql" else "password retrieved from file"
+    refused = "Access denied" if engine == "mysql" else "password authentication failed"
     assert refused in line, line
     assert db.password not in result.stdout + result.stderr
 
