@@ -31,6 +31,8 @@ DEFAULT_SCHEDULES: Final[dict[str, str]] = {
 }
 
 # RFC 2606 / RFC 6761 names that can never receive mail: fine for the shipped example, refused on deploy.
+EXAMPLE_ACCOUNT: Final = "123456789012"
+EXAMPLE_DB_HOST_PREFIX: Final = "school-db.abcdefghijkl."
 EXAMPLE_DOMAINS: Final = ("example.org", "example.com", "example.net", "example.edu", "invalid", "test")
 
 _EMAIL = re.compile(
@@ -170,6 +172,15 @@ class Config:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def example_values(self) -> list[str]:
+        """Settings still holding the shipped example's placeholders (the AWS documentation account)."""
+        found = []
+        if self.dump.enabled and f":{EXAMPLE_ACCOUNT}:" in self.dump.db_secret_arn:
+            found.append(f"dump.db_secret_arn ({self.dump.db_secret_arn})")
+        if self.dump.enabled and self.dump.db_host.startswith(EXAMPLE_DB_HOST_PREFIX):
+            found.append(f"dump.db_host ({self.dump.db_host})")
+        return found
 
     def example_addresses(self) -> list[str]:
         """Addresses at domains that cannot receive mail (the shipped example)."""
@@ -369,8 +380,16 @@ def load_config(context: Any) -> Config:
         }
     )
     engine = dmp.choice("engine", "mysql", ("mysql", "postgres"))
+    dump_enabled = dmp.boolean("enabled", True)
+
+    def server_setting(name: str, pattern: re.Pattern[str], allowed: str) -> str:
+        """Required for the dump; with the dump switched off it may be left out."""
+        if not dump_enabled and name not in dmp.data:
+            return ""
+        return dmp.text(name, "", pattern, allowed)
+
     dump = Dump(
-        enabled=dmp.boolean("enabled", True),
+        enabled=dump_enabled,
         paths=dmp.strings(
             "paths",
             ("/etc", "/var/www"),
@@ -379,22 +398,20 @@ def load_config(context: Any) -> Config:
             non_empty=True,
         ),
         engine=engine,
-        db_host=dmp.text(
+        db_host=server_setting(
             "db_host",
-            "",
             _HOSTNAME,
             "the database host name, e.g. school-db.abc123.eu-central-2.rds.amazonaws.com",
         ),
         db_port=dmp.integer("db_port", 3306 if engine == "mysql" else 5432, 1, 65535),
         db_name=dmp.text("db_name", "school", _DB_NAME, "a database name of letters, digits and _"),
-        db_secret_arn=dmp.text(
+        db_secret_arn=server_setting(
             "db_secret_arn",
-            "",
             _SECRET_ARN,
             "a Secrets Manager secret ARN like arn:aws:secretsmanager:eu-central-2:123456789012:secret:name-AbCdEf",
         ),
-        server_role_name=dmp.text(
-            "server_role_name", "", _ROLE_NAME, "the name (not the ARN) of the web server's existing IAM role"
+        server_role_name=server_setting(
+            "server_role_name", _ROLE_NAME, "the name (not the ARN) of the web server's existing IAM role"
         ),
         compression=dmp.choice("compression", "gzip", ("gzip", "zstd")),
         timeout_minutes=dmp.integer("timeout_minutes", 120, 5, 2880),

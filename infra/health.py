@@ -292,8 +292,9 @@ class Health(Construct):
             missing=cw.TreatMissingData.NOT_BREACHING,
             description=(
                 f"The schoolbackup job {job} failed. Open its log group in CloudWatch (the error names what went "
-                f"wrong and which server or database), fix the cause, then run it again from the Lambda console "
-                "(Test with the event {}); a repeated run never creates a backup twice."
+                f"wrong and which server or database), fix the cause, then run it again from the Lambda console: "
+                'Test with the event {"scheduled_time": "<the missed run, e.g. 2026-11-27T02:30:00Z>"} repeats '
+                "that run and never creates a backup twice."
             ),
         )
 

@@ -23,6 +23,12 @@ def problems(context: object, has_credentials: bool) -> list[str]:
             f"cdk.json still has the example e-mail address(es) {', '.join(examples)}; put in the real admin and "
             "deputy addresses (schoolbackup.notification_emails) before deploying."
         )
+    placeholders = config.example_values()
+    if placeholders:
+        found.append(
+            f"cdk.json still has the example value(s) {', '.join(placeholders)}; put in the real database host "
+            "and the ARN of the dump user's secret (see README, 'The read-only dump user')."
+        )
     if not has_credentials:
         found.append(
             "No AWS credentials found: run `aws configure` (or `aws sso login` and set AWS_PROFILE), then "

@@ -223,3 +223,14 @@ def test_synth_stops_with_exit_code_1_and_one_line_per_problem(tmp_path: Path) -
     assert any("schoolbackup.dump.paths[0]: 'relative/path'" in line for line in lines)
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out" / "SchoolBackup.template.json").exists()
+
+
+def test_server_settings_may_be_left_out_when_the_dump_is_off() -> None:
+    minimal = {"notification_emails": ["admin@school.ch", "deputy@school.ch"], "dump": {"enabled": False}}
+    config = load_config(minimal)
+    assert config.dump.enabled is False
+    assert config.dump.db_secret_arn == ""
+    # ... but with the dump on, each one missing is named
+    problems = problems_of({**minimal, "dump": {"enabled": True}})
+    for key in ("dump.db_host", "dump.db_secret_arn", "dump.server_role_name"):
+        assert any(key in p for p in problems), (key, problems)
