@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
+from lambdas.common.naming import dump_folder
 from lambdas.restore_test import restore
 from lambdas.restore_test.handler import RestoreTestFailed, handler
 from tests.unit.checks.conftest import BUCKET, MYSQL_DUMP, NOW, Dump, emf_metrics, tar_gz
@@ -170,3 +171,54 @@ def test_streaming_never_holds_a_whole_object(monkeypatch: pytest.MonkeyPatch) -
     assert stream.raw_bytes == len(data)
     assert stream.sha256.hexdigest() == hashlib.sha256(data).hexdigest()
     assert max(sizes) <= 256 * 1024 + 64 * 1024
+
+
+def _zstd_dump(when_hours_ago: int, truncate: bool = False) -> str:
+    """A dump written with zstd, as the dump script does with compression=zstd."""
+    import zstandard  # the Lambda runtime (Python 3.14) has compression.zstd; here the zstandard package
+
+    folder = dump_folder(SERVER, NOW - timedelta(hours=when_hours_ago))
+    tar = gzip.decompress(tar_gz({"etc/hostname": b"web\n", "var/www/index.php": b"<?php echo 'hi';\n"}))
+    parts = {
+        "files.tar.zst": zstandard.ZstdCompressor(level=2).compress(tar),
+        "db-school.sql.zst": zstandard.ZstdCompressor(level=2).compress(MYSQL_DUMP),
+    }
+    if truncate:
+        parts["db-school.sql.zst"] = parts["db-school.sql.zst"][:-40]
+    s3 = boto3.client("s3")
+    objects = []
+    for name, data in parts.items():
+        s3.put_object(Bucket=BUCKET, Key=folder + name, Body=data)
+        entry = {
+            "key": folder + name,
+            "kind": "files" if name.startswith("files") else "db",
+            "bytes": len(data),
+        }
+        entry["sha256"] = hashlib.sha256(data).hexdigest()
+        if entry["kind"] == "db":
+            entry["engine"] = "mysql"
+        objects.append(entry)
+    when = NOW - timedelta(hours=when_hours_ago)
+    manifest = {
+        "version": 1,
+        "source": SERVER,
+        "started_at": f"{when:%Y-%m-%dT%H:%M:03Z}",
+        "finished_at": f"{when + timedelta(minutes=4):%Y-%m-%dT%H:%M:%SZ}",
+        "status": "ok",
+        "objects": objects,
+    }
+    s3.put_object(Bucket=BUCKET, Key=folder + "manifest.json", Body=json.dumps(manifest))
+    return folder
+
+
+def test_a_zstd_dump_is_checked_end_to_end(aws: None, lambda_context: Any) -> None:
+    folder = _zstd_dump(3)
+    result = handler({}, lambda_context)
+    assert result["dump"] == folder
+    assert result["passed"] is True
+
+
+def test_a_truncated_zstd_dump_fails(aws: None, lambda_context: Any) -> None:
+    _zstd_dump(3, truncate=True)
+    message = _fails(lambda_context)
+    assert "db-school.sql.zst" in message
