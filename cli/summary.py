@@ -58,6 +58,11 @@ def summarize(template: dict[str, Any], now: datetime) -> str:
         description = str(props.get("AlarmDescription", "")).split(". ")[0]
         lines.append(f"  {_text(props.get('AlarmName', '?'))}: {description}")
 
+    rules = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
+    if rules:
+        lines += ["", "Event rules that mail the alarm topic:"]
+        lines += [f"  {p.get('Description', '(no description)')}" for p in rules]
+
     subscriptions = [
         r["Properties"]
         for r in resources.values()

@@ -13,6 +13,7 @@ def test_summary_lists_resources_alarms_and_mail_addresses(template: Template) -
     text = summarize(template.to_json(), datetime(2026, 11, 28, 0, 30, tzinfo=UTC))
     assert "AWS::S3::Bucket" in text
     assert "SchoolBackup-schedule-dead-letters" in text
+    assert "a dump command failed, timed out or was cancelled on a server" in text
     assert "it-admin@example.org" in text
     assert "it-deputy@example.org" in text
 
