@@ -51,3 +51,8 @@ def template() -> Template:
 def resources_of(template: Template, rtype: str) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = template.find_resources(rtype)
     return found
+
+
+def assert_has_resource(template: Template, rtype: str, properties: dict[str, Any]) -> None:
+    """At least one ``rtype`` resource matches ``properties`` (CDK's matcher; raises on mismatch)."""
+    template.has_resource_properties(rtype, properties)

@@ -17,7 +17,7 @@ from aws_cdk.assertions import Match, Template
 from infra.backup_jobs import BackupJobs
 from infra.config import CONTEXT_KEY, load_config
 from infra.stack import BackupStack
-from tests.infra.conftest import cdk_context
+from tests.infra.conftest import assert_has_resource, cdk_context
 
 
 def build(**overrides: Any) -> Template:
@@ -82,7 +82,8 @@ def test_each_job_is_scheduled_in_the_configured_timezone_with_scheduled_time_re
     template: Template, job: str, handler: str, cron: str
 ) -> None:
     function_id = function_logical_id(template, handler)
-    template.has_resource_properties(
+    assert_has_resource(
+        template,
         "AWS::Scheduler::Schedule",
         {
             "ScheduleExpression": cron,
@@ -101,7 +102,8 @@ def test_each_job_is_scheduled_in_the_configured_timezone_with_scheduled_time_re
 
 
 def test_functions_get_selection_and_ami_settings_from_config(template: Template) -> None:
-    template.has_resource_properties(
+    assert_has_resource(
+        template,
         "AWS::Lambda::Function",
         {
             "Handler": "lambdas.rds_snapshot.handler.handler",
@@ -112,7 +114,8 @@ def test_functions_get_selection_and_ami_settings_from_config(template: Template
             },
         },
     )
-    template.has_resource_properties(
+    assert_has_resource(
+        template,
         "AWS::Lambda::Function",
         {
             "Handler": "lambdas.ami_backup.handler.handler",

@@ -10,7 +10,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from infra.dump import PATTERNS, SCRIPT, VARIABLES, check_default, run_command, script_lines
-from tests.infra.conftest import resources_of, synth
+from tests.infra.conftest import assert_has_resource, resources_of, synth
 
 ROLE_NAME = "school-web-server-role"
 SECRET_ARN = "arn:aws:secretsmanager:eu-central-2:123456789012:secret:schoolbackup/dump-reader-AbCdEf"
@@ -347,8 +347,10 @@ def test_no_s3_resource_outside_dumps_and_no_wildcard_action(template: Template)
 
 
 def test_log_group_has_retention(template: Template) -> None:
-    template.has_resource_properties(
-        "AWS::Logs::LogGroup", {"LogGroupName": "/schoolbackup/SchoolBackup/dump", "RetentionInDays": 90}
+    assert_has_resource(
+        template,
+        "AWS::Logs::LogGroup",
+        {"LogGroupName": "/schoolbackup/SchoolBackup/dump", "RetentionInDays": 90},
     )
 
 

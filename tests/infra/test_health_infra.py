@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from tests.infra.conftest import resources_of, synth
+from tests.infra.conftest import assert_has_resource, resources_of, synth
 
 
 def _alarm(template: Template, suffix: str) -> dict[str, Any]:
@@ -115,7 +115,8 @@ def test_schedules_use_the_configured_defaults(template: Template) -> None:
         ("restore-test", "cron(0 7 ? * MON *)"),
         ("report", "cron(30 7 ? * MON *)"),
     ):
-        template.has_resource_properties(
+        assert_has_resource(
+            template,
             "AWS::Scheduler::Schedule",
             {
                 "Name": Match.string_like_regexp(f"-{job}$"),

@@ -14,7 +14,7 @@ from infra.config import CONTEXT_KEY, load_config
 from infra.nag import enable_nag
 from infra.prune import Prune
 from infra.stack import BackupStack
-from tests.infra.conftest import cdk_context
+from tests.infra.conftest import assert_has_resource, cdk_context
 
 HANDLER = "lambdas.prune.handler.handler"
 
@@ -67,7 +67,8 @@ def resources(statement: dict[str, Any]) -> list[str]:
 
 
 def test_function_gets_the_retention_policy_from_config(template: Template) -> None:
-    template.has_resource_properties(
+    assert_has_resource(
+        template,
         "AWS::Lambda::Function",
         {
             "Handler": HANDLER,
@@ -89,7 +90,8 @@ def test_function_gets_the_retention_policy_from_config(template: Template) -> N
 
 
 def test_prune_is_scheduled_daily_in_the_configured_timezone_with_scheduled_time(template: Template) -> None:
-    template.has_resource_properties(
+    assert_has_resource(
+        template,
         "AWS::Scheduler::Schedule",
         {
             "ScheduleExpression": "cron(45 4 * * ? *)",

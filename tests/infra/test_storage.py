@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match, Template
 
-from tests.infra.conftest import resources_of, synth
+from tests.infra.conftest import assert_has_resource, resources_of, synth
 
 
 def _backup_bucket(template: Template) -> tuple[str, dict[str, Any]]:
@@ -105,7 +105,8 @@ def test_buckets_and_key_survive_cdk_destroy(template: Template) -> None:
 
 
 def test_bucket_denies_uploads_encrypted_with_another_key(template: Template) -> None:
-    template.has_resource_properties(
+    assert_has_resource(
+        template,
         "AWS::S3::BucketPolicy",
         {
             "PolicyDocument": {
