@@ -27,11 +27,12 @@ def cdk_context() -> dict[str, Any]:
     return context
 
 
-def synth(overrides: dict[str, Any] | None = None) -> Template:
-    """The stack's template, with cdk-nag active, for the example config updated by ``overrides``."""
+def synth(overrides: dict[str, Any] | None = None, **blocks: Any) -> Template:
+    """The stack's template, with cdk-nag active, for the example config updated by ``overrides`` and
+    ``blocks`` (``synth(retention={"min_keep": 4})``); nested blocks are merged key by key."""
     context = cdk_context()
     settings = copy.deepcopy(context[CONTEXT_KEY])
-    for key, value in (overrides or {}).items():
+    for key, value in {**(overrides or {}), **blocks}.items():
         if isinstance(value, dict) and isinstance(settings.get(key), dict):
             settings[key].update(value)
         else:
@@ -56,3 +57,22 @@ def resources_of(template: Template, rtype: str) -> dict[str, dict[str, Any]]:
 def assert_has_resource(template: Template, rtype: str, properties: dict[str, Any]) -> None:
     """At least one ``rtype`` resource matches ``properties`` (CDK's matcher; raises on mismatch)."""
     template.has_resource_properties(rtype, properties)
+
+
+def function_logical_id(template: Template, handler: str) -> str:
+    """The one function whose handler is ``handler`` (e.g. ``lambdas.prune.handler.handler``)."""
+    found = template.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": handler}})
+    assert len(found) == 1, found
+    return next(iter(found))
+
+
+def role_statements(template: Template, handler: str) -> dict[str, dict[str, Any]]:
+    """The statements of that function's role, by Sid (by the JSON of the actions where there is none)."""
+    function = template.find_resources("AWS::Lambda::Function")[function_logical_id(template, handler)]
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    by_sid: dict[str, dict[str, Any]] = {}
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"]["Roles"]:
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                by_sid[statement.get("Sid", json.dumps(statement["Action"]))] = statement
+    return by_sid

@@ -1,40 +1,22 @@
 """BackupJobs: rds_snapshot and ami_backup functions, schedules and least-privilege roles.
 
-The stack is synthesized without the cdk-nag plugin here, so these property tests do not depend on
-acknowledgements elsewhere in the stack; tests/infra/test_nag.py checks nag on the whole stack.
+The stack is synthesized with cdk-nag on (tests.infra.conftest.synth), as every synth is.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
-import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from infra.backup_jobs import BackupJobs
-from infra.config import CONTEXT_KEY, load_config
-from infra.stack import BackupStack
-from tests.infra.conftest import assert_has_resource, cdk_context
-
-
-def build(**overrides: Any) -> Template:
-    context = cdk_context()
-    settings = copy.deepcopy(context[CONTEXT_KEY])
-    settings.update(overrides)
-    context[CONTEXT_KEY] = settings
-    app = cdk.App(context=context)
-    stack = BackupStack(app, "SchoolBackup", config=load_config(settings))
-    if not hasattr(stack, "backup_jobs"):  # until infra/stack.py wires it in (see the note there)
-        BackupJobs(stack, "BackupJobs", config=stack.config, factory=stack.factory, schedules=stack.schedules)
-    return Template.from_stack(stack)
+from tests.infra.conftest import assert_has_resource, function_logical_id, role_statements, synth
 
 
 @pytest.fixture(scope="module")
 def template() -> Template:
-    return build(
+    return synth(
         schedules={"rds_snapshot": "cron(15 4 * * ? *)"},
         selection={
             "tag_key": "Sicherung",
@@ -44,23 +26,6 @@ def template() -> Template:
         },
         ami={"no_reboot": False},
     )
-
-
-def function_logical_id(template: Template, handler: str) -> str:
-    found = template.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": handler}})
-    assert len(found) == 1, found
-    return next(iter(found))
-
-
-def statements_of(template: Template, handler: str) -> dict[str, dict[str, Any]]:
-    function = template.find_resources("AWS::Lambda::Function")[function_logical_id(template, handler)]
-    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
-    by_sid: dict[str, dict[str, Any]] = {}
-    for policy in template.find_resources("AWS::IAM::Policy").values():
-        if {"Ref": role_id} in policy["Properties"]["Roles"]:
-            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-                by_sid[statement.get("Sid", json.dumps(statement["Action"]))] = statement
-    return by_sid
 
 
 def as_list(value: Any) -> list[Any]:
@@ -131,7 +96,7 @@ def test_functions_get_selection_and_ami_settings_from_config(template: Template
 def test_rds_role_creates_snapshots_only_of_tagged_or_listed_instances_into_sb_names(
     template: Template,
 ) -> None:
-    statements = statements_of(template, "lambdas.rds_snapshot.handler.handler")
+    statements = role_statements(template, "lambdas.rds_snapshot.handler.handler")
     tagged = statements["SnapshotTaggedInstances"]
     assert tagged["Action"] == "rds:CreateDBSnapshot"
     assert tagged["Condition"] == {"StringEquals": {"rds:db-tag/Sicherung": "ja"}}
@@ -155,7 +120,7 @@ def test_rds_role_creates_snapshots_only_of_tagged_or_listed_instances_into_sb_n
 def test_rds_role_has_no_delete_or_ec2_actions(template: Template) -> None:
     actions = {
         a
-        for s in statements_of(template, "lambdas.rds_snapshot.handler.handler").values()
+        for s in role_statements(template, "lambdas.rds_snapshot.handler.handler").values()
         for a in as_list(s["Action"])
     }
     assert actions == {
@@ -171,7 +136,7 @@ def test_rds_role_has_no_delete_or_ec2_actions(template: Template) -> None:
 
 
 def test_ami_role_images_only_tagged_instances_and_writes_only_schoolbackup_tags(template: Template) -> None:
-    statements = statements_of(template, "lambdas.ami_backup.handler.handler")
+    statements = role_statements(template, "lambdas.ami_backup.handler.handler")
     image = statements["ImageTaggedInstances"]
     assert image["Action"] == "ec2:CreateImage"
     assert image["Condition"] == {"StringEquals": {"ec2:ResourceTag/Sicherung": "ja"}}
@@ -195,7 +160,7 @@ def test_ami_role_images_only_tagged_instances_and_writes_only_schoolbackup_tags
 def test_ami_role_has_no_delete_deregister_or_reboot_actions(template: Template) -> None:
     actions = {
         a
-        for s in statements_of(template, "lambdas.ami_backup.handler.handler").values()
+        for s in role_statements(template, "lambdas.ami_backup.handler.handler").values()
         for a in as_list(s["Action"])
     }
     assert actions == {
@@ -210,7 +175,7 @@ def test_ami_role_has_no_delete_deregister_or_reboot_actions(template: Template)
 
 
 def test_listed_ec2_instances_get_their_own_create_image_statement() -> None:
-    template = build(
+    template = synth(
         selection={
             "tag_key": "Backup",
             "tag_value": "true",
@@ -218,6 +183,6 @@ def test_listed_ec2_instances_get_their_own_create_image_statement() -> None:
             "rds_instance_ids": [],
         }
     )
-    statements = statements_of(template, "lambdas.ami_backup.handler.handler")
+    statements = role_statements(template, "lambdas.ami_backup.handler.handler")
     assert resource_text(statements["ImageListedInstances"])[0].endswith(':instance/i-0123456789abcdef0"]]}')
-    assert "SnapshotListedInstances" not in statements_of(template, "lambdas.rds_snapshot.handler.handler")
+    assert "SnapshotListedInstances" not in role_statements(template, "lambdas.rds_snapshot.handler.handler")

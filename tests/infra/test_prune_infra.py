@@ -2,60 +2,23 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
-import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from infra.config import CONTEXT_KEY, load_config
-from infra.nag import enable_nag
-from infra.prune import Prune
-from infra.stack import BackupStack
-from tests.infra.conftest import assert_has_resource, cdk_context
+from tests.infra.conftest import assert_has_resource, function_logical_id, role_statements, synth
 
 HANDLER = "lambdas.prune.handler.handler"
 
 
-def build(nag: bool = False, **overrides: Any) -> Template:
-    context = cdk_context()
-    settings = copy.deepcopy(context[CONTEXT_KEY])
-    settings.update(overrides)
-    context[CONTEXT_KEY] = settings
-    app = cdk.App(context=context)
-    stack = BackupStack(app, "SchoolBackup", config=load_config(settings))
-    if not hasattr(stack, "prune"):  # until infra/stack.py wires it in
-        Prune(stack, "Prune", config=stack.config, factory=stack.factory, schedules=stack.schedules)
-    if nag:
-        enable_nag(app)
-    return Template.from_stack(stack)
-
-
 @pytest.fixture(scope="module")
 def template() -> Template:
-    return build(
+    return synth(
         schedules={"prune": "cron(45 4 * * ? *)"},
         retention={"keep_daily": 10, "keep_weekly": 5, "keep_monthly": 6, "max_age_days": 200, "min_keep": 4},
     )
-
-
-def function_id(template: Template) -> str:
-    found = template.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": HANDLER}})
-    assert len(found) == 1, found
-    return next(iter(found))
-
-
-def statements(template: Template) -> dict[str, dict[str, Any]]:
-    function = template.find_resources("AWS::Lambda::Function")[function_id(template)]
-    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
-    by_sid: dict[str, dict[str, Any]] = {}
-    for policy in template.find_resources("AWS::IAM::Policy").values():
-        if {"Ref": role_id} in policy["Properties"]["Roles"]:
-            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-                by_sid[statement.get("Sid", json.dumps(statement["Action"]))] = statement
-    return by_sid
 
 
 def as_list(value: Any) -> list[Any]:
@@ -97,7 +60,7 @@ def test_prune_is_scheduled_daily_in_the_configured_timezone_with_scheduled_time
             "ScheduleExpression": "cron(45 4 * * ? *)",
             "ScheduleExpressionTimezone": "Europe/Zurich",
             "Target": {
-                "Arn": {"Fn::GetAtt": [function_id(template), "Arn"]},
+                "Arn": {"Fn::GetAtt": [function_logical_id(template, HANDLER), "Arn"]},
                 "Input": json.dumps({"scheduled_time": "<aws.scheduler.scheduled-time>"}),
                 "RetryPolicy": Match.any_value(),
                 "DeadLetterConfig": {"Arn": Match.any_value()},
@@ -107,14 +70,14 @@ def test_prune_is_scheduled_daily_in_the_configured_timezone_with_scheduled_time
 
 
 def test_default_schedule_is_daily_at_five() -> None:
-    schedules = build().find_resources(
+    schedules = synth().find_resources(
         "AWS::Scheduler::Schedule", {"Properties": {"Description": "schoolbackup prune"}}
     )
     assert [s["Properties"]["ScheduleExpression"] for s in schedules.values()] == ["cron(0 5 * * ? *)"]
 
 
 def test_role_deletes_only_what_is_tagged_managed_by_schoolbackup(template: Template) -> None:
-    by_sid = statements(template)
+    by_sid = role_statements(template, HANDLER)
     managed = {"StringEquals": {"aws:ResourceTag/ManagedBy": "schoolbackup"}}
 
     deregister = by_sid["DeregisterOwnImages"]
@@ -137,7 +100,7 @@ def test_role_deletes_only_what_is_tagged_managed_by_schoolbackup(template: Temp
 
 
 def test_role_lists_and_reads_the_quota_but_nothing_else(template: Template) -> None:
-    by_sid = statements(template)
+    by_sid = role_statements(template, HANDLER)
     assert by_sid["ListImagesAndSnapshots"]["Resource"] == "*"
     assert by_sid["ReadSnapshotQuota"]["Resource"] == "*"
     assert by_sid["ReadSnapshotQuota"]["Action"] == "rds:DescribeAccountAttributes"
@@ -168,5 +131,5 @@ def test_role_lists_and_reads_the_quota_but_nothing_else(template: Template) -> 
 
 
 def test_prune_passes_cdk_nag_with_written_reasons() -> None:
-    template = build(nag=True)  # raises on any unacknowledged AwsSolutions finding
-    assert function_id(template)
+    template = synth()  # raises on any unacknowledged AwsSolutions finding
+    assert function_logical_id(template, HANDLER)
