@@ -420,8 +420,13 @@ class _Pruner:
     def __init__(self, ec2: EC2Client, rds: RDSClient, outcome: Outcome) -> None:
         self.ec2, self.rds, self.outcome = ec2, rds, outcome
 
-    def fail(self, item: PlanItem, resource_id: str, error: Exception) -> None:
-        entry = {"id": resource_id, "kind": item.kind, "error": _describe(error)}
+    def fail(self, item: PlanItem, resource_id: str, error: Exception | str) -> None:
+        """Record a failed deletion; ``error`` is the AWS error or a sentence saying what to do."""
+        entry = {
+            "id": resource_id,
+            "kind": item.kind,
+            "error": error if isinstance(error, str) else _describe(error),
+        }
         self.outcome.failures.append(entry)
         logger.error("prune: deletion failed", extra={**entry, "reason": item.reason})
 
@@ -444,15 +449,13 @@ class _Pruner:
         except ClientError as error:
             code = _error_code(error)
             if untagged and code in _DENIED:
-                entry = {
-                    "id": snapshot_id,
-                    "kind": item.kind,
-                    "error": f"snapshot {snapshot_id} of the deregistered AMI {item.id} is not tagged "
+                self.fail(
+                    item,
+                    snapshot_id,
+                    f"snapshot {snapshot_id} of the deregistered AMI {item.id} is not tagged "
                     f"ManagedBy=schoolbackup, so prune may not delete it; delete it by hand with "
                     f"`aws ec2 delete-snapshot --snapshot-id {snapshot_id}`",
-                }
-                self.outcome.failures.append(entry)
-                logger.error("prune: untagged snapshot of our AMI could not be deleted", extra=entry)
+                )
                 return False
             if code == _IN_USE:
                 entry = {"id": snapshot_id, "kind": item.kind, "error": _describe(error)}
