@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 from lambdas.common import metric_names
+from lambdas.common.naming import parse_time
 from lambdas.common.retention import Backup, RetentionPolicy, State, apply_policy
 from lambdas.common.settings import SettingsError, env_list, env_str
 from lambdas.rds_snapshot.snapshots import read_quota
@@ -139,7 +140,7 @@ def last_restore_test(s3: S3Client, bucket: str, now: datetime) -> RestoreTestSt
     key = max(keys)
     record = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     return RestoreTestStatus(
-        when=datetime.fromisoformat(str(record["started_at"]).replace("Z", "+00:00")),
+        when=parse_time(str(record["started_at"])),
         passed=bool(record.get("passed")),
         duration_seconds=float(record.get("duration_seconds", 0.0)),
         dump=record.get("dump"),

@@ -34,6 +34,7 @@ from lambdas.common.naming import (
     MANAGED_BY_VALUE,
     SOURCE_KEY,
     parse_backup_name,
+    parse_time,
 )
 from lambdas.common.retention import RetentionPolicy
 from lambdas.common.settings import SelectionTag, tag_dict
@@ -295,7 +296,7 @@ def ami_backups(ec2: EC2Client) -> dict[str, list[Found]]:
         source = tag_dict(image.get("Tags")).get(SOURCE_KEY)
         raw_created = image.get("CreationDate")
         if source and raw_created:
-            created = datetime.fromisoformat(raw_created.replace("Z", "+00:00")).astimezone(UTC)
+            created = parse_time(raw_created)
             by_source[source].append(_image_found(image, created, states))
     return by_source
 
