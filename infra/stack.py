@@ -33,14 +33,14 @@ class BackupStack(Stack):
             self, "Schedules", config=config, key=self.storage.key, topic=self.alarms.topic
         )
 
-        # --- jobs: one construct per issue; each adds its functions through self.factory ---
-        # (issue 3) backup jobs: rds_snapshot, ami_backup
+        # Jobs: one construct per concern; each builds its functions through self.factory.
+        # rds_snapshot (daily) and ami_backup (weekly)
         self.backup_jobs = BackupJobs(
             self, "BackupJobs", config=config, factory=self.factory, schedules=self.schedules
         )
-        # (issue 4) prune
+        # retention: prune (daily)
         self.prune = Prune(self, "Prune", config=config, factory=self.factory, schedules=self.schedules)
-        # (issue 5) dump document + schedule + server policy
+        # the dump on the server: SSM document, schedule, the server role's add-only policy
         self.dump = DumpJob(
             self,
             "Dump",
@@ -49,7 +49,7 @@ class BackupStack(Stack):
             schedules=self.schedules,
             topic=self.alarms.topic,
         )
-        # (issue 6) verify, restore_test, report, alarms, dashboard (keep last: it alarms on every function)
+        # verify, restore_test, report, alarms, dashboard (last: it alarms on every function built above)
         self.health = Health(
             self,
             "Health",
