@@ -10,16 +10,24 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from infra.cron import Cron, CronError, parse_cron
+from infra.cron import Cron, CronError, clock_changes, parse_cron
 
 CONTEXT_KEY: Final = "schoolbackup"
+# A check runs after the backups it checks (on days both run): verify after the dump and the snapshots,
+# restore_test after the dump; otherwise it judges the day before's backup.
+CHECKS: Final[dict[str, tuple[str, ...]]] = {
+    "verify": ("dump", "rds_snapshot", "ami_backup"),
+    "restore_test": ("dump",),
+}
 
-# Jobs with a schedule, and their defaults (DESIGN.md). Times are in the configured timezone.
+# Jobs with a schedule, and their defaults (DESIGN.md). Times are in the configured timezone; none falls
+# in a daylight-saving gap (02:00-02:59 on the last Sunday of March in Europe/Zurich) or fold.
 DEFAULT_SCHEDULES: Final[dict[str, str]] = {
-    "dump": "cron(0 2 * * ? *)",
+    "dump": "cron(30 1 * * ? *)",
     "rds_snapshot": "cron(30 3 * * ? *)",
     "ami_backup": "cron(0 3 ? * SUN *)",
     "prune": "cron(0 5 * * ? *)",
@@ -276,8 +284,89 @@ def _valid_zone(value: Any) -> bool:
     return True
 
 
-def load_config(context: Any) -> Config:
-    """Build and validate the configuration from the ``schoolbackup`` context block."""
+def _clock_problems(key: str, expression: str, tz: ZoneInfo, today: date) -> list[str]:
+    problems = []
+    changes = clock_changes(parse_cron(expression), tz, today)
+    for kind in ("gap", "fold"):
+        hits = [c for c in changes if c.kind == kind]
+        if not hits:
+            continue
+        dates = ", ".join(sorted({f"{c.day:%Y-%m-%d}" for c in hits})[:3])
+        at = ", ".join(sorted({c.run_time for c in hits}))
+        if kind == "gap":
+            why = (
+                f"{at} does not exist in {tz.key} when the clocks go forward ({hits[0].window} is skipped), "
+                f"so EventBridge Scheduler would skip the run on {dates}"
+            )
+        else:
+            why = (
+                f"{at} happens twice in {tz.key} when the clocks go back ({hits[0].window} is repeated), so "
+                f"the run on {dates} could be doubled or dropped"
+            )
+        problems.append(
+            f"{key}: {expression!r} is not allowed; expected a time that exists exactly once every day in "
+            f"{tz.key} (outside {hits[0].window}): {why}"
+        )
+    return problems
+
+
+def _order_problems(schedules: Mapping[str, str], tz: ZoneInfo, today: date, dump_enabled: bool) -> list[str]:
+    """A check scheduled before a backup it checks on the same day (and not shortly after the previous
+    one): it would judge the previous backup, not that day's."""
+    start = datetime(today.year, today.month, today.day, tzinfo=tz)
+    needed = set(CHECKS) | {job for jobs in CHECKS.values() for job in jobs}
+    runs = {job: parse_cron(schedules[job]).next_runs(start - timedelta(days=1), 60, tz) for job in needed}
+    problems = []
+    for check, jobs in CHECKS.items():
+        for job in jobs:
+            if job == "dump" and not dump_enabled:
+                continue
+            for c in runs[check]:
+                if c < start:
+                    continue
+                if c - start > timedelta(days=35):
+                    break
+                later = [j for j in runs[job] if j.date() == c.date() and j > c]
+                earlier = [j for j in runs[job] if c - timedelta(hours=12) <= j < c]
+                if later and not earlier:
+                    problems.append(
+                        f"{CONTEXT_KEY}.schedules.{check}: {schedules[check]!r} is not allowed; expected a time "
+                        f"after {job} ({later[0]:%H:%M}): at {c:%H:%M} {check} runs before {job} on the same day "
+                        f"(e.g. {c:%Y-%m-%d}) and would judge the previous {job} backup instead of that day's"
+                    )
+                    break
+    return problems
+
+
+def _today(timezone: str, today: date | None) -> date:
+    return today or datetime.now(UTC).astimezone(ZoneInfo(timezone)).date()
+
+
+def _read_schedules(root: _Reader, timezone: str, today: date | None) -> dict[str, str]:
+    """Every job's cron expression; refused when invalid or when it meets a daylight-saving change."""
+    sch = root.child("schedules")
+    sch.unknown(set(DEFAULT_SCHEDULES))
+    schedules: dict[str, str] = {}
+    valid: set[str] = set()
+    for job, default in DEFAULT_SCHEDULES.items():
+        value = sch.data.get(job, default)
+        try:
+            parse_cron(value)
+            valid.add(job)
+        except CronError as err:
+            sch.fail(sch.key(job), value, f"an EventBridge cron expression like {default} ({err})")
+            value = default
+        schedules[job] = value
+    if _valid_zone(timezone):
+        zone, start = ZoneInfo(timezone), _today(timezone, today)
+        for job in sorted(valid):
+            sch.problems.extend(_clock_problems(sch.key(job), schedules[job], zone, start))
+    return schedules
+
+
+def load_config(context: Any, today: date | None = None) -> Config:
+    """Build and validate the configuration from the ``schoolbackup`` context block (``today``: where
+    the look at the coming daylight-saving changes starts; default: the current date)."""
     problems: list[str] = []
     if context is None:
         raise ConfigError([f"{CONTEXT_KEY}: missing; cdk.json needs a context block named {CONTEXT_KEY!r}"])
@@ -336,18 +425,7 @@ def load_config(context: Any) -> Config:
         ),
     )
 
-    sch = root.child("schedules")
-    sch.unknown(set(DEFAULT_SCHEDULES))
-    schedules: dict[str, str] = {}
-    for job, default in DEFAULT_SCHEDULES.items():
-        value = sch.data.get(job, default)
-        try:
-            parse_cron(value)
-        except CronError as err:
-            sch.fail(sch.key(job), value, f"an EventBridge cron expression like {default} ({err})")
-            value = default
-        schedules[job] = value
-
+    schedules = _read_schedules(root, timezone, today)
     ret = root.child("retention")
     ret.unknown({"keep_daily", "keep_weekly", "keep_monthly", "max_age_days", "min_keep"})
     retention = Retention(
@@ -416,6 +494,16 @@ def load_config(context: Any) -> Config:
         compression=dmp.choice("compression", "gzip", ("gzip", "zstd")),
         timeout_minutes=dmp.integer("timeout_minutes", 120, 5, 2880),
     )
+
+    well_known = {"mysql": 3306, "postgres": 5432}
+    other = next(e for e in well_known if e != dump.engine)
+    if dump.engine in well_known and dump.db_port == well_known[other]:
+        dmp.fail(
+            dmp.key("db_port"),
+            dump.db_port,
+            f"the port of {dump.engine} (leave db_port out for {well_known[dump.engine]}); "
+            f"{dump.db_port} is {other}'s port",
+        )
 
     bkt = root.child("bucket")
     bkt.unknown(
@@ -503,6 +591,8 @@ def load_config(context: Any) -> Config:
         "one of CloudWatch's retention periods: " + ", ".join(map(str, _LOG_RETENTION_DAYS)),
     )
     tracing = root.boolean("tracing", False)
+    if _valid_zone(timezone):
+        problems.extend(_order_problems(schedules, ZoneInfo(timezone), _today(timezone, today), dump_enabled))
 
     if problems:
         raise ConfigError(problems)

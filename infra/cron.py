@@ -9,6 +9,7 @@ demo read schedules exactly as synth validated them.
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -22,6 +23,7 @@ _MONTHS = {
 }
 _DAYS = {d: i for i, d in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], 1)}
 _WRAPPED = re.compile(r"^cron\((?P<body>.*)\)$")
+UTC = ZoneInfo("UTC")
 
 
 class CronError(ValueError):
@@ -200,3 +202,61 @@ def parse_cron(expression: str) -> Cron:
         dom=_parse_dom(dom),
         dow=_parse_dow(dow),
     )
+
+
+# --- daylight saving time ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClockChange:
+    """A day on which a run time of a schedule does not exist (``gap``: clocks go forward, the
+    Scheduler skips the run) or exists twice (``fold``: clocks go back)."""
+
+    kind: str  # "gap" | "fold"
+    day: date
+    run_time: str  # HH:MM local
+    window: str  # the local times that are skipped or repeated, e.g. "02:00-02:59"
+
+
+def _local_kind(day: date, hour: int, minute: int, tz: ZoneInfo) -> str | None:
+    wall = datetime(day.year, day.month, day.day, hour, minute)
+    first = wall.replace(tzinfo=tz)
+    if first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != wall:
+        return "gap"
+    if first.utcoffset() != first.replace(fold=1).utcoffset():
+        return "fold"
+    return None
+
+
+def _window(day: date, kind: str, tz: ZoneInfo) -> str:
+    minutes = [(h, m) for h in range(24) for m in range(60) if _local_kind(day, h, m, tz) == kind]
+    (h0, m0), (h1, m1) = minutes[0], minutes[-1]
+    return f"{h0:02d}:{m0:02d}-{h1:02d}:{m1:02d}"
+
+
+@functools.cache
+def _transition_days(start: date, days: int, tz: ZoneInfo) -> list[date]:
+    """Days on which the UTC offset of ``tz`` changes (noon to noon), with the day before."""
+    found: set[date] = set()
+    previous = datetime(start.year, start.month, start.day, 12, tzinfo=tz).utcoffset()
+    for offset in range(1, days + 1):
+        day = start + timedelta(days=offset)
+        current = datetime(day.year, day.month, day.day, 12, tzinfo=tz).utcoffset()
+        if current != previous:
+            found.update({day - timedelta(days=1), day})
+        previous = current
+    return sorted(found)
+
+
+def clock_changes(cron: Cron, tz: ZoneInfo, start: date, years: int = 4) -> list[ClockChange]:
+    """Every run of ``cron`` in the next ``years`` that falls in a DST gap or fold of ``tz``."""
+    found = []
+    for day in _transition_days(start, 366 * years, tz):
+        if not cron.runs_on(day):
+            continue
+        for hour in sorted(cron.hours):
+            for minute in sorted(cron.minutes):
+                kind = _local_kind(day, hour, minute, tz)
+                if kind:
+                    found.append(ClockChange(kind, day, f"{hour:02d}:{minute:02d}", _window(day, kind, tz)))
+    return found

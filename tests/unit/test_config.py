@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -234,3 +235,107 @@ def test_server_settings_may_be_left_out_when_the_dump_is_off() -> None:
     problems = problems_of({**minimal, "dump": {"enabled": True}})
     for key in ("dump.db_host", "dump.db_secret_arn", "dump.server_role_name"):
         assert any(key in p for p in problems), (key, problems)
+
+
+DST_CASES = [
+    ("dump at 02:00", {"schedules__dump": "cron(0 2 * * ? *)"}, "schedules.dump"),
+    (
+        "weekly AMI at 02:30 on Sundays",
+        {"schedules__ami_backup": "cron(30 2 ? * SUN *)"},
+        "schedules.ami_backup",
+    ),
+    ("prune every 15 minutes", {"schedules__prune": "cron(0/15 * * * ? *)"}, "schedules.prune"),
+]
+
+
+@pytest.mark.parametrize(("changes", "key"), [c[1:] for c in DST_CASES], ids=[c[0] for c in DST_CASES])
+def test_a_time_in_the_spring_gap_is_refused_naming_the_job_and_the_nights_it_would_miss(
+    changes: dict[str, Any], key: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(with_changes(**changes), today=date(2026, 12, 1))
+    gap = [p for p in info.value.problems if key in p and "clocks go forward" in p]
+    assert gap, info.value.problems
+    assert "is not allowed; expected a time that exists exactly once every day in Europe/Zurich" in gap[0]
+    assert "(02:00-02:59 is skipped)" in gap[0]
+    # the next last Sundays of March, when Europe/Zurich skips 02:00-02:59
+    assert "2027-03-28, 2028-03-26, 2029-03-25" in gap[0]
+
+
+def test_a_time_in_the_autumn_fold_is_refused_naming_the_nights_it_would_double() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(with_changes(schedules__prune="cron(45 2 * * ? *)"), today=date(2026, 12, 1))
+    fold = [p for p in info.value.problems if "schedules.prune" in p and "clocks go back" in p]
+    assert fold and "2027-10-31, 2028-10-29, 2029-10-28" in fold[0], info.value.problems
+    assert "02:45 happens twice" in fold[0]
+
+
+def test_the_dst_check_follows_the_configured_timezone() -> None:
+    # New York changes its clocks at 02:00 on other Sundays: 01:30 (fine in Zurich) happens twice there
+    # in November, and 02:15 is skipped in March.
+    with pytest.raises(ConfigError) as info:
+        load_config(
+            with_changes(timezone="America/New_York", schedules__rds_snapshot="cron(15 2 * * ? *)"),
+            today=date(2026, 12, 1),
+        )
+    problems = info.value.problems
+    assert any("schedules.dump" in p and "clocks go back" in p and "2027-11-07" in p for p in problems), (
+        problems
+    )
+    assert any(
+        "schedules.rds_snapshot" in p and "clocks go forward" in p and "2027-03-14" in p for p in problems
+    )
+    fine = with_changes(timezone="America/New_York", schedules__dump="cron(30 0 * * ? *)")
+    assert load_config(fine, today=date(2026, 12, 1)).timezone == "America/New_York"
+
+
+def test_no_default_schedule_falls_in_a_gap_or_fold_for_the_next_decades() -> None:
+    for year in (2026, 2036, 2046):
+        load_config(EXAMPLE, today=date(year, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("changes", "check", "job"),
+    [
+        ({"schedules__verify": "cron(0 1 * * ? *)"}, "verify", "dump"),
+        ({"schedules__verify": "cron(0 3 * * ? *)"}, "verify", "rds_snapshot"),
+        (
+            {"schedules__verify": "cron(15 2 * * ? *)", "schedules__ami_backup": "cron(0 4 ? * SUN *)"},
+            "verify",
+            "ami_backup",
+        ),
+        ({"schedules__restore_test": "cron(0 1 ? * MON *)"}, "restore_test", "dump"),
+        ({"schedules__dump": "cron(0 7 * * ? *)"}, "verify", "dump"),
+    ],
+    ids=[
+        "verify before dump",
+        "verify before rds",
+        "verify before the sunday ami",
+        "restore test before dump",
+        "dump moved after verify",
+    ],
+)
+def test_a_check_scheduled_before_what_it_checks_is_named(
+    changes: dict[str, Any], check: str, job: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(with_changes(**changes), today=date(2026, 12, 1))
+    named = [p for p in info.value.problems if f"schedules.{check}:" in p and f"after {job} (" in p]
+    assert named, info.value.problems
+    assert f"runs before {job} on the same day" in named[0]
+
+
+def test_a_dump_late_in_the_evening_is_checked_the_next_morning_without_complaint() -> None:
+    config = load_config(with_changes(schedules__dump="cron(30 23 * * ? *)"), today=date(2026, 12, 1))
+    assert config.schedules["dump"] == "cron(30 23 * * ? *)"
+
+
+def test_postgres_without_db_port_uses_5432_and_the_mysql_port_is_refused() -> None:
+    example = with_changes(dump__engine="postgres")
+    assert "db_port" not in example["dump"], "the example leaves the port to the engine"
+    assert load_config(example).dump.db_port == 5432
+    problems = problems_of(with_changes(dump__engine="postgres", dump__db_port=3306))
+    assert any(
+        "dump.db_port: 3306 is not allowed" in p and "leave db_port out for 5432" in p for p in problems
+    )
+    assert load_config(with_changes(dump__engine="postgres", dump__db_port=5433)).dump.db_port == 5433
