@@ -23,7 +23,8 @@ from lambdas.common.observability import (
     remaining_time_ms,
     traced,
 )
-from lambdas.prune.prune import KINDS, Outcome, PruneError, Settings, prune, read_snapshot_quota
+from lambdas.common.rds_quota import read_snapshot_quota
+from lambdas.prune.prune import KINDS, Outcome, PruneError, Settings, prune
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -54,12 +55,11 @@ def publish_metrics(outcome: Outcome) -> None:
                 default_dimensions={metric_names.KIND: kind},
             ):
                 pass
-    if outcome.rds_quota is not None:
-        metrics.add_metric(metric_names.RDS_SNAPSHOTS_USED, MetricUnit.Count, outcome.rds_quota["used"])
-        metrics.add_metric(metric_names.RDS_SNAPSHOTS_QUOTA, MetricUnit.Count, outcome.rds_quota["max"])
-        metrics.add_metric(
-            metric_names.RDS_SNAPSHOTS_PERCENT, MetricUnit.Percent, outcome.rds_quota["percent"]
-        )
+    quota = outcome.rds_quota
+    if quota is not None:
+        metrics.add_metric(metric_names.RDS_SNAPSHOTS_USED, MetricUnit.Count, quota.used)
+        metrics.add_metric(metric_names.RDS_SNAPSHOTS_QUOTA, MetricUnit.Count, quota.limit)
+        metrics.add_metric(metric_names.RDS_SNAPSHOTS_PERCENT, MetricUnit.Percent, round(quota.percent, 1))
 
 
 @accepts_missing_context

@@ -32,6 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from lambdas.common import metric_names
 from lambdas.common.naming import JOB_AMI, JOB_KEY, JOB_RDS, SOURCE_KEY, is_managed, parse_time
 from lambdas.common.observability import logger
+from lambdas.common.rds_quota import SnapshotQuota
 from lambdas.common.retention import Backup, Decision, RetentionPolicy, State, apply_policy
 from lambdas.common.settings import env_bool, retention_from_env, tag_dict
 
@@ -173,7 +174,7 @@ class Outcome:
     failures: list[dict[str, str]] = field(default_factory=list)
     in_use: list[dict[str, str]] = field(default_factory=list)
     skipped_snapshots: list[dict[str, str]] = field(default_factory=list)
-    rds_quota: dict[str, float] | None = None
+    rds_quota: SnapshotQuota | None = None
 
     def kept(self) -> Counter[str]:
         return Counter(item.kind for item in self.plan if not item.delete)
@@ -198,7 +199,7 @@ class Outcome:
             "failures": list(self.failures),
             "in_use": list(self.in_use),
             "skipped_snapshots": list(self.skipped_snapshots),
-            "rds_quota": self.rds_quota,
+            "rds_quota": self.rds_quota.as_dict() if self.rds_quota else None,
         }
 
 
@@ -554,21 +555,3 @@ def prune(
         else:
             pruner.delete_orphan(item)
     return outcome
-
-
-# --- quota -----------------------------------------------------------------------------------------
-
-
-def read_snapshot_quota(rds: RDSClient) -> dict[str, float] | None:
-    """RDS manual-snapshot quota (Used, Max, percent); None (and a warning) when it cannot be read."""
-    try:
-        quotas = rds.describe_account_attributes().get("AccountQuotas", [])
-    except (ClientError, BotoCoreError, NotImplementedError) as error:
-        logger.warning("prune: could not read the RDS manual-snapshot quota", extra={"error": str(error)})
-        return None
-    for quota in quotas:
-        if quota.get("AccountQuotaName") == "ManualSnapshots" and quota.get("Max"):
-            used, maximum = float(quota.get("Used", 0)), float(quota["Max"])
-            return {"used": used, "max": maximum, "percent": round(100.0 * used / maximum, 1)}
-    logger.warning("prune: the account attributes have no ManualSnapshots quota")
-    return None

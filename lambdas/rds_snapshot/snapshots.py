@@ -21,14 +21,13 @@ from lambdas.common import metric_names
 from lambdas.common.backup_job import BackupResult
 from lambdas.common.naming import JOB_RDS, backup_name, backup_tags
 from lambdas.common.observability import logger
+from lambdas.common.rds_quota import QUOTA_WARN_PERCENT, SnapshotQuota, read_snapshot_quota
 from lambdas.common.settings import SelectionTag, SettingsError, env_list, tag_dict
 
 if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
     from mypy_boto3_rds.type_defs import DBClusterTypeDef, DBInstanceTypeDef, DBSnapshotTypeDef, TagTypeDef
 
-QUOTA_NAME: Final = "ManualSnapshots"
-QUOTA_WARN_PERCENT: Final = 80.0
 AURORA_NOT_SUPPORTED: Final = (
     "Aurora clusters are not supported yet (cluster snapshots are not made by schoolbackup)"
 )
@@ -51,38 +50,6 @@ class RdsSnapshotSettings:
                 "expected comma-separated identifiers like school-db"
             )
         return cls(selection=SelectionTag.from_env(environ), instance_ids=ids)
-
-
-@dataclass(frozen=True)
-class SnapshotQuota:
-    used: int
-    limit: int
-
-    @property
-    def percent(self) -> float:
-        return 100.0 * self.used / self.limit if self.limit > 0 else 100.0
-
-    @property
-    def reached(self) -> bool:
-        return self.used >= self.limit
-
-
-def read_quota(rds: RDSClient) -> SnapshotQuota | None:
-    """The manual-snapshot quota, or None (with a warning) when it cannot be read."""
-    try:
-        quotas = rds.describe_account_attributes().get("AccountQuotas", [])
-    except (ClientError, BotoCoreError, NotImplementedError) as err:
-        # Never a lost backup: AccessDenied, throttling beyond retries, or an emulator (moto 5.2) that
-        # lacks the call all mean "quota unknown"; the snapshots go ahead and AWS still enforces it.
-        logger.warning(
-            "could not read the RDS manual snapshot quota; snapshots go ahead", extra={"error": repr(err)}
-        )
-        return None
-    for quota in quotas:
-        if quota.get("AccountQuotaName") == QUOTA_NAME and "Used" in quota and "Max" in quota:
-            return SnapshotQuota(used=int(quota["Used"]), limit=int(quota["Max"]))
-    logger.warning("RDS account attributes carry no ManualSnapshots quota; snapshots go ahead")
-    return None
 
 
 def publish_quota(quota: SnapshotQuota) -> None:
@@ -144,7 +111,7 @@ def _existing_snapshot(rds: RDSClient, name: str) -> DBSnapshotTypeDef | None:
 def create_snapshots(rds: RDSClient, settings: RdsSnapshotSettings, when: datetime) -> BackupResult:
     """Snapshot every selected instance once for ``when``; failures are collected, not raised."""
     result = BackupResult(job=JOB_RDS)
-    quota = read_quota(rds)
+    quota = read_snapshot_quota(rds)
     if quota is not None:
         publish_quota(quota)
 

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Final
 
 from lambdas.common import metric_names
 from lambdas.common.naming import parse_time
+from lambdas.common.rds_quota import read_snapshot_quota
 from lambdas.common.retention import Backup, RetentionPolicy, State, apply_policy
 from lambdas.common.settings import SettingsError, env_list, env_str
-from lambdas.rds_snapshot.snapshots import read_quota
 from lambdas.report.render import (
     BAD,
     GOOD,
@@ -208,7 +208,7 @@ def gather(
         )
         if check.kind == metric_names.KIND_RDS:
             databases.add(check.source)
-    quota = read_quota(rds)
+    quota = read_snapshot_quota(rds)
     notes = tuple(p for p in result.problems if not any(p in c.problems for c in result.checks))
     return HealthReport(
         generated_at=now,

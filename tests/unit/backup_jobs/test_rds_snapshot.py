@@ -229,7 +229,7 @@ def test_unreadable_quota_is_a_warning_not_a_lost_backup(
     result = handler(EVENT, lambda_context)
 
     assert result["created"] == [f"sb-school-db-{STAMP}"]
-    assert "could not read the RDS manual snapshot quota" in caplog.text
+    assert "RDS manual snapshot quota unknown: it could not be read" in caplog.text
 
 
 def test_settings_name_the_missing_selection_tag(monkeypatch: pytest.MonkeyPatch) -> None:
