@@ -1,12 +1,14 @@
 """The function factory: every Lambda of schoolbackup is built here, the same way.
 
 Newest Python runtime that both Lambda and the Powertools layer support, arm64, JSON logs into a
-log group with retention, Powertools from the public AWS layer (pinned), its own IAM role that can
-write only to its own log group. Callers add the statements their function needs to ``fn.role``.
+log group with retention, Powertools from the public AWS layer of exactly the version pinned in
+requirements.txt (the one the tests run with), its own IAM role that can write only to its own log
+group. Callers add the statements their function needs to ``fn.role``.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Final
 
@@ -14,6 +16,7 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.config import Config
@@ -22,12 +25,8 @@ from lambdas.common.metric_names import NAMESPACE
 
 RUNTIME: Final = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE: Final = lambda_.Architecture.ARM_64
-# Public layer published by AWS (account 017000801446). Pinned: bump deliberately after reading the changelog.
-POWERTOOLS_LAYER_VERSION: Final = 38
-POWERTOOLS_LAYER_NAME: Final = "AWSLambdaPowertoolsPythonV3-python314-arm64"
-POWERTOOLS_ACCOUNT: Final = "017000801446"
-
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
+REQUIREMENTS: Final = REPO_ROOT / "requirements.txt"
 # One asset for all functions: the `lambdas` package (handlers + common), nothing else. Handlers are
 # imported as `lambdas.<function>.handler`, the same path tests and the CLI use.
 _ASSET_EXCLUDES: Final = [
@@ -41,8 +40,21 @@ _ASSET_EXCLUDES: Final = [
 ]
 
 
-def powertools_layer_arn(region: str) -> str:
-    return f"arn:aws:lambda:{region}:{POWERTOOLS_ACCOUNT}:layer:{POWERTOOLS_LAYER_NAME}:{POWERTOOLS_LAYER_VERSION}"
+def powertools_version(requirements: Path = REQUIREMENTS) -> str:
+    """The ``aws-lambda-powertools==X.Y.Z`` pin of requirements.txt (extras allowed)."""
+    text = requirements.read_text(encoding="utf-8")
+    found = re.findall(r"^aws-lambda-powertools(?:\[[^\]]*\])?==([0-9][0-9A-Za-z.]*)\s*(?:#.*)?$", text, re.M)
+    if len(found) != 1:
+        raise ValueError(f"{requirements.name} must pin aws-lambda-powertools exactly once (==X.Y.Z)")
+    return str(found[0])
+
+
+def powertools_layer_parameter(version: str) -> str:
+    """AWS's public SSM parameter that holds the layer ARN of that exact Powertools version for this
+    runtime and architecture (resolved by CloudFormation at deploy time, in the stack's region)."""
+    runtime = RUNTIME.name  # python3.14
+    arch = ARCHITECTURE.name  # arm64 or x86_64, as the parameter path names them
+    return f"/aws/service/powertools/python/{arch}/{runtime}/{version}"
 
 
 class FunctionFactory(Construct):
@@ -52,9 +64,9 @@ class FunctionFactory(Construct):
         super().__init__(scope, construct_id)
         self.config = config
         self.code = lambda_.Code.from_asset(str(REPO_ROOT), exclude=_ASSET_EXCLUDES)
-        self.layer = lambda_.LayerVersion.from_layer_version_arn(
-            self, "PowertoolsLayer", powertools_layer_arn(Stack.of(self).region)
-        )
+        self.powertools_parameter = powertools_layer_parameter(powertools_version())
+        layer_arn = ssm.StringParameter.value_for_string_parameter(self, self.powertools_parameter)
+        self.layer = lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", layer_arn)
         self.functions: list[lambda_.Function] = []
 
     def function(

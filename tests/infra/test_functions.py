@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
 from aws_cdk.assertions import Template
 
-from infra.functions import POWERTOOLS_LAYER_NAME, POWERTOOLS_LAYER_VERSION
+from infra.functions import powertools_version
 from tests.infra.conftest import resources_of, synth
 
 
@@ -18,10 +22,7 @@ def test_every_function_uses_the_factory_defaults(template: Template) -> None:
         assert props["Architectures"] == ["arm64"]
         assert props["LoggingConfig"]["LogFormat"] == "JSON"
         assert props["Handler"].startswith("lambdas.") and props["Handler"].endswith(".handler.handler")
-        layer = props["Layers"][0]["Fn::Join"][1]
-        assert f":017000801446:layer:{POWERTOOLS_LAYER_NAME}:{POWERTOOLS_LAYER_VERSION}" in "".join(
-            p for p in layer if isinstance(p, str)
-        )
+        assert props["Layers"] == [{"Ref": _powertools_parameter(template)}]
         assert props["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"] == "schoolbackup"
         assert props["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == "true"
         roles.add(props["Role"]["Fn::GetAtt"][0])
@@ -43,3 +44,37 @@ def test_tracing_switch_turns_on_active_tracing_and_powertools_tracer() -> None:
     for fn in resources_of(traced, "AWS::Lambda::Function").values():
         assert fn["Properties"]["TracingConfig"] == {"Mode": "Active"}
         assert fn["Properties"]["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == "false"
+
+
+def _powertools_parameter(template: Template) -> str:
+    params = {
+        name: p
+        for name, p in template.to_json()["Parameters"].items()
+        if str(p.get("Default", "")).startswith("/aws/service/powertools/")
+    }
+    assert len(params) == 1, params
+    return next(iter(params))
+
+
+def test_the_layer_is_the_powertools_version_the_tests_run_with(template: Template) -> None:
+    parameter = template.to_json()["Parameters"][_powertools_parameter(template)]
+    assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
+    pinned = powertools_version()
+    # requirements.txt pins it, the venv the tests run in has it, the template asks AWS for exactly it
+    assert pinned == version("aws-lambda-powertools")
+    assert parameter["Default"] == f"/aws/service/powertools/python/arm64/python3.14/{pinned}"
+
+
+def test_the_pin_is_read_strictly_from_requirements(tmp_path: Path) -> None:
+    good = tmp_path / "good.txt"
+    good.write_text("boto3==1.0\naws-lambda-powertools[tracer]==3.37.0  # pinned\n")
+    assert powertools_version(good) == "3.37.0"
+    for text in (
+        "aws-lambda-powertools>=3.0\n",
+        "boto3==1.0\n",
+        "aws-lambda-powertools==1\naws-lambda-powertools==2\n",
+    ):
+        bad = tmp_path / "bad.txt"
+        bad.write_text(text)
+        with pytest.raises(ValueError, match="pin aws-lambda-powertools exactly once"):
+            powertools_version(bad)
