@@ -1,32 +1,38 @@
-"""Issue 5: the dump as an SSM Command document, its daily schedule, the server's policy and its alarm.
+"""The dump as an SSM Command document, its daily schedule, the server's policy and its alarm.
 
-- The document embeds ``lambdas/dump/schoolbackup-dump.sh`` verbatim (read at synth). Its settings come
+- The document embeds ``lambdas/dump/schoolbackup-dump.sh`` and its S3 client ``lambdas/dump/s3put.py``
+  verbatim (read at synth). Its name ends with a hash of its content, so a changed script is a new
+  document (CloudFormation replaces it) and the schedule, which names it, runs the new script the
+  next night; the schedule also asks for ``$LATEST`` explicitly. Its settings come
   from document parameters; SSM substitutes ``{{ Param }}`` textually into the shell script, so every
   parameter has an ``allowedPattern`` that admits no quote, ``$``, backtick, ``;``, ``|``, ``&``, space
   (except as the path separator), newline or backslash, and every value is single-quoted in its export.
 - EventBridge Scheduler calls ``ssm:SendCommand`` (universal target) with the scheduled time; the
   command output goes to a log group with retention (``CloudWatchOutputConfig`` is set by the sender).
 - The server's existing role (``dump.server_role_name``) gets a policy that can only *add* objects
-  under ``dumps/``, use the bucket key for that, read the one DB secret and write the command output.
+  under ``dumps/`` (write-once: the bucket policy requires ``If-None-Match``), abort its own failed
+  uploads, ask whether a slot's ``manifest.json`` exists (nothing else can be listed), use the bucket
+  key for that, read the one DB secret and write the command output.
 - A failed, timed-out or cancelled command on any server is mailed through the alarm topic.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Any, Final
 
 from aws_cdk import ArnFormat, CfnOutput, RemovalPolicy, Stack, Token
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.config import Config
+from infra.monitoring import AlarmTopic
 from infra.nag import acknowledge
 from infra.schedules import SCHEDULED_TIME, JobSchedules
 from infra.storage import BackupStorage
@@ -34,6 +40,11 @@ from lambdas.common.naming import DUMP_PREFIX
 
 JOB: Final = "dump"
 SCRIPT: Final = Path(__file__).resolve().parent.parent / "lambdas" / "dump" / "schoolbackup-dump.sh"
+S3PUT: Final = SCRIPT.with_name("s3put.py")
+S3PUT_END: Final = "SB_S3PUT_PY_END"
+# The manifest check: ListBucket with the manifest's key as prefix; no other listing is possible.
+MANIFEST_PREFIX_PATTERN: Final = f"{DUMP_PREFIX}/i-*/????/??/??/????????T????Z/manifest.json"
+DOCUMENT_VERSION: Final = "$LATEST"
 FAILED_STATUSES: Final = ("Failed", "TimedOut", "Cancelled")
 
 # Patterns use only syntax that Python, Java (SSM) and POSIX ERE read the same way: no \d, no lookaround.
@@ -88,20 +99,38 @@ def script_lines() -> list[str]:
     return SCRIPT.read_text(encoding="utf-8").splitlines()
 
 
-def run_command(lines: list[str]) -> list[str]:
-    """The script with the exports inserted after its shebang (which must stay the first line)."""
+def s3put_lines() -> list[str]:
+    return S3PUT.read_text(encoding="utf-8").splitlines()
+
+
+def run_command(lines: list[str], s3put: list[str]) -> list[str]:
+    """The script with the exports and the S3 client inserted after its shebang (which stays first)."""
     shebang, body = lines[0], lines[1:]
     if not shebang.startswith("#!"):
         raise ValueError(f"{SCRIPT} must start with a shebang line, got {shebang!r}")
-    if any("{{" in line for line in body):
-        raise ValueError(f"{SCRIPT} must not contain '{{{{': SSM would read it as a parameter")
+    for path, text in ((SCRIPT, body), (S3PUT, s3put)):
+        if any("{{" in line for line in text):
+            raise ValueError(f"{path} must not contain '{{{{': SSM would read it as a parameter")
+    if S3PUT_END in s3put:
+        raise ValueError(f"{S3PUT} must not contain a line {S3PUT_END!r}")
     exports = [f"export {var}='{{{{ {param} }}}}'" for param, var in VARIABLES.items()]
     return [
         shebang,
         "# settings from the SSM document parameters (each checked by its allowedPattern)",
         *exports,
+        "# the dump's S3 client, lambdas/dump/s3put.py (a shell variable, not exported)",
+        f"SB_S3PUT_PY=$(cat <<'{S3PUT_END}'",
+        *s3put,
+        S3PUT_END,
+        ")",
         *body,
     ]
+
+
+def document_name(stack_name: str, content: dict[str, Any]) -> str:
+    """``<stack>-Dump-<hash of the content>``: a changed script or parameter is a new document."""
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+    return f"{stack_name}-Dump-{digest[:10]}"
 
 
 def check_default(param: str, value: str) -> str:
@@ -124,7 +153,7 @@ class DumpJob(Construct):
         config: Config,
         storage: BackupStorage,
         schedules: JobSchedules,
-        topic: sns.ITopic,
+        alarms: AlarmTopic,
     ) -> None:
         super().__init__(scope, construct_id)
         self.document_name: str | None = None
@@ -172,7 +201,28 @@ class DumpJob(Construct):
             }
             for name in VARIABLES
         }
-        self.document_name = f"{stack.stack_name}-Dump"
+        content = {
+            "schemaVersion": "2.2",
+            "description": (
+                "schoolbackup: stream files and a database dump of this server to S3, write-once, manifest "
+                "last (script lambdas/dump/schoolbackup-dump.sh)"
+            ),
+            "parameters": parameters,
+            "mainSteps": [
+                {
+                    "action": "aws:runShellScript",
+                    "name": "dump",
+                    "precondition": {"StringEquals": ["platformType", "Linux"]},
+                    "inputs": {
+                        "timeoutSeconds": timeout_seconds,
+                        "runCommand": run_command(script_lines(), s3put_lines()),
+                    },
+                }
+            ],
+        }
+        # The name changes with the content: CloudFormation replaces the document (version 1, the
+        # default) instead of adding a version that SendCommand would not run by default.
+        self.document_name = document_name(stack.stack_name, stack.resolve(content))
         self.document = ssm.CfnDocument(
             self,
             "Document",
@@ -180,26 +230,8 @@ class DumpJob(Construct):
             document_type="Command",
             document_format="JSON",
             target_type="/AWS::EC2::Instance",
-            update_method="NewVersion",  # a named document cannot be replaced; changes become a new version
-            content={
-                "schemaVersion": "2.2",
-                "description": (
-                    "schoolbackup: stream files and a database dump of this server to S3, manifest last "
-                    "(script lambdas/dump/schoolbackup-dump.sh)"
-                ),
-                "parameters": parameters,
-                "mainSteps": [
-                    {
-                        "action": "aws:runShellScript",
-                        "name": "dump",
-                        "precondition": {"StringEquals": ["platformType", "Linux"]},
-                        "inputs": {
-                            "timeoutSeconds": timeout_seconds,
-                            "runCommand": run_command(script_lines()),
-                        },
-                    }
-                ],
-            },
+            update_method="Replace",
+            content=content,
         )
         document_arn = f"arn:{partition}:ssm:{region}:{account}:document/{self.document_name}"
         instance_arn = f"arn:{partition}:ec2:{region}:{account}:instance"
@@ -224,6 +256,7 @@ class DumpJob(Construct):
             )
         payload = {
             "DocumentName": self.document_name,
+            "DocumentVersion": DOCUMENT_VERSION,
             **command_targets,
             "Parameters": {"ScheduledTime": [SCHEDULED_TIME]},
             "TimeoutSeconds": timeout_seconds,
@@ -268,12 +301,21 @@ class DumpJob(Construct):
                 # The contract puts a dump under dumps/<instance-id>/. IAM has no policy variable that is
                 # the bare instance id: ${aws:userid} is "<role-id>:<instance-id>" and
                 # ${ec2:SourceInstanceARN} is the full instance ARN, neither of which is a key prefix. So
-                # the server may add objects anywhere under dumps/ (never delete, overwrite only as a new
-                # version that Object Lock keeps, never touch retention, tags, ACLs or other prefixes).
+                # the server may add objects anywhere under dumps/ (never delete, never overwrite: the
+                # bucket policy requires If-None-Match there; never touch retention, tags, ACLs or other
+                # prefixes), and abort its own multipart uploads.
                 iam.PolicyStatement(
                     sid="AddDumpObjects",
-                    actions=["s3:PutObject"],
+                    actions=["s3:PutObject", "s3:AbortMultipartUpload"],
                     resources=[storage.bucket.arn_for_objects(f"{DUMP_PREFIX}/*")],
+                ),
+                # "Is this slot done?" before a re-run uploads anything: a listing whose prefix is a
+                # manifest key answers only that (S3 lists keys starting with the prefix).
+                iam.PolicyStatement(
+                    sid="FindSlotManifest",
+                    actions=["s3:ListBucket"],
+                    resources=[storage.bucket.bucket_arn],
+                    conditions={"StringLike": {"s3:prefix": MANIFEST_PREFIX_PATTERN}},
                 ),
                 # SSE-KMS with the bucket key: GenerateDataKey for each upload, Decrypt for multipart
                 # uploads (aws s3 cp from a stream); only through S3 in this region.
@@ -332,9 +374,11 @@ class DumpJob(Construct):
         )
 
         # --- alarm: a failed, timed-out or cancelled dump on any server ---
+        failure_rule_name = f"{stack.stack_name}-dump-failed"
         self.failure_rule = events.Rule(
             self,
             "Failed",
+            rule_name=failure_rule_name,
             description="schoolbackup: a dump command failed, timed out or was cancelled on a server",
             event_pattern=events.EventPattern(
                 source=["aws.ssm"],
@@ -346,9 +390,9 @@ class DumpJob(Construct):
         status = events.EventField.from_path("$.detail.status")
         command = events.EventField.from_path("$.detail.command-id")
         self.failure_rule.add_target(
-            targets.SnsTopic(
-                topic,
-                message=events.RuleTargetInput.from_text(
+            alarms.rule_target(
+                failure_rule_name,
+                events.RuleTargetInput.from_text(
                     # No other <...> in this text: EventBridge reads every <name> as a placeholder.
                     f"The schoolbackup dump on server {instance} did not succeed (status: {status}). "
                     f"Document {self.document_name}, command id {command}. "

@@ -37,6 +37,9 @@ class JobSchedules(Construct):
         super().__init__(scope, construct_id)
         self.config = config
         self.key = key
+        self.schedule_group_arn = Stack.of(self).format_arn(
+            service="scheduler", resource="schedule-group", resource_name="default"
+        )
         self.dead_letter_queue = sqs.Queue(
             self,
             "DeadLetterQueue",
@@ -76,9 +79,13 @@ class JobSchedules(Construct):
         role = iam.Role(
             self,
             f"{job}-role",
+            # Confused deputy: only schedules of this account's default group may use the role.
             assumed_by=iam.ServicePrincipal(
                 "scheduler.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Stack.of(self).account},
+                    "ArnEquals": {"aws:SourceArn": self.schedule_group_arn},
+                },
             ),
             description=f"EventBridge Scheduler: start the schoolbackup {job} job, nothing else",
         )

@@ -47,7 +47,7 @@ class BackupStack(Stack):
             config=config,
             storage=self.storage,
             schedules=self.schedules,
-            topic=self.alarms.topic,
+            alarms=self.alarms,
         )
         # verify, restore_test, report, alarms, dashboard (last: it alarms on every function built above)
         self.health = Health(

@@ -88,36 +88,8 @@ class BackupStorage(Construct):
                 ),
             ],
         )
-        # Deny uploads that are not encrypted with our key. A request without SSE headers gets the bucket
-        # default (our key) and passes both statements, as does the restore_test Lambda's put_object (no SSE
-        # headers). The dump script sends `--sse aws:kms --sse-kms-key-id <key ARN>`: the key-id header is
-        # compared as sent, so it must be the ARN (the document's KmsKeyArn parameter allows only that).
-        # The key-id condition alone does not stop a client that asks for SSE-S3 (`AES256` sends no key-id
-        # header, so ...IfExists passes); the algorithm statement does.
-        self.bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="DenyNonKmsEncryption",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["s3:PutObject"],
-                resources=[self.bucket.arn_for_objects("*")],
-                conditions={"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}},
-            )
-        )
-        self.bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="DenyWrongKmsKey",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["s3:PutObject"],
-                resources=[self.bucket.arn_for_objects("*")],
-                conditions={
-                    "StringNotEqualsIfExists": {
-                        "s3:x-amz-server-side-encryption-aws-kms-key-id": self.key.key_arn
-                    }
-                },
-            )
-        )
+        self._deny_foreign_encryption()
+        self._require_write_once(f"{DUMP_PREFIX}/*")
 
         CfnOutput(
             self,
@@ -126,3 +98,58 @@ class BackupStorage(Construct):
             description="Where the dumps and reports are",
         )
         CfnOutput(self, "AccessLogBucketName", value=self.log_bucket.bucket_name)
+
+    def _deny_foreign_encryption(self) -> None:
+        """Objects are encrypted with our key: a request without SSE headers gets the bucket default
+        (our key); one that asks for anything else is denied.
+
+        Each statement applies only when its header is sent (``Null: false``). A Deny with
+        ``StringNotEqualsIfExists`` would also match a request that carries no such header ("if the
+        key is not present, the condition is true"), and S3 sends no SSE headers on UploadPart and
+        CompleteMultipartUpload, nor does a plain PutObject: it denied the dump's own parts.
+        The key-id header is compared as sent, so a client naming our key must use its ARN.
+        """
+        objects = self.bucket.arn_for_objects("*")
+        sse = "s3:x-amz-server-side-encryption"
+        statements = {
+            "DenyOtherEncryption": {"Null": {sse: "false"}, "StringNotEquals": {sse: "aws:kms"}},
+            "DenyOtherKmsKey": {
+                "Null": {f"{sse}-aws-kms-key-id": "false"},
+                "StringNotEquals": {f"{sse}-aws-kms-key-id": self.key.key_arn},
+            },
+            # SSE-C: the bucket could not decrypt what it stores; nobody here needs it.
+            "DenyCustomerProvidedKeys": {"Null": {f"{sse}-customer-algorithm": "false"}},
+        }
+        for sid, conditions in statements.items():
+            self.bucket.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=sid,
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
+                    actions=["s3:PutObject"],
+                    resources=[objects],
+                    conditions=conditions,
+                )
+            )
+
+    def _require_write_once(self, pattern: str) -> None:
+        """Under ``pattern`` every object is created with ``If-None-Match: *`` (AWS's documented pattern
+        for enforcing conditional writes), so nothing stored there can be replaced, by anyone.
+
+        ``s3:ObjectCreationOperation`` is true for PutObject and CompleteMultipartUpload (the requests
+        that create the object and accept the header) and false for CreateMultipartUpload and
+        UploadPart, which cannot carry it. CopyObject into the prefix is refused as a consequence.
+        """
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyOverwritingDumps",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[self.bucket.arn_for_objects(pattern)],
+                conditions={
+                    "Null": {"s3:if-none-match": "true"},
+                    "Bool": {"s3:ObjectCreationOperation": "true"},
+                },
+            )
+        )

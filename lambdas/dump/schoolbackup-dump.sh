@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # schoolbackup-dump: daily file + database dump of the school's web server, streamed to S3.
 #
-# Run by the schoolbackup SSM Run Command document (the CDK app embeds this file verbatim), as root,
-# on Amazon Linux 2023. Needs: bash, coreutils, flock, curl, tar, gzip or zstd, python3, AWS CLI,
-# and mariadb-dump/mysqldump (+ mariadb/mysql client) or pg_dump (+ psql) for the database.
+# Run by the schoolbackup SSM Run Command document (the CDK app embeds this file and its S3 client
+# s3put.py verbatim), as root, on Amazon Linux 2023. Needs: bash, coreutils, flock, curl, tar, gzip or
+# zstd, python3 (3.9+), and for the database the AWS CLI (the secret) and mariadb-dump/mysqldump
+# (+ mariadb/mysql client) or pg_dump (+ psql).
 #
 # What it does, in order (the step names appear in the failure line):
 #   settings  validate every SB_* variable below
 #   lock      flock -n on SB_LOCK_FILE: two runs never overlap
 #   imds      instance id (and region unless SB_REGION) via IMDSv2 only
+#   slot      a slot that has its manifest.json is done: say so and stop (OK, nothing uploaded)
 #   secret    DB credentials from Secrets Manager into a 0600 file in a private temp dir
 #   files     every configured path exists (before any upload), then tar | compress | upload
 #   db        DB reachable (before any upload), then dump | compress | upload
 #             (the files and db streams run at the same time, each in its own process group; the
 #             first one to fail stops the other. A signal while both run is reported at step db.)
+#   attempt   claim attempt-<n>.json in the slot (the first free n): names this run's objects
 #   upload    the S3 side of either stream
 #   manifest  manifest.json written LAST, only when every part succeeded
 #
@@ -22,10 +25,16 @@
 #     files.tar.gz | files.tar.zst
 #     db-<dbname>.sql.gz | db-<dbname>.sql.zst      (absent when SB_DB_ENGINE=none)
 #     manifest.json                                  (a dump without one is a failed dump)
-# The folder time comes from SB_SCHEDULED_TIME, so a retried command writes the same keys.
+#     attempt-<n>.json                               (one per run that started streaming)
+# The folder time comes from SB_SCHEDULED_TIME, so a retried command lands in the same slot.
+# The slot is WRITE-ONCE: every object is created with If-None-Match: * (the bucket policy denies
+# anything else under dumps/), so nothing stored is ever replaced. The first attempt names its
+# objects as above; a later attempt of an unfinished slot (attempt n >= 2) adds ".attempt-<n>"
+# before the extension (files.attempt-2.tar.gz); manifest.json lists the keys, readers take them
+# from there. A slot that already has its manifest is done: a re-run says so and uploads nothing.
 # Objects are SSE-KMS encrypted with SB_KMS_KEY_ID and are NOT tagged (the server role may only
-# s3:PutObject). Nothing full-size ever touches the local disk: every part is streamed, its
-# SHA-256 and byte count computed on the way.
+# add objects). Nothing full-size ever touches the local disk: every part is streamed through
+# s3put.py, its SHA-256 and byte count computed on the way.
 #
 # Settings (environment, set by the SSM document from its parameters):
 #   SB_BUCKET          required  bucket name
@@ -53,11 +62,10 @@
 set -Eeuo pipefail
 umask 077
 # Job control: each streamed part runs as its own process group, so a SIGTERM/SIGINT to this
-# script can stop the whole pipeline (dump, compressor, hasher, upload) and not just wait for it.
+# script can stop the whole pipeline (dump, compressor, upload) and not just wait for it.
 set -m
 
 readonly ME="schoolbackup-dump"
-readonly EXPECTED_SIZE=107374182400  # 100 GiB: sets the multipart part size (~10.7 MiB) for stdin uploads
 
 STEP="settings"
 WORK=""
@@ -223,9 +231,26 @@ fi
 STARTED_AT="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
 # Tools (AL2023 has all of these; the DB client comes with the mariadb105/postgresql15 packages).
-for t in aws python3 curl tar flock "$SB_COMPRESSION"; do
+for t in python3 curl tar flock "$SB_COMPRESSION"; do
     command -v "$t" >/dev/null || fail "required command '$t' not found in PATH"
 done
+if [[ "$SB_DB_ENGINE" != none ]]; then
+    command -v aws >/dev/null || fail "required command 'aws' (AWS CLI, for the DB secret) not found in PATH"
+fi
+# The S3 client (s3put.py): the SSM document sets SB_S3PUT_PY to its source; run from a checkout,
+# the file next to this script is used.
+if [[ -z "${SB_S3PUT_PY:-}" ]]; then
+    _here="$(dirname -- "${BASH_SOURCE[0]}")"
+    SB_S3PUT_PY="$(cat -- "$_here/s3put.py" 2>/dev/null)" || fail "cannot read the S3 client $_here/s3put.py"
+fi
+python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else 1)' \
+    || fail "python3 is $(python3 -V 2>&1); the S3 client needs Python 3.9 or newer"
+# s3 <command> <key> [options...]: the write-once S3 client (exit 4: the object exists already).
+s3() {
+    local cmd="$1" key="$2"
+    shift 2
+    python3 -c "$SB_S3PUT_PY" "$cmd" --bucket "$SB_BUCKET" --key "$key" --region "$REGION" "$@"
+}
 DUMP_TOOL=""
 CLIENT_TOOL=""
 case "$SB_DB_ENGINE" in
@@ -279,6 +304,23 @@ BASE="$SB_PREFIX/$INSTANCE_ID/$FOLDER"
 # which the server role deliberately does not have (it may only add objects).
 OBJECT_METADATA="managedby=schoolbackup,backupjob=dump-daily,backupsource=$INSTANCE_ID"
 log "instance $INSTANCE_ID, region $REGION, target s3://$SB_BUCKET/$BASE/"
+MANIFEST_KEY="$BASE/manifest.json"
+
+# ---------------------------------------------------------------- slot (done already?)
+STEP="slot"
+set +e
+s3 exists "$MANIFEST_KEY" 2>"$WORK/slot.err"
+rc_slot=$?
+set -e
+if [[ $rc_slot -eq 0 ]]; then
+    log "this slot is complete already (s3://$SB_BUCKET/$MANIFEST_KEY exists); nothing to do, nothing uploaded"
+    DONE=1
+    cleanup
+    printf '%s: OK s3://%s/%s\n' "$ME" "$SB_BUCKET" "$MANIFEST_KEY"
+    exit 0
+elif [[ $rc_slot -ne 3 ]]; then
+    fail "cannot check whether s3://$SB_BUCKET/$MANIFEST_KEY exists: $(last_err "$WORK/slot.err")"
+fi
 
 # ---------------------------------------------------------------- secret
 DB_HOST="" DB_PORT="" DB_NAME="" DB_USER=""
@@ -387,31 +429,6 @@ if [[ "$SB_DB_ENGINE" != none ]]; then
 fi
 
 # ---------------------------------------------------------------- streaming
-# stdin -> stdout, SHA-256 and byte count written to argv[1] at EOF. Python's hashlib (OpenSSL, SHA-NI)
-# is ~3x faster than coreutils sha256sum, and a single process avoids tee's extra copy. 1 MiB pipe
-# buffers on both sides (the Linux default for unprivileged pipe-max-size) cut the syscalls and the
-# context switches between compressor, hasher and upload roughly in half.
-# shellcheck disable=SC2016
-HASHER='
-import fcntl, hashlib, os, sys
-for fd in (0, 1):
-    try:
-        fcntl.fcntl(fd, 1031, 1 << 20)  # F_SETPIPE_SZ; only a speed-up, so failure is fine
-    except OSError:
-        pass
-h = hashlib.sha256(); n = 0
-while True:
-    b = os.read(0, 1 << 20)
-    if not b:
-        break
-    h.update(b); n += len(b)
-    v = memoryview(b)
-    while v:
-        v = v[os.write(1, v):]
-with open(sys.argv[1], "w") as f:
-    f.write("%s %d\n" % (h.hexdigest(), n))
-'
-
 compress() {
     case "$SB_COMPRESSION" in
         gzip) gzip -c -1 ;;
@@ -429,7 +446,9 @@ declare -A RECORD=()  # kind -> kind|engine|key|bytes|sha256
 PARTS=()
 
 # start_part <kind> <producer function> <key> <producer ok exit codes, e.g. "0 1"> [engine]
-# Runs producer | compress | hasher | aws s3 cp - in the background, as its own process group.
+# Runs producer | compress | s3put upload in the background, as its own process group. s3put hashes
+# and counts the stream, uploads it write-once (multipart for anything above one part) and aborts a
+# multipart upload that fails or is stopped.
 start_part() {
     local kind="$1" producer="$2" key="$3"
     local meta="$WORK/$kind.meta" perr="$WORK/$kind.err" uerr="$WORK/$kind.upload.err" st="$WORK/$kind.status"
@@ -439,10 +458,9 @@ start_part() {
     (
         trap - ERR EXIT TERM INT HUP
         set +e
-        "$producer" 2>"$perr" | compress | python3 -c "$HASHER" "$meta" \
-            | aws s3 cp - "s3://$SB_BUCKET/$key" --region "$REGION" --only-show-errors \
-                --expected-size "$EXPECTED_SIZE" --sse aws:kms --sse-kms-key-id "$SB_KMS_KEY_ID" \
-                --metadata "$OBJECT_METADATA" 2>"$uerr"
+        "$producer" 2>"$perr" | compress \
+            | s3 upload "$key" --meta "$meta" --sse-kms-key-id "$SB_KMS_KEY_ID" --metadata "$OBJECT_METADATA" \
+                2>"$uerr"
         echo "$producer ${PIPESTATUS[*]}" >"$st.tmp" && mv -f -- "$st.tmp" "$st"
     ) &
     PART_PID[$kind]=$!
@@ -451,9 +469,15 @@ start_part() {
 
 # check_part <kind>: judge a finished stream from its PIPESTATUS record; fail() names its step.
 check_part() {
-    local kind="$1" producer s_prod s_comp s_hash s_up sha bytes
+    local kind="$1" producer s_prod s_comp s_up sha bytes
     STEP="$kind"
-    read -r producer s_prod s_comp s_hash s_up <"$WORK/$kind.status" || fail "internal: no pipeline status for $kind"
+    read -r producer s_prod s_comp s_up <"$WORK/$kind.status" || fail "internal: no pipeline status for $kind"
+    # A refused upload is the cause when it failed: the producer and compressor then only died of
+    # the closed pipe (EPIPE). A producer that failed while the upload went through is reported as such.
+    if [[ "$s_up" -ne 0 ]]; then
+        STEP="upload"
+        fail "upload to s3://$SB_BUCKET/${PART_KEY[$kind]} exited $s_up: $(last_err "$WORK/$kind.upload.err")"
+    fi
     if [[ " ${PART_OK[$kind]} " != *" $s_prod "* ]]; then
         fail "$producer exited $s_prod: $(last_err "$WORK/$kind.err")"
     fi
@@ -461,11 +485,6 @@ check_part() {
         log "warning: tar exited $s_prod (a file changed while it was read); archive kept: $(last_err "$WORK/$kind.err")"
     fi
     [[ "$s_comp" -eq 0 ]] || fail "$SB_COMPRESSION exited $s_comp"
-    [[ "$s_hash" -eq 0 ]] || fail "checksum stage exited $s_hash"
-    if [[ "$s_up" -ne 0 ]]; then
-        STEP="upload"
-        fail "aws s3 cp to s3://$SB_BUCKET/${PART_KEY[$kind]} exited $s_up: $(last_err "$WORK/$kind.upload.err")"
-    fi
     read -r sha bytes <"$WORK/$kind.meta" || fail "internal: no checksum for $kind"
     [[ "$sha" =~ ^[0-9a-f]{64}$ && "$bytes" =~ ^[0-9]+$ ]] || fail "internal: bad checksum record for $kind"
     RECORD[$kind]="$kind|${PART_ENGINE[$kind]}|${PART_KEY[$kind]}|$bytes|$sha"
@@ -500,11 +519,36 @@ wait_parts() {
     CHILDREN=()
 }
 
+# ---------------------------------------------------------------- attempt
+# The first free attempt-<n>.json of the slot names this run's objects (write-once: taking a number
+# is a conditional create, so two runs never get the same one).
+STEP="attempt"
+ATTEMPT=0
+for ((n = 1; n <= 50; n++)); do
+    set +e
+    printf '{"attempt": %d, "source": "%s", "started_at": "%s"}\n' "$n" "$INSTANCE_ID" "$STARTED_AT" \
+        | s3 put "$BASE/attempt-$n.json" --content-type application/json --sse-kms-key-id "$SB_KMS_KEY_ID" \
+            --metadata "$OBJECT_METADATA" 2>"$WORK/attempt.err"
+    rc_attempt=$?
+    set -e
+    if [[ $rc_attempt -eq 0 ]]; then
+        ATTEMPT=$n
+        break
+    elif [[ $rc_attempt -ne 4 ]]; then
+        STEP="upload"
+        fail "cannot write s3://$SB_BUCKET/$BASE/attempt-$n.json: $(last_err "$WORK/attempt.err")"
+    fi
+done
+[[ $ATTEMPT -gt 0 ]] || fail "the slot s3://$SB_BUCKET/$BASE/ has had 50 attempts already; not starting another"
+SUFFIX=""
+[[ $ATTEMPT -eq 1 ]] || SUFFIX=".attempt-$ATTEMPT"
+[[ $ATTEMPT -eq 1 ]] || log "attempt $ATTEMPT of this slot: its objects are named *$SUFFIX.*"
+
 STEP="files"
-start_part files produce_files "$BASE/files.tar.$EXT" "0 1"
+start_part files produce_files "$BASE/files$SUFFIX.tar.$EXT" "0 1"
 if [[ "$SB_DB_ENGINE" != none ]]; then
     STEP="db"
-    start_part db produce_db "$BASE/db-$DB_NAME.sql.$EXT" "0" "$SB_DB_ENGINE"
+    start_part db produce_db "$BASE/db-$DB_NAME$SUFFIX.sql.$EXT" "0" "$SB_DB_ENGINE"
 fi
 wait_parts
 OBJECTS=()  # lines: kind|engine|key|bytes|sha256, in a fixed order
@@ -515,7 +559,6 @@ done
 # ---------------------------------------------------------------- manifest (last)
 STEP="manifest"
 FINISHED_AT="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-MANIFEST_KEY="$BASE/manifest.json"
 # shellcheck disable=SC2016
 printf '%s\n' "${OBJECTS[@]}" | python3 -c '
 import json, sys
@@ -536,10 +579,17 @@ with open(out, "w") as f:
     f.write("\n")
 ' "$INSTANCE_ID" "$STARTED_AT" "$FINISHED_AT" "$WORK/manifest.json" \
     || fail "cannot build manifest.json"
-aws s3 cp "$WORK/manifest.json" "s3://$SB_BUCKET/$MANIFEST_KEY" --region "$REGION" --only-show-errors \
-    --content-type application/json --sse aws:kms --sse-kms-key-id "$SB_KMS_KEY_ID" \
-    --metadata "$OBJECT_METADATA" 2>"$WORK/manifest.err" \
-    || fail "cannot upload s3://$SB_BUCKET/$MANIFEST_KEY: $(last_err "$WORK/manifest.err")"
+set +e
+s3 put "$MANIFEST_KEY" --content-type application/json --sse-kms-key-id "$SB_KMS_KEY_ID" \
+    --metadata "$OBJECT_METADATA" <"$WORK/manifest.json" 2>"$WORK/manifest.err"
+rc_manifest=$?
+set -e
+if [[ $rc_manifest -eq 4 ]]; then
+    # Another run finished this slot while we streamed: the slot is done, ours are unlisted extras.
+    log "another run completed this slot first; its manifest stands, this run's objects are not listed in it"
+elif [[ $rc_manifest -ne 0 ]]; then
+    fail "cannot upload s3://$SB_BUCKET/$MANIFEST_KEY: $(last_err "$WORK/manifest.err")"
+fi
 
 DONE=1
 cleanup

@@ -1,4 +1,4 @@
-"""Dump (issue 5): SSM document with the embedded script, schedule, server policy, failure rule."""
+"""Dump: SSM document with the embedded script, schedule, server policy, failure rule."""
 
 from __future__ import annotations
 
@@ -9,7 +9,19 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from infra.dump import PATTERNS, SCRIPT, VARIABLES, check_default, run_command, script_lines
+import infra.dump
+from infra.dump import (
+    DOCUMENT_VERSION,
+    MANIFEST_PREFIX_PATTERN,
+    PATTERNS,
+    S3PUT_END,
+    SCRIPT,
+    VARIABLES,
+    check_default,
+    run_command,
+    s3put_lines,
+    script_lines,
+)
 from tests.infra.conftest import assert_has_resource, resources_of, synth
 
 ROLE_NAME = "school-web-server-role"
@@ -28,6 +40,12 @@ def document(template: Template) -> dict[str, Any]:
     _, doc = only(template, "AWS::SSM::Document")
     content: dict[str, Any] = doc["Properties"]["Content"]
     return content
+
+
+def document_name(template: Template) -> str:
+    _, doc = only(template, "AWS::SSM::Document")
+    name: str = doc["Properties"]["Name"]
+    return name
 
 
 def dump_schedule(template: Template) -> dict[str, Any]:
@@ -65,13 +83,15 @@ def joined(value: Any) -> str:
 # --- document ---
 
 
-def test_document_is_a_schema_2_2_command_with_the_script_embedded(template: Template) -> None:
+def test_document_is_a_schema_2_2_command_with_the_script_and_its_s3_client_embedded(
+    template: Template,
+) -> None:
     _, doc = only(template, "AWS::SSM::Document")
     props = doc["Properties"]
     assert props["DocumentType"] == "Command"
     assert props["DocumentFormat"] == "JSON"
-    assert props["Name"] == "SchoolBackup-Dump"
-    assert props["UpdateMethod"] == "NewVersion"
+    assert re.fullmatch(r"SchoolBackup-Dump-[0-9a-f]{10}", props["Name"]), props["Name"]
+    assert props["UpdateMethod"] == "Replace"
     content = props["Content"]
     assert content["schemaVersion"] == "2.2"
     [step] = content["mainSteps"]
@@ -82,9 +102,30 @@ def test_document_is_a_schema_2_2_command_with_the_script_embedded(template: Tem
     body = "\n".join(lines)
     assert "set -Eeuo pipefail" in body
     assert "flock -n 9" in body
-    # Every script line is there, in order, after the exports.
+    # Every script line is there, in order, after the exports and the S3 client.
     script = script_lines()
     assert lines[-len(script) + 1 :] == script[1:]
+    start = lines.index(f"SB_S3PUT_PY=$(cat <<'{S3PUT_END}'")
+    assert lines[start + 1 : start + 1 + len(s3put_lines())] == s3put_lines()
+    assert lines[start + 1 + len(s3put_lines())] == S3PUT_END
+
+
+def test_a_changed_script_is_a_new_document_that_the_schedule_sends_at_its_latest_version(
+    template: Template, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = document_name(template)
+    assert document_name(synth()) == before, "the same content gives the same name (no churn)"
+    monkeypatch.setattr(infra.dump, "script_lines", lambda: [*script_lines(), "# changed"])
+    changed = synth()
+    after = document_name(changed)
+    assert after != before and after.startswith("SchoolBackup-Dump-")
+    for t, name in ((template, before), (changed, after)):
+        payload = json.loads(dump_schedule(t)["Properties"]["Target"]["Input"])
+        assert (
+            (payload["DocumentName"], payload["DocumentVersion"])
+            == (name, DOCUMENT_VERSION)
+            == (name, "$LATEST")
+        )
 
 
 def test_exports_are_single_quoted_document_parameters(template: Template) -> None:
@@ -186,10 +227,20 @@ def test_a_default_that_breaks_its_pattern_fails_synth() -> None:
 
 def test_run_command_refuses_a_script_without_shebang_or_with_ssm_braces() -> None:
     with pytest.raises(ValueError, match="shebang"):
-        run_command(["echo hi"])
+        run_command(["echo hi"], [])
     with pytest.raises(ValueError, match="must not contain"):
-        run_command(["#!/bin/bash", "echo {{ x }}"])
+        run_command(["#!/bin/bash", "echo {{ x }}"], [])
+    with pytest.raises(ValueError, match=r"s3put.py must not contain '\{\{'"):
+        run_command(["#!/bin/bash"], ["x = '{{ y }}'"])
+    with pytest.raises(ValueError, match=S3PUT_END):
+        run_command(["#!/bin/bash"], ["print(1)", S3PUT_END])
     assert SCRIPT.name == "schoolbackup-dump.sh"
+
+
+def test_the_s3_client_runs_on_amazon_linux_2023s_python_3_9() -> None:
+    import ast
+
+    ast.parse("\n".join(s3put_lines()), feature_version=(3, 9))
 
 
 # --- schedule ---
@@ -198,7 +249,7 @@ def test_run_command_refuses_a_script_without_shebang_or_with_ssm_braces() -> No
 def test_schedule_sends_the_document_to_tagged_servers(template: Template) -> None:
     schedule = dump_schedule(template)
     props = schedule["Properties"]
-    assert props["ScheduleExpression"] == "cron(0 2 * * ? *)"
+    assert props["ScheduleExpression"] == "cron(30 1 * * ? *)"
     assert props["ScheduleExpressionTimezone"] == "Europe/Zurich"
     target = props["Target"]
     assert target["Arn"] == {
@@ -206,7 +257,8 @@ def test_schedule_sends_the_document_to_tagged_servers(template: Template) -> No
     }
     payload = json.loads(target["Input"])
     assert payload == {
-        "DocumentName": "SchoolBackup-Dump",
+        "DocumentName": document_name(template),
+        "DocumentVersion": "$LATEST",
         "Targets": [{"Key": "tag:Backup", "Values": ["true"]}],
         "Parameters": {"ScheduledTime": ["<aws.scheduler.scheduled-time>"]},
         "TimeoutSeconds": 7200,
@@ -234,7 +286,7 @@ def test_scheduler_role_may_send_only_this_document_to_tagged_instances(template
     by_sid = {s.get("Sid"): s for s in scheduler_statements(template)}
     assert by_sid["SendDumpDocument"]["Action"] == "ssm:SendCommand"
     assert joined(by_sid["SendDumpDocument"]["Resource"]) == (
-        "arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:document/SchoolBackup-Dump"
+        f"arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:document/{document_name(template)}"
     )
     tagged = by_sid["SendToTaggedInstances"]
     assert tagged["Action"] == "ssm:SendCommand"
@@ -284,6 +336,8 @@ def test_config_drives_document_and_timeout() -> None:
 
 ALLOWED_SERVER_ACTIONS = {
     "s3:PutObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListBucket",
     "kms:GenerateDataKey",
     "kms:Decrypt",
     "secretsmanager:GetSecretValue",
@@ -303,15 +357,23 @@ def test_server_policy_allows_exactly_the_dump_actions(template: Template) -> No
     assert all(s["Effect"] == "Allow" for s in statements)
     actions = {a for s in statements for a in as_list(s["Action"])}
     assert actions == ALLOWED_SERVER_ACTIONS
-    assert not [a for a in actions if FORBIDDEN.match(a)]
+    assert not [a for a in actions if FORBIDDEN.match(a) and a != "s3:ListBucket"]
     by_sid = {s["Sid"]: s for s in statements}
 
-    s3_statements = [s for s in statements if any(a.startswith("s3:") for a in as_list(s["Action"]))]
-    s3_resources = [joined(r) for s in s3_statements for r in as_list(s["Resource"])]
-    assert len(s3_resources) == 1
-    assert re.fullmatch(r"<StorageBackupBucket[0-9A-F]{8}\.Arn>/dumps/\*", s3_resources[0]), s3_resources
-    assert by_sid["AddDumpObjects"]["Action"] == "s3:PutObject"
-    assert "Condition" not in by_sid["AddDumpObjects"]
+    add = by_sid["AddDumpObjects"]
+    assert sorted(add["Action"]) == ["s3:AbortMultipartUpload", "s3:PutObject"]
+    assert re.fullmatch(r"<StorageBackupBucket[0-9A-F]{8}\.Arn>/dumps/\*", joined(add["Resource"]))
+    assert "Condition" not in add  # write-once is the bucket policy's (DenyOverwritingDumps), for everybody
+    # The only listing: whether a slot's manifest exists (its key as the prefix).
+    find = by_sid["FindSlotManifest"]
+    assert find["Action"] == "s3:ListBucket"
+    assert re.fullmatch(r"<StorageBackupBucket[0-9A-F]{8}\.Arn>", joined(find["Resource"]))
+    assert find["Condition"] == {"StringLike": {"s3:prefix": MANIFEST_PREFIX_PATTERN}}
+    assert MANIFEST_PREFIX_PATTERN.endswith("/manifest.json") and MANIFEST_PREFIX_PATTERN.startswith(
+        "dumps/i-"
+    )
+    s3_actions = {a for st in statements for a in as_list(st["Action"]) if a.startswith("s3:")}
+    assert s3_actions == {"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListBucket"}
 
     kms = by_sid["EncryptDumpObjects"]
     assert sorted(kms["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
@@ -343,7 +405,10 @@ def _log_group_id(template: Template) -> str:
 def test_no_s3_resource_outside_dumps_and_no_wildcard_action(template: Template) -> None:
     text = json.dumps(server_policy(template))
     assert "s3:*" not in text and '"*"' not in text
-    assert text.count("s3:") == 1
+    for statement in server_policy(template)["Properties"]["PolicyDocument"]["Statement"]:
+        if any(a.startswith("s3:") for a in as_list(statement["Action"])):
+            for resource in as_list(statement["Resource"]):
+                assert joined(resource).endswith(("/dumps/*", ".Arn>")), resource
 
 
 def test_log_group_has_retention(template: Template) -> None:
@@ -356,7 +421,7 @@ def test_log_group_has_retention(template: Template) -> None:
 
 def test_outputs_name_the_document_and_log_group(template: Template) -> None:
     values = {o["Value"] for o in template.to_json()["Outputs"].values() if isinstance(o["Value"], str)}
-    assert {"SchoolBackup-Dump", "/schoolbackup/SchoolBackup/dump"} <= values
+    assert {document_name(template), "/schoolbackup/SchoolBackup/dump"} <= values
 
 
 # --- failure rule ---
@@ -368,7 +433,7 @@ def test_failed_dump_commands_go_to_the_alarm_topic(template: Template) -> None:
     assert props["EventPattern"] == {
         "source": ["aws.ssm"],
         "detail-type": [DETAIL_TYPE],
-        "detail": {"document-name": ["SchoolBackup-Dump"], "status": ["Failed", "TimedOut", "Cancelled"]},
+        "detail": {"document-name": [document_name(template)], "status": ["Failed", "TimedOut", "Cancelled"]},
     }
     [target] = props["Targets"]
     assert target["Arn"]["Ref"].startswith("AlarmsTopic")
@@ -383,7 +448,7 @@ def test_failed_dump_commands_go_to_the_alarm_topic(template: Template) -> None:
         "<detail-instance-id>",
         "<detail-status>",
         "<detail-command-id>",
-        "SchoolBackup-Dump",
+        document_name(template),
         "/schoolbackup/SchoolBackup/dump",
         "last line of the log says which step failed",
     ):
@@ -392,20 +457,34 @@ def test_failed_dump_commands_go_to_the_alarm_topic(template: Template) -> None:
     assert set(re.findall(r"<([^<>]+)>", message)) <= set(transformer["InputPathsMap"])
 
 
-def test_events_may_publish_to_the_encrypted_topic(template: Template) -> None:
+def test_only_the_dump_rule_of_this_account_may_publish_to_the_encrypted_topic(template: Template) -> None:
+    _, rule = only(template, "AWS::Events::Rule", {"EventPattern": {"source": ["aws.ssm"]}})
+    assert rule["Properties"]["Name"] == "SchoolBackup-dump-failed"
+    rule_arn = "arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:rule/SchoolBackup-dump-failed"
     _, policy = only(template, "AWS::SNS::TopicPolicy")
-    publishers = set()
-    for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-        if statement["Effect"] == "Allow" and statement["Action"] == "sns:Publish":
-            publishers |= set(as_list(statement["Principal"].get("Service", [])))
-    assert "events.amazonaws.com" in publishers
     key = next(iter(resources_of(template, "AWS::KMS::Key").values()))
-    key_users = [
-        s
-        for s in key["Properties"]["KeyPolicy"]["Statement"]
-        if "events.amazonaws.com" in as_list(s["Principal"].get("Service", []))
-    ]
-    assert key_users and "kms:GenerateDataKey*" in {a for s in key_users for a in as_list(s["Action"])}
+    for statements in (
+        policy["Properties"]["PolicyDocument"]["Statement"],
+        key["Properties"]["KeyPolicy"]["Statement"],
+    ):
+        grants = [
+            s
+            for s in statements
+            if s["Effect"] == "Allow" and "events.amazonaws.com" in json.dumps(s["Principal"])
+        ]
+        assert len(grants) == 1, grants
+        [grant] = grants
+        assert grant["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+        assert joined(grant["Condition"]["ArnLike"]["aws:SourceArn"]) == rule_arn
+    # every service grant on the topic and the key is bound to this account
+    for statements in (
+        policy["Properties"]["PolicyDocument"]["Statement"],
+        key["Properties"]["KeyPolicy"]["Statement"],
+    ):
+        for s in statements:
+            if s["Effect"] == "Allow" and "Service" in s["Principal"]:
+                assert "aws:SourceAccount" in s["Condition"]["StringEquals"], s
+                assert "aws:SourceArn" in s["Condition"]["ArnLike"], s
 
 
 # --- disabled ---

@@ -44,3 +44,28 @@ def test_acknowledgement_without_a_real_reason_is_refused() -> None:
 def test_full_stack_has_no_unacknowledged_findings(template: Template) -> None:
     # The session template was built with nag enabled; building it at all proves zero open findings.
     assert template.to_json()["Resources"]
+
+
+def test_a_dependency_cycle_fails_synth_instead_of_the_deploy() -> None:
+    """cdk.json turns on CDK's template validation: a key policy naming the topic the key encrypts is
+    a cycle CloudFormation would refuse at deploy time; synth refuses it already."""
+    from aws_cdk import aws_iam as iam
+    from aws_cdk import aws_kms as kms
+    from aws_cdk import aws_sns as sns
+
+    from tests.infra.conftest import cdk_context
+
+    app = cdk.App(context=cdk_context())
+    stack = cdk.Stack(app, "CycleProbe")
+    key = kms.Key(stack, "Key")
+    topic = sns.Topic(stack, "Topic", master_key=key)
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            actions=["kms:Decrypt"],
+            principals=[iam.AccountRootPrincipal()],
+            resources=["*"],
+            conditions={"StringEquals": {"aws:SourceArn": topic.topic_arn}},
+        )
+    )
+    with pytest.raises(Exception, match=r"(?s)ValidationFailed"):
+        app.synth()

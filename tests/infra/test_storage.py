@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Template
 
-from tests.infra.conftest import assert_has_resource, resources_of, synth
+from tests.infra.conftest import resources_of, synth
 
 
 def _backup_bucket(template: Template) -> tuple[str, dict[str, Any]]:
@@ -104,33 +105,6 @@ def test_buckets_and_key_survive_cdk_destroy(template: Template) -> None:
             assert resource["UpdateReplacePolicy"] == "Retain", rtype
 
 
-def test_bucket_denies_uploads_encrypted_with_another_key(template: Template) -> None:
-    assert_has_resource(
-        template,
-        "AWS::S3::BucketPolicy",
-        {
-            "PolicyDocument": {
-                "Statement": Match.array_with(
-                    [
-                        Match.object_like(
-                            {
-                                "Sid": "DenyWrongKmsKey",
-                                "Effect": "Deny",
-                                "Action": "s3:PutObject",
-                                "Condition": {
-                                    "StringNotEqualsIfExists": {
-                                        "s3:x-amz-server-side-encryption-aws-kms-key-id": Match.any_value()
-                                    }
-                                },
-                            }
-                        )
-                    ]
-                )
-            }
-        },
-    )
-
-
 def test_bucket_name_is_an_output(template: Template) -> None:
     outputs = template.find_outputs("*")
     names = [k for k in outputs if k.startswith("StorageBackupBucketName")]
@@ -148,27 +122,41 @@ def _bucket_policy_statement(template: Template, sid: str) -> dict[str, Any]:
     raise AssertionError(f"no bucket policy statement {sid}")
 
 
-def test_bucket_denies_uploads_that_ask_for_sse_s3_or_another_algorithm(template: Template) -> None:
-    # SSE-S3 (AES256) sends no key-id header, so DenyWrongKmsKey (...IfExists) alone would let it through.
-    statement = _bucket_policy_statement(template, "DenyNonKmsEncryption")
-    assert statement["Effect"] == "Deny"
-    assert statement["Principal"] == {"AWS": "*"}
-    assert statement["Action"] == "s3:PutObject"
-    assert statement["Condition"] == {
-        "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}
+def test_encryption_statements_apply_only_when_the_header_is_sent(template: Template) -> None:
+    # A request without SSE headers (UploadPart, CompleteMultipartUpload, a plain PutObject) gets the
+    # bucket default (our key); a Deny with ...IfExists would have matched it. Each is Null-guarded.
+    sse = "s3:x-amz-server-side-encryption"
+    key_id = _bucket_policy_statement(template, "DenyOtherKmsKey")["Condition"]
+    assert key_id["Null"] == {f"{sse}-aws-kms-key-id": "false"}
+    expected = key_id["StringNotEquals"][f"{sse}-aws-kms-key-id"]
+    # compared as sent: the policy must name the key ARN (the dump sends the KmsKeyArn parameter)
+    assert expected["Fn::GetAtt"][0].startswith("StorageBackupKey") and expected["Fn::GetAtt"][1] == "Arn"
+    assert _bucket_policy_statement(template, "DenyOtherEncryption")["Condition"] == {
+        "Null": {sse: "false"},
+        "StringNotEquals": {sse: "aws:kms"},
     }
+    assert _bucket_policy_statement(template, "DenyCustomerProvidedKeys")["Condition"] == {
+        "Null": {f"{sse}-customer-algorithm": "false"}
+    }
+    for sid in ("DenyOtherEncryption", "DenyOtherKmsKey", "DenyCustomerProvidedKeys"):
+        statement = _bucket_policy_statement(template, sid)
+        assert (statement["Effect"], statement["Principal"], statement["Action"]) == (
+            "Deny",
+            {"AWS": "*"},
+            "s3:PutObject",
+        )
+        assert "IfExists" not in json.dumps(statement)
 
 
-def test_wrong_key_statement_compares_against_the_key_arn_the_dump_script_sends(template: Template) -> None:
-    # The dump document passes the key ARN (KmsKeyArn) to `aws s3 cp --sse-kms-key-id`; the header is
-    # compared as sent, so the policy must name the ARN (a key id or alias would deny every dump).
-    statement = _bucket_policy_statement(template, "DenyWrongKmsKey")
-    expected = statement["Condition"]["StringNotEqualsIfExists"][
-        "s3:x-amz-server-side-encryption-aws-kms-key-id"
-    ]
-    key_id = next(iter(resources_of(template, "AWS::KMS::Key")))
-    assert expected == {"Fn::GetAtt": [key_id, "Arn"]}
-    documents = resources_of(template, "AWS::SSM::Document")
-    for document in documents.values():
-        default = document["Properties"]["Content"]["parameters"]["KmsKeyArn"]["default"]
-        assert default == {"Fn::GetAtt": [key_id, "Arn"]}
+def test_dumps_are_write_once_for_everybody(template: Template) -> None:
+    statement = _bucket_policy_statement(template, "DenyOverwritingDumps")
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == (
+        "Deny",
+        {"AWS": "*"},
+        "s3:PutObject",
+    )
+    assert statement["Resource"]["Fn::Join"][1][-1] == "/dumps/*"
+    assert statement["Condition"] == {
+        "Null": {"s3:if-none-match": "true"},
+        "Bool": {"s3:ObjectCreationOperation": "true"},
+    }

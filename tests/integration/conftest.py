@@ -11,6 +11,7 @@ pass by skipping.
 from __future__ import annotations
 
 import glob
+import http.client
 import json
 import os
 import pwd
@@ -24,14 +25,18 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
+
+from tests.iam.recorder import judge_server_requests
+from tests.iam.wire import WireRequest
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "lambdas" / "dump" / "schoolbackup-dump.sh"
@@ -90,14 +95,143 @@ def moto_endpoint() -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+# Hop-by-hop headers that a proxy must not pass on.
+_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+Fault = Callable[[WireRequest], "tuple[int, str] | None"]
+
+
+@dataclass
+class RecordingProxy:
+    """Sits between the dump script and moto: records every request as AWS would receive it (for the
+    IAM evaluator) and can answer chosen requests itself (``faults``: S3 refusing parts, say)."""
+
+    url: str = ""
+    requests: list[WireRequest] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    checked: int = 0  # requests before this index have been judged
+
+    def unchecked(self) -> list[WireRequest]:
+        new = self.requests[self.checked :]
+        self.checked = len(self.requests)
+        return new
+
+
+def refuse(method: str, needle: str, status: int, code: str, message: str) -> Fault:
+    """A fault that answers ``method`` requests whose target contains ``needle`` with an S3 error."""
+    body = f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>proxy</RequestId></Error>"
+
+    def fault(request: WireRequest) -> tuple[int, str] | None:
+        return (status, body) if request.method == method and needle in request.target else None
+
+    return fault
+
+
 @pytest.fixture(scope="session")
-def aws_env(moto_endpoint: str) -> dict[str, str]:
-    """Environment for boto3 and for the script's AWS CLI: fake credentials, moto endpoint."""
+def proxy(moto_endpoint: str) -> Iterator[RecordingProxy]:
+    upstream = urlsplit(moto_endpoint)
+    state = RecordingProxy()
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                chunks = []
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        self.rfile.readline()
+                        return b"".join(chunks)
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def _reply(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+            self.send_response(status)
+            for name, value in headers:
+                if name.lower() not in _HOP and name.lower() != "content-length":
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _forward(self) -> None:
+            body = self._body()
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            small = body if len(body) < 65536 and "json" in headers.get("content-type", "") else b""
+            seen = WireRequest(self.command, self.path, headers, small)
+            with lock:
+                state.requests.append(seen)
+            for fault in state.faults:
+                answer = fault(seen)
+                if answer is not None:
+                    self._reply(answer[0], [("Content-Type", "application/xml")], answer[1].encode())
+                    return
+            conn = http.client.HTTPConnection(upstream.hostname or "127.0.0.1", upstream.port, timeout=120)
+            try:
+                sent = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
+                sent["Content-Length"] = str(len(body))
+                conn.request(self.command, self.path, body=body, headers=sent)
+                response = conn.getresponse()
+                self._reply(response.status, response.getheaders(), response.read())
+            finally:
+                conn.close()
+
+        do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def server_authorization(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test, every AWS request the dump script sent since the last check (the test's, and
+    those of module fixtures it used) must be Allowed for the web server's role by the synthesized
+    policies (tests/iam). ``@pytest.mark.iam_denied("s3:ListBucket")`` names actions the test expects
+    AWS to deny (at least one such request must then really be denied)."""
+    yield
+    if "proxy" not in request.fixturenames:
+        return
+    state: RecordingProxy = request.getfixturevalue("proxy")
+    sent = state.unchecked()
+    if not sent:
+        return
+    verdicts, problems = judge_server_requests(
+        sent, bucket=request.getfixturevalue("bucket"), kms_key=request.getfixturevalue("kms_key_arn")
+    )
+    marker = request.node.get_closest_marker("iam_denied")
+    expected = set(marker.args) if marker else set()
+    denied = [v for v in verdicts if not v.allowed]
+    lines = problems + [v.explain() for v in denied if v.request.action not in expected or v.problems]
+    if expected and not any(v.request.action in expected and not v.problems for v in denied):
+        lines.append(f"expected IAM to deny {sorted(expected)}, but every such request was allowed")
+    if lines:
+        pytest.fail(
+            f"{len(lines)} request(s) of the dump script would not be allowed for the server's role:\n  "
+            + "\n  ".join(lines),
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def aws_env(moto_endpoint: str, proxy: RecordingProxy) -> dict[str, str]:
+    """Environment for the script: fake credentials, and moto behind the recording proxy."""
     return {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": REGION,
-        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ENDPOINT_URL": proxy.url,
         "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_CONFIG_FILE": "/nonexistent/aws-config",
         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
@@ -165,7 +299,22 @@ class Imds:
 def imds() -> Iterator[Imds]:
     """IMDSv2 only: PUT /latest/api/token, then GETs must carry the token (no IMDSv1 answers)."""
     state = Imds(url="", token=secrets.token_urlsafe(24))
-    meta = {"/latest/meta-data/instance-id": INSTANCE_ID, "/latest/meta-data/placement/region": REGION}
+    creds = "/latest/meta-data/iam/security-credentials/"
+    meta = {
+        "/latest/meta-data/instance-id": INSTANCE_ID,
+        "/latest/meta-data/placement/region": REGION,
+        # the instance profile (the web server's role), as the dump's S3 client reads it without env keys
+        creds: "school-web-server-role",
+        creds + "school-web-server-role": json.dumps(
+            {
+                "Code": "Success",
+                "AccessKeyId": "testing",
+                "SecretAccessKey": "testing",
+                "Token": "instance-profile-token",
+                "Expiration": "2099-01-01T00:00:00Z",
+            }
+        ),
+    }
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:

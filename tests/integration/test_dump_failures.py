@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from .conftest import (
+    RecordingProxy,
     Runner,
     SeededDb,
     assert_failed_cleanly,
@@ -21,6 +22,7 @@ from .conftest import (
     free_port,
     last_line,
     list_keys,
+    refuse,
 )
 
 pytestmark = pytest.mark.integration
@@ -124,12 +126,36 @@ def test_missing_configured_path_fails_at_files_before_any_upload(
     assert list_keys(s3, bucket, dump_prefix(env["SB_SCHEDULED_TIME"])) == [], "nothing uploaded"
 
 
-def test_s3_refusing_the_upload_fails_at_upload(
-    runner: Runner, mysql_db: SeededDb, s3: Any, bucket: str
+@pytest.mark.iam_denied("s3:ListBucket")  # in AWS the role may not even look into another bucket
+def test_a_wrong_bucket_fails_at_slot_before_anything_is_read_or_sent(
+    runner: Runner, mysql_db: SeededDb, s3: Any, bucket: str, proxy: RecordingProxy
 ) -> None:
     env = runner.env(**db_settings(mysql_db), SB_BUCKET="schoolbackup-it-no-such-bucket")
-    line = assert_failed_cleanly(runner.run(env), runner, s3, bucket, env=env, step="upload")
-    assert "NoSuchBucket" in line or "does not exist" in line, line
+    sent_before = len(proxy.requests)
+    line = assert_failed_cleanly(runner.run(env), runner, s3, bucket, env=env, step="slot")
+    assert "NoSuchBucket" in line, line
+    assert [r.method for r in proxy.requests[sent_before:]] == ["GET"], "only the slot check was sent"
+
+
+def test_s3_refusing_every_part_stops_the_stream_at_once_and_aborts_the_upload(
+    runner: Runner, mysql_big_db: SeededDb, s3: Any, bucket: str, proxy: RecordingProxy
+) -> None:
+    proxy.faults.append(refuse("PUT", "partNumber=", 403, "AccessDenied", "Access Denied"))
+    env = runner.env(**db_settings(mysql_big_db))
+    sent_before = len(proxy.requests)
+    try:
+        line = assert_failed_cleanly(runner.run(env), runner, s3, bucket, env=env, step="upload")
+    finally:
+        proxy.faults.clear()
+    assert "403 AccessDenied: Access Denied" in line, line
+    sent = proxy.requests[sent_before:]
+    parts = [r for r in sent if "partNumber=" in r.target]
+    aborts = [r for r in sent if r.method == "DELETE" and "uploadId=" in r.target]
+    # two upload threads: the stream stops after the first refusals, not after the whole database
+    assert 1 <= len(parts) <= 3, [r.target for r in parts]
+    assert len(aborts) == 1, "the failed multipart upload is aborted"
+    prefix = dump_prefix(env["SB_SCHEDULED_TIME"])
+    assert s3.list_multipart_uploads(Bucket=bucket, Prefix=prefix).get("Uploads", []) == []
 
 
 def test_imds_unreachable_fails_at_imds(runner: Runner, s3: Any, bucket: str) -> None:
@@ -169,12 +195,16 @@ def _running(needle: str) -> list[int]:
 
 
 def test_sigterm_mid_stream_fails_at_db_and_leaves_nothing_behind(
-    runner: Runner, mysql_big_db: SeededDb, s3: Any, bucket: str
+    runner: Runner, mysql_big_db: SeededDb, s3: Any, bucket: str, proxy: RecordingProxy
 ) -> None:
     env = runner.env(**db_settings(mysql_big_db))
+    sent_before = len(proxy.requests)
     proc = runner.popen(env)
     _wait_for_process(f"mariadb-dump --defaults-extra-file={runner.tmpdir}")  # the DB stream is running
-    time.sleep(0.3)
+    deadline = time.monotonic() + 30  # ... and its multipart upload has started
+    while not [r for r in proxy.requests[sent_before:] if r.method == "POST" and "uploads" in r.target]:
+        assert time.monotonic() < deadline, "no multipart upload started"
+        time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     signalled = time.monotonic()
     out, err = proc.communicate(timeout=30)
@@ -184,6 +214,10 @@ def test_sigterm_mid_stream_fails_at_db_and_leaves_nothing_behind(
     assert proc.returncode == 143
     assert "terminated by SIGTERM" in line
     assert _running(str(runner.tmpdir)) == [], "the whole pipeline must be stopped"
+    aborted = [r for r in proxy.requests[sent_before:] if r.method == "DELETE" and "uploadId=" in r.target]
+    assert aborted, "the stopped multipart upload is aborted"
+    prefix = dump_prefix(env["SB_SCHEDULED_TIME"])
+    assert s3.list_multipart_uploads(Bucket=bucket, Prefix=prefix).get("Uploads", []) == []
 
 
 def test_dump_dying_mid_stream_fails_even_though_the_upload_succeeded(

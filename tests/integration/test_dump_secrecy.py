@@ -45,7 +45,7 @@ def scan_proc(password: bytes, tmpdir: Path, obs: Observation) -> None:
             obs.leaks.append(f"{pid} environ: {cmdline[:80]!r}")
         if b"mariadb-dump\0--defaults-extra-file=" + str(tmpdir).encode() in cmdline:
             obs.seen_dumper = True
-        if b"s3\0cp\0-\0s3://" in cmdline:
+        if b"\0upload\0--bucket\0" in cmdline:  # lambdas/dump/s3put.py streaming a part
             obs.seen_uploader = True
     for work in tmpdir.glob("schoolbackup-dump.*"):
         with contextlib.suppress(OSError):  # not there yet / already gone

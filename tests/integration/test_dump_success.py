@@ -17,6 +17,7 @@ import pytest
 from .conftest import (
     INSTANCE_ID,
     Imds,
+    RecordingProxy,
     Runner,
     SeededDb,
     db_settings,
@@ -125,9 +126,9 @@ def test_manifest_follows_the_contract_and_matches_every_stored_object(
         data = dump_run.blobs[obj["key"]]
         assert obj["bytes"] == len(data) > 0
         assert obj["sha256"] == hashlib.sha256(data).hexdigest()
-    # exactly the three objects, nothing else in the folder; SSE-KMS with the bucket key; no object tags
+    # the three objects and this run's attempt claim, nothing else; SSE-KMS with the bucket key; no tags
     assert sorted(list_keys(s3, bucket, prefix)) == sorted(
-        [o["key"] for o in manifest["objects"]] + [dump_run.manifest_key]
+        [o["key"] for o in manifest["objects"]] + [dump_run.manifest_key, prefix + "attempt-1.json"]
     )
     for key in list_keys(s3, bucket, prefix):
         head = s3.head_object(Bucket=bucket, Key=key)
@@ -238,11 +239,47 @@ def test_engine_none_stores_files_only(runner: Runner, s3: Any, bucket: str) -> 
     assert runner.leftovers() == []
 
 
-def test_rerun_for_the_same_scheduled_time_writes_the_same_keys(runner: Runner, s3: Any, bucket: str) -> None:
+def test_rerun_of_a_finished_slot_says_so_and_uploads_nothing(
+    runner: Runner, s3: Any, bucket: str, proxy: RecordingProxy
+) -> None:
     env = runner.env(SB_DB_ENGINE="none", SB_PREFIX="dumps")
     first = runner.run(env)
-    second = runner.run(env)
-    assert first.returncode == second.returncode == 0, first.stdout + second.stdout
-    assert last_line(first.stdout) == last_line(second.stdout)
+    assert first.returncode == 0, first.stdout + first.stderr
     prefix = dump_prefix(env["SB_SCHEDULED_TIME"])
-    assert sorted(list_keys(s3, bucket, prefix)) == [prefix + "files.tar.gz", prefix + "manifest.json"]
+    before = {
+        v["Key"]: v["VersionId"] for v in s3.list_object_versions(Bucket=bucket, Prefix=prefix)["Versions"]
+    }
+    sent_before = len(proxy.requests)
+    second = runner.run(env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert last_line(first.stdout) == last_line(second.stdout)
+    assert "this slot is complete already" in second.stdout
+    assert sorted(list_keys(s3, bucket, prefix)) == [
+        prefix + "attempt-1.json",
+        prefix + "files.tar.gz",
+        prefix + "manifest.json",
+    ]
+    after = {
+        v["Key"]: v["VersionId"] for v in s3.list_object_versions(Bucket=bucket, Prefix=prefix)["Versions"]
+    }
+    assert after == before, "nothing was written again"
+    s3_sent = [r for r in proxy.requests[sent_before:] if r.service == "s3"]
+    assert [(r.method, r.target.split("?")[0]) for r in s3_sent] == [("GET", f"/{bucket}/")], s3_sent
+
+
+def test_without_keys_in_the_environment_the_instance_profile_is_used(
+    runner: Runner, s3: Any, bucket: str, imds: Imds, proxy: RecordingProxy
+) -> None:
+    """On the server there are no keys in the environment: the S3 client asks IMDSv2 for the role's."""
+    env = runner.env()
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        env.pop(name)
+    asked = len(imds.requests)
+    sent_before = len(proxy.requests)
+    result = runner.run(env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    seen = imds.requests[asked:]
+    assert ("GET", "/latest/meta-data/iam/security-credentials/school-web-server-role", True) in seen
+    assert all(had_token for _, _, had_token in seen), "IMDSv2 only"
+    tokens = {r.headers.get("x-amz-security-token") for r in proxy.requests[sent_before:]}
+    assert tokens == {"instance-profile-token"}, "every S3 request carries the role's session token"

@@ -16,6 +16,7 @@ from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 
 from tests.emf import emf_metrics  # noqa: F401 - re-exported for the tests here
+from tests.iam.recorder import in_lookup
 
 SCHEDULED = "2026-11-27T02:30:00Z"
 STAMP = "20261127-0230"
@@ -93,7 +94,7 @@ def aws_faults(monkeypatch: pytest.MonkeyPatch) -> AwsFaults:
     moto_call = BotocoreStubber.__call__
 
     def call(self: BotocoreStubber, event_name: str, request: Any, **kwargs: Any) -> AWSResponse | None:
-        if self.enabled:
+        if self.enabled and not in_lookup():  # the IAM recorder's own tag lookups go straight to moto
             answer = faults.answer(event_name, request)
             if answer is not None:
                 return answer

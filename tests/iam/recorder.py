@@ -1,0 +1,237 @@
+"""Recording every AWS request the Lambda code makes in the unit tests, for the IAM evaluator.
+
+Wraps botocore's ``BaseClient._make_api_call`` (the one door every call goes through, moto or not).
+A call counts as a Lambda's when a frame of ``lambdas/<function>/`` is on the stack; the outermost such
+frame names the function (report's gather calling verify's checks is still the report function).
+Calls made by the tests themselves (setting up moto) are not the Lambdas' and are not recorded.
+
+What IAM needs beyond the call itself is captured at the moment of the call: the tags of the
+resources it touches (through moto, before the call changes them) and the environment variables that
+shape the deployed policies. Translating and judging happens after the test (``judge``), so the
+synth and the evaluator never run inside a handler's timing.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.client import BaseClient
+
+from tests.iam.check import Principal, Verdict, evaluate
+from tests.iam.requests import UnmappedOperation, World, iam_requests
+from tests.iam.stack import merged_settings, stack_for
+from tests.iam.wire import WireRequest, operation
+
+LAMBDAS = Path(__file__).resolve().parents[2] / "lambdas"
+# Environment variables (as the stack sets them) that change the policies the stack deploys.
+POLICY_ENV = ("SELECTION_TAG", "EC2_INSTANCE_IDS", "RDS_INSTANCE_IDS", "SES_SENDER", "DUMP_ENABLED")
+WORLD_ENV = ("BACKUP_BUCKET", "ALARM_TOPIC_ARN")
+SERVER_INSTANCE = "i-0123456789abcdef0"  # the instance id the integration tests' IMDS stand-in reports
+
+_local = threading.local()
+
+
+def in_lookup() -> bool:
+    """True while the recorder itself asks moto about tags (fault injection must not touch those)."""
+    return bool(getattr(_local, "lookup", False))
+
+
+@contextmanager
+def _looking_up() -> Iterator[None]:
+    _local.lookup = True
+    try:
+        yield
+    finally:
+        _local.lookup = False
+
+
+@dataclass
+class Call:
+    function: str  # "prune" for lambdas/prune/...
+    service: str
+    operation: str
+    params: dict[str, Any]
+    region: str
+    env: dict[str, str]
+    tags: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    image_snapshots: dict[str, list[str]] = field(default_factory=dict)
+
+
+def calling_function() -> str | None:
+    """The function package of the outermost ``lambdas/<name>/`` frame on the stack, if any."""
+    found = None
+    frame = sys._getframe(2)
+    while frame is not None:
+        path = Path(frame.f_code.co_filename)
+        if LAMBDAS in path.parents:
+            package = path.relative_to(LAMBDAS).parts[0]
+            if package not in ("common", "dump") and len(path.relative_to(LAMBDAS).parts) > 1:
+                found = package
+        frame = frame.f_back  # type: ignore[assignment]
+    return found
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+
+    @contextmanager
+    def installed(self) -> Iterator[Recorder]:
+        original = BaseClient._make_api_call
+        recorder = self
+
+        def make_api_call(client: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
+            if not in_lookup():
+                function = calling_function()
+                if function is not None:
+                    recorder.record(client, function, operation_name, api_params)
+            return original(client, operation_name, api_params)
+
+        BaseClient._make_api_call = make_api_call  # type: ignore[method-assign]
+        try:
+            yield self
+        finally:
+            BaseClient._make_api_call = original  # type: ignore[method-assign]
+
+    def record(self, client: BaseClient, function: str, operation: str, params: dict[str, Any]) -> None:
+        service = client.meta.service_model.service_name
+        call = Call(
+            function=function,
+            service=service,
+            operation=operation,
+            params=copy.deepcopy({k: v for k, v in params.items() if k not in ("Body", "Content")}),
+            region=client.meta.region_name,
+            env={k: os.environ[k] for k in (*POLICY_ENV, *WORLD_ENV) if k in os.environ},
+        )
+        with _looking_up():
+            _capture_state(call)
+        self.calls.append(call)
+
+
+def _capture_state(call: Call) -> None:
+    """Tags of the resources the call touches, as they are now (moto answers)."""
+    p = call.params
+    if call.service == "ec2":
+        ec2 = boto3.client("ec2", region_name=call.region)
+        ids: list[str] = []
+        if call.operation == "CreateImage":
+            ids = [p["InstanceId"]]
+        elif call.operation == "CreateTags":
+            ids = list(p["Resources"])
+        elif call.operation == "DeleteSnapshot":
+            ids = [p["SnapshotId"]]
+        elif call.operation == "DeregisterImage":
+            ids = [p["ImageId"]]
+            images = ec2.describe_images(ImageIds=[p["ImageId"]]).get("Images", [])
+            snaps = [
+                m["Ebs"]["SnapshotId"]
+                for image in images
+                for m in image.get("BlockDeviceMappings", [])
+                if m.get("Ebs", {}).get("SnapshotId")
+            ]
+            call.image_snapshots[p["ImageId"]] = snaps
+            ids += snaps
+        if ids:
+            for tag in ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": ids}]).get("Tags", []):
+                kind = {"i": "instance", "ami": "image", "snap": "snapshot"}[tag["ResourceId"].split("-")[0]]
+                call.tags.setdefault((kind, tag["ResourceId"]), {})[tag["Key"]] = tag["Value"]
+    elif call.service == "rds" and call.operation in ("CreateDBSnapshot", "DeleteDBSnapshot"):
+        rds = boto3.client("rds", region_name=call.region)
+        arn_base = f"arn:aws:rds:{call.region}:123456789012"
+        if call.operation == "CreateDBSnapshot":
+            kind, rid, arn = "db", p["DBInstanceIdentifier"], f"{arn_base}:db:{p['DBInstanceIdentifier']}"
+        else:
+            kind, rid = "db-snapshot", p["DBSnapshotIdentifier"]
+            arn = f"{arn_base}:snapshot:{rid}"
+        try:
+            tags = rds.list_tags_for_resource(ResourceName=arn).get("TagList", [])
+        except rds.exceptions.ClientError:
+            tags = []
+        call.tags[(kind, rid)] = {t["Key"]: t["Value"] for t in tags}
+
+
+def config_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    """The cdk.json settings that would make the stack set these environment variables."""
+    overrides: dict[str, Any] = {}
+    selection: dict[str, Any] = {}
+    if "SELECTION_TAG" in env and "=" in env["SELECTION_TAG"]:
+        key, value = env["SELECTION_TAG"].split("=", 1)
+        selection.update(tag_key=key.strip(), tag_value=value.strip())
+    for var, setting in (("EC2_INSTANCE_IDS", "ec2_instance_ids"), ("RDS_INSTANCE_IDS", "rds_instance_ids")):
+        ids = [i.strip() for i in env.get(var, "").split(",") if i.strip()]
+        if ids:
+            selection[setting] = ids
+    if selection:
+        overrides["selection"] = selection
+    if env.get("SES_SENDER"):
+        overrides["ses_sender"] = env["SES_SENDER"]
+    if env.get("DUMP_ENABLED", "").lower() == "false":
+        overrides["dump"] = {"enabled": False}
+    return overrides
+
+
+def judge(calls: list[Call]) -> tuple[list[Verdict], list[str]]:
+    """Every recorded call as the IAM requests AWS would evaluate, judged against the stack's policies
+    for the configuration the test ran with; plus calls that could not be translated."""
+    verdicts: list[Verdict] = []
+    problems: list[str] = []
+    for call in calls:
+        stack = stack_for(config_overrides(call.env))
+        world = World(
+            stack,
+            buckets=frozenset({call.env["BACKUP_BUCKET"]}) if "BACKUP_BUCKET" in call.env else frozenset(),
+            topics=frozenset({call.env["ALARM_TOPIC_ARN"]}) if "ALARM_TOPIC_ARN" in call.env else frozenset(),
+            tags=lambda kind, rid, c=call: c.tags.get((kind, rid), {}),
+            image_snapshots=lambda image, c=call: c.image_snapshots.get(image, []),
+        )
+        try:
+            requests = iam_requests(call.service, call.operation, call.params, world)
+        except UnmappedOperation as err:
+            problems.append(f"the {call.function} function called {err.args[0]}")
+            continue
+        principal = Principal.function(stack, f"lambdas.{call.function}.handler")
+        verdicts += [evaluate(stack, principal, r) for r in requests]
+    return verdicts, problems
+
+
+def judge_server_requests(
+    requests: list[WireRequest], *, bucket: str, kms_key: str, overrides: Mapping[str, Any] | None = None
+) -> tuple[list[Verdict], list[str]]:
+    """What the dump script sent (as seen on the wire), judged as requests of the web server's role
+    against the stack's policies. Test names map to the stack's: ``bucket`` is the backup bucket,
+    ``kms_key`` its key, and every secret the configured DB secret."""
+    stack = stack_for(overrides or {})
+    settings = merged_settings(overrides or {})
+    verdicts: list[Verdict] = []
+    problems: list[str] = []
+    parsed = []
+    for request in requests:
+        try:
+            parsed.append(operation(request))
+        except UnmappedOperation as err:
+            problems.append(f"the dump script sent {err.args[0]}")
+    secret_ids = {p.get("SecretId") for service, _, p in parsed if service == "secretsmanager"}
+    world = World(
+        stack,
+        buckets=frozenset({bucket}),
+        keys=frozenset({kms_key}),
+        secrets={sid: settings["dump"]["db_secret_arn"] for sid in secret_ids if sid},
+    )
+    server = Principal.role_session(
+        stack, settings["dump"]["server_role_name"], SERVER_INSTANCE, "the dump on the server"
+    )
+    for service, op, params in parsed:
+        try:
+            verdicts += [evaluate(stack, server, r) for r in iam_requests(service, op, params, world)]
+        except UnmappedOperation as err:
+            problems.append(f"the dump script sent {err.args[0]}")
+    return verdicts, problems

@@ -1,0 +1,739 @@
+"""The one table from an AWS API operation to the IAM request(s) AWS authorizes for it.
+
+Each row names the operation (service, API name), the IAM action, how the resource ARN is built, and the
+request condition keys that the real request carries (``keys``: checked against the AWS service
+authorization data in tests/iam/test_mapping.py, and every key a row emits must be declared). Some
+operations are authorized more than once: S3 calls KMS on the caller's behalf for SSE-KMS objects, SNS
+calls KMS for an encrypted topic, EC2 and RDS check the new resource and the tags written on create.
+Those follow-up requests are built by the same row (``cause`` says so).
+
+An operation that is not in the table raises :class:`UnmappedOperation`: a test that makes it fails
+until the row is added, so no request is ever judged by a guess or silently skipped.
+
+Facts the rows rely on (AWS documentation):
+- S3 authorizes CreateMultipartUpload, UploadPart and CompleteMultipartUpload as ``s3:PutObject``;
+  ``s3:ObjectCreationOperation`` is true for PutObject and CompleteMultipartUpload (the calls that
+  create an object and accept ``If-None-Match``) and false for CreateMultipartUpload/UploadPart. SSE
+  headers travel only on PutObject and CreateMultipartUpload.
+- With SSE-KMS, S3 calls ``kms:GenerateDataKey`` for new objects/uploads and ``kms:Decrypt`` to read
+  an object and to complete a multipart upload, as the caller, via ``s3.<region>.amazonaws.com``, with
+  the bucket ARN as encryption context (S3 Bucket Keys).
+- A publisher to a KMS-encrypted SNS topic needs ``kms:GenerateDataKey*`` and ``kms:Decrypt`` (via SNS,
+  context ``aws:sns:topicArn``).
+- RDS and EC2 check tag-on-create as ``rds:AddTagsToResource`` / ``ec2:CreateTags``
+  (``ec2:CreateAction``), and List/Describe calls without an identifier against ``*`` patterns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from tests.iam.stack import ACCOUNT, PARTITION, REGION, StackModel
+
+Value = str | tuple[str, ...]
+Context = dict[str, Value]
+Params = Mapping[str, Any]
+
+NEW_IMAGE: Final = "ami-0000000000000000a"  # stand-ins for ids AWS assigns only after the check
+NEW_SNAPSHOT: Final = "snap-0000000000000000a"
+
+
+class UnmappedOperation(KeyError):
+    """A recorded operation has no row in the table."""
+
+
+@dataclass(frozen=True)
+class IamRequest:
+    action: str
+    resource: str
+    context: Mapping[str, Value]
+    cause: str
+
+    def describe(self) -> str:
+        keys = ", ".join(f"{k}={v}" for k, v in sorted(self.context.items()) if not k.startswith("aws:"))
+        return f"{self.action} on {self.resource}" + (f" [{keys}]" if keys else "") + f" (from {self.cause})"
+
+
+@dataclass
+class World:
+    """How names in a test translate to the deployed stack, and what AWS knows about resources.
+
+    ``tags(kind, id)`` gives the tags of an ``instance``, ``image``, ``snapshot``, ``db`` or
+    ``db-snapshot`` as they are at the time of the request; ``image_snapshots(image_id)`` the EBS
+    snapshots behind an AMI.
+    """
+
+    stack: StackModel
+    buckets: frozenset[str] = frozenset()  # names that stand for the backup bucket in this test
+    topics: frozenset[str] = frozenset()  # ARNs that stand for the alarm topic
+    keys: frozenset[str] = frozenset()  # ARNs/ids that stand for the bucket key
+    secrets: Mapping[str, str] = field(default_factory=dict)  # test secret ARN -> configured ARN
+    tags: Callable[[str, str], Mapping[str, str]] = lambda kind, rid: {}
+    image_snapshots: Callable[[str], Sequence[str]] = lambda image: ()
+
+    def bucket(self, name: str) -> str:
+        return self.stack.backup_bucket if name in self.buckets else name
+
+    def topic(self, arn: str) -> str:
+        return self.stack.topic_arn if arn in self.topics else arn
+
+    def kms_key(self, key: str | None) -> str:
+        if key is None or key in self.keys:
+            return self.stack.key_arn
+        return key
+
+    def secret(self, arn: str) -> str:
+        return self.secrets.get(arn, arn)
+
+
+Build = Callable[[Params, World], list[IamRequest]]
+
+
+@dataclass(frozen=True)
+class Operation:
+    service: str
+    name: str
+    action: str
+    keys: tuple[str, ...]  # request-specific condition keys the real request may carry
+    build: Build
+    note: str = ""
+    follow_up: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (action, keys) of requests it causes
+
+
+TABLE: dict[tuple[str, str], Operation] = {}
+
+
+def _row(
+    service: str,
+    name: str,
+    action: str,
+    *,
+    keys: tuple[str, ...] = (),
+    note: str = "",
+    follow_up: tuple[tuple[str, tuple[str, ...]], ...] = (),
+) -> Callable[[Build], Build]:
+    def register(build: Build) -> Build:
+        TABLE[(service, name)] = Operation(service, name, action, keys, build, note, follow_up)
+        return build
+
+    return register
+
+
+def iam_requests(service: str, operation: str, params: Params, world: World) -> list[IamRequest]:
+    """The IAM requests AWS authorizes for one API call; raises UnmappedOperation for unknown calls."""
+    row = TABLE.get((service, operation))
+    if row is None:
+        raise UnmappedOperation(
+            f"{service}.{operation} has no row in tests/iam/requests.py: add the IAM action, resource "
+            "and condition keys it carries (AWS service authorization reference)"
+        )
+    requests = row.build(params, world)
+    allowed = {row.action: set(row.keys)} | {a: set(k) for a, k in row.follow_up}
+    for request in requests:
+        undeclared = {
+            k
+            for k in request.context
+            if not k.startswith("aws:") and _pattern(k) not in allowed[request.action]
+        }
+        if undeclared:
+            raise AssertionError(f"{service}.{operation} emits undeclared keys {sorted(undeclared)}")
+    return requests
+
+
+def _pattern(key: str) -> str:
+    """``aws:ResourceTag/Backup`` -> ``aws:ResourceTag/${TagKey}`` (how the authorization data names it)."""
+    head, sep, _ = key.partition("/")
+    if not sep:
+        return key
+    if head.startswith("kms:EncryptionContext:"):
+        return key
+    return f"{head}/${{TagKey}}"
+
+
+def _req(action: str, resource: str, cause: str, context: Context | None = None) -> IamRequest:
+    return IamRequest(action, resource, dict(context or {}), cause)
+
+
+def _tag_context(prefixes: Sequence[str], tags: Mapping[str, str]) -> Context:
+    return {f"{p}/{k}": v for p in prefixes for k, v in tags.items()}
+
+
+def _request_tags(tags: Mapping[str, str], extra: Sequence[str] = ()) -> Context:
+    if not tags:
+        return {}
+    ctx: Context = {f"aws:RequestTag/{k}": v for k, v in tags.items()}
+    ctx["aws:TagKeys"] = tuple(tags)
+    for prefix in extra:
+        ctx.update({f"{prefix}/{k}": v for k, v in tags.items()})
+    return ctx
+
+
+def _aws_tags(tags: Any) -> dict[str, str]:
+    return {str(t["Key"]): str(t.get("Value", "")) for t in tags or []}
+
+
+# --- EC2 ------------------------------------------------------------------------------------------
+
+EC2: Final = f"arn:{PARTITION}:ec2:{REGION}"
+
+
+def _ec2_arn(resource_id: str) -> str:
+    if resource_id.startswith("i-"):
+        return f"{EC2}:{ACCOUNT}:instance/{resource_id}"
+    if resource_id.startswith("ami-"):
+        return f"{EC2}::image/{resource_id}"
+    if resource_id.startswith("snap-"):
+        return f"{EC2}::snapshot/{resource_id}"
+    raise UnmappedOperation(f"EC2 resource id {resource_id!r} is not modelled")
+
+
+def _ec2_kind(resource_id: str) -> str:
+    return {"i": "instance", "ami": "image", "snap": "snapshot"}[resource_id.split("-", 1)[0]]
+
+
+for _op in ("DescribeInstances", "DescribeImages", "DescribeSnapshots"):
+
+    @_row("ec2", _op, f"ec2:{_op}", note="no resource-level permissions: always '*'")
+    def _describe(params: Params, world: World, op: str = _op) -> list[IamRequest]:
+        return [_req(f"ec2:{op}", "*", f"ec2.{op}")]
+
+
+_RESOURCE_TAG_KEYS = ("aws:ResourceTag/${TagKey}", "ec2:ResourceTag/${TagKey}")
+_REQUEST_TAG_KEYS = ("aws:RequestTag/${TagKey}", "aws:TagKeys")
+
+
+@_row(
+    "ec2",
+    "CreateImage",
+    "ec2:CreateImage",
+    keys=(*_RESOURCE_TAG_KEYS, *_REQUEST_TAG_KEYS),
+    note="checked on the instance (its tags), the new image and the new snapshots; tags given with "
+    "TagSpecifications are also checked as ec2:CreateTags with ec2:CreateAction=CreateImage",
+    follow_up=(("ec2:CreateTags", (*_REQUEST_TAG_KEYS, "ec2:CreateAction")),),
+)
+def _create_image(params: Params, world: World) -> list[IamRequest]:
+    instance = params["InstanceId"]
+    specs = {s["ResourceType"]: _aws_tags(s.get("Tags")) for s in params.get("TagSpecifications", [])}
+    cause = "ec2.CreateImage"
+    out = [
+        _req(
+            "ec2:CreateImage",
+            _ec2_arn(instance),
+            cause,
+            _tag_context(("aws:ResourceTag", "ec2:ResourceTag"), world.tags("instance", instance)),
+        ),
+        _req("ec2:CreateImage", _ec2_arn(NEW_IMAGE), cause, _request_tags(specs.get("image", {}))),
+        _req("ec2:CreateImage", _ec2_arn(NEW_SNAPSHOT), cause, _request_tags(specs.get("snapshot", {}))),
+    ]
+    for rtype, new_id in (("image", NEW_IMAGE), ("snapshot", NEW_SNAPSHOT)):
+        if specs.get(rtype):
+            out.append(
+                _req(
+                    "ec2:CreateTags",
+                    _ec2_arn(new_id),
+                    f"{cause} (TagSpecifications {rtype})",
+                    {**_request_tags(specs[rtype]), "ec2:CreateAction": "CreateImage"},
+                )
+            )
+    return out
+
+
+@_row(
+    "ec2",
+    "CreateTags",
+    "ec2:CreateTags",
+    keys=(*_REQUEST_TAG_KEYS, *_RESOURCE_TAG_KEYS),
+    note="one check per resource, with its current tags",
+)
+def _create_tags(params: Params, world: World) -> list[IamRequest]:
+    tags = _aws_tags(params.get("Tags"))
+    return [
+        _req(
+            "ec2:CreateTags",
+            _ec2_arn(rid),
+            "ec2.CreateTags",
+            {
+                **_request_tags(tags),
+                **_tag_context(("aws:ResourceTag", "ec2:ResourceTag"), world.tags(_ec2_kind(rid), rid)),
+            },
+        )
+        for rid in params["Resources"]
+    ]
+
+
+@_row(
+    "ec2",
+    "DeregisterImage",
+    "ec2:DeregisterImage",
+    keys=_RESOURCE_TAG_KEYS,
+    note="with DeleteAssociatedSnapshots each snapshot is also checked as ec2:DeleteSnapshot",
+    follow_up=(("ec2:DeleteSnapshot", _RESOURCE_TAG_KEYS),),
+)
+def _deregister(params: Params, world: World) -> list[IamRequest]:
+    image = params["ImageId"]
+    out = [
+        _req(
+            "ec2:DeregisterImage",
+            _ec2_arn(image),
+            "ec2.DeregisterImage",
+            _tag_context(("aws:ResourceTag", "ec2:ResourceTag"), world.tags("image", image)),
+        )
+    ]
+    if params.get("DeleteAssociatedSnapshots"):
+        for snap in world.image_snapshots(image):
+            out.append(
+                _req(
+                    "ec2:DeleteSnapshot",
+                    _ec2_arn(snap),
+                    "ec2.DeregisterImage(DeleteAssociatedSnapshots)",
+                    _tag_context(("aws:ResourceTag", "ec2:ResourceTag"), world.tags("snapshot", snap)),
+                )
+            )
+    return out
+
+
+@_row("ec2", "DeleteSnapshot", "ec2:DeleteSnapshot", keys=_RESOURCE_TAG_KEYS)
+def _delete_snapshot(params: Params, world: World) -> list[IamRequest]:
+    snap = params["SnapshotId"]
+    return [
+        _req(
+            "ec2:DeleteSnapshot",
+            _ec2_arn(snap),
+            "ec2.DeleteSnapshot",
+            _tag_context(("aws:ResourceTag", "ec2:ResourceTag"), world.tags("snapshot", snap)),
+        )
+    ]
+
+
+# --- RDS ------------------------------------------------------------------------------------------
+
+RDS: Final = f"arn:{PARTITION}:rds:{REGION}:{ACCOUNT}"
+_DB_TAG_KEYS = ("aws:ResourceTag/${TagKey}", "rds:db-tag/${TagKey}")
+_SNAPSHOT_TAG_KEYS = ("aws:ResourceTag/${TagKey}", "rds:snapshot-tag/${TagKey}")
+_RDS_REQUEST_TAG_KEYS = ("aws:RequestTag/${TagKey}", "aws:TagKeys", "rds:req-tag/${TagKey}")
+
+
+@_row("rds", "DescribeDBInstances", "rds:DescribeDBInstances", note="db:<id>, or db:* for a listing")
+def _describe_dbs(params: Params, world: World) -> list[IamRequest]:
+    db = params.get("DBInstanceIdentifier")
+    return [_req("rds:DescribeDBInstances", f"{RDS}:db:{db or '*'}", "rds.DescribeDBInstances")]
+
+
+@_row("rds", "DescribeDBClusters", "rds:DescribeDBClusters")
+def _describe_clusters(params: Params, world: World) -> list[IamRequest]:
+    cluster = params.get("DBClusterIdentifier")
+    return [_req("rds:DescribeDBClusters", f"{RDS}:cluster:{cluster or '*'}", "rds.DescribeDBClusters")]
+
+
+@_row(
+    "rds",
+    "DescribeDBSnapshots",
+    "rds:DescribeDBSnapshots",
+    note="snapshot:<id> when named; a listing is checked on db:<id or *> and snapshot:*",
+)
+def _describe_db_snapshots(params: Params, world: World) -> list[IamRequest]:
+    cause = "rds.DescribeDBSnapshots"
+    if params.get("DBSnapshotIdentifier"):
+        return [_req("rds:DescribeDBSnapshots", f"{RDS}:snapshot:{params['DBSnapshotIdentifier']}", cause)]
+    db = params.get("DBInstanceIdentifier") or "*"
+    return [
+        _req("rds:DescribeDBSnapshots", f"{RDS}:db:{db}", cause),
+        _req("rds:DescribeDBSnapshots", f"{RDS}:snapshot:*", cause),
+    ]
+
+
+@_row("rds", "DescribeAccountAttributes", "rds:DescribeAccountAttributes", note="account-wide: '*'")
+def _account_attributes(params: Params, world: World) -> list[IamRequest]:
+    return [_req("rds:DescribeAccountAttributes", "*", "rds.DescribeAccountAttributes")]
+
+
+@_row(
+    "rds",
+    "CreateDBSnapshot",
+    "rds:CreateDBSnapshot",
+    keys=(*_DB_TAG_KEYS, *_RDS_REQUEST_TAG_KEYS),
+    note="checked on the instance (its tags) and the new snapshot; Tags also as rds:AddTagsToResource",
+    follow_up=(("rds:AddTagsToResource", _RDS_REQUEST_TAG_KEYS),),
+)
+def _create_db_snapshot(params: Params, world: World) -> list[IamRequest]:
+    db, name = params["DBInstanceIdentifier"], params["DBSnapshotIdentifier"]
+    tags = _aws_tags(params.get("Tags"))
+    cause = "rds.CreateDBSnapshot"
+    out = [
+        _req(
+            "rds:CreateDBSnapshot",
+            f"{RDS}:db:{db}",
+            cause,
+            _tag_context(("aws:ResourceTag", "rds:db-tag"), world.tags("db", db)),
+        ),
+        _req("rds:CreateDBSnapshot", f"{RDS}:snapshot:{name}", cause, _request_tags(tags, ("rds:req-tag",))),
+    ]
+    if tags:
+        out.append(
+            _req(
+                "rds:AddTagsToResource",
+                f"{RDS}:snapshot:{name}",
+                f"{cause} (Tags)",
+                _request_tags(tags, ("rds:req-tag",)),
+            )
+        )
+    return out
+
+
+@_row("rds", "DeleteDBSnapshot", "rds:DeleteDBSnapshot", keys=_SNAPSHOT_TAG_KEYS)
+def _delete_db_snapshot(params: Params, world: World) -> list[IamRequest]:
+    name = params["DBSnapshotIdentifier"]
+    return [
+        _req(
+            "rds:DeleteDBSnapshot",
+            f"{RDS}:snapshot:{name}",
+            "rds.DeleteDBSnapshot",
+            _tag_context(("aws:ResourceTag", "rds:snapshot-tag"), world.tags("db-snapshot", name)),
+        )
+    ]
+
+
+# --- S3 (+ KMS on the caller's behalf) ------------------------------------------------------------
+
+_SSE_KEYS = (
+    "s3:x-amz-server-side-encryption",
+    "s3:x-amz-server-side-encryption-aws-kms-key-id",
+    "s3:x-amz-server-side-encryption-customer-algorithm",
+)
+_PUT_KEYS = (*_SSE_KEYS, "s3:ObjectCreationOperation", "s3:if-none-match", "s3:if-match")
+# The evaluator cannot see kms:EncryptionContext:<key> values (it matches variable keys only after a
+# "/"), so requests name only the context keys; no policy of ours conditions on a context value
+# (tests/iam/test_mapping.py proves it), so nothing is decided by what is left out.
+_KMS_VIA_KEYS = ("kms:ViaService", "kms:CallerAccount", "kms:EncryptionContextKeys")
+
+
+def _s3_object(params: Params, world: World) -> str:
+    return f"arn:{PARTITION}:s3:::{world.bucket(params['Bucket'])}/{params['Key']}"
+
+
+def _sse(params: Params, world: World) -> Context:
+    ctx: Context = {}
+    if params.get("ServerSideEncryption"):
+        ctx["s3:x-amz-server-side-encryption"] = params["ServerSideEncryption"]
+    if params.get("SSEKMSKeyId"):
+        ctx["s3:x-amz-server-side-encryption-aws-kms-key-id"] = world.kms_key(params["SSEKMSKeyId"])
+    if params.get("SSECustomerAlgorithm"):
+        ctx["s3:x-amz-server-side-encryption-customer-algorithm"] = params["SSECustomerAlgorithm"]
+    return ctx
+
+
+def _conditional(params: Params) -> Context:
+    ctx: Context = {}
+    if params.get("IfNoneMatch"):
+        ctx["s3:if-none-match"] = params["IfNoneMatch"]
+    if params.get("IfMatch"):
+        ctx["s3:if-match"] = params["IfMatch"]
+    return ctx
+
+
+def _kms_via_s3(action: str, params: Params, world: World, cause: str, key: str | None = None) -> IamRequest:
+    """The KMS call S3 makes as the caller for an object of the backup bucket (SSE-KMS, bucket key)."""
+    return _req(
+        action,
+        world.kms_key(key),
+        f"{cause} -> S3 calls KMS",
+        {
+            "kms:ViaService": f"s3.{REGION}.amazonaws.com",
+            "kms:CallerAccount": ACCOUNT,
+            "kms:EncryptionContextKeys": ("aws:s3:arn",),
+            "aws:ViaAWSService": "true",
+        },
+    )
+
+
+def _encrypted(params: Params, world: World) -> bool:
+    """SSE-KMS applies: the backup bucket (default encryption with our key) or an explicit aws:kms."""
+    return (
+        world.bucket(params["Bucket"]) == world.stack.backup_bucket
+        or params.get("ServerSideEncryption") == "aws:kms"
+    )
+
+
+_KMS_FOLLOW_UP = (("kms:GenerateDataKey", _KMS_VIA_KEYS), ("kms:Decrypt", _KMS_VIA_KEYS))
+
+
+@_row("s3", "ListObjectsV2", "s3:ListBucket", keys=("s3:prefix", "s3:delimiter", "s3:max-keys"))
+def _list(params: Params, world: World) -> list[IamRequest]:
+    ctx: Context = {}
+    if "Prefix" in params:
+        ctx["s3:prefix"] = params["Prefix"]
+    if params.get("Delimiter"):
+        ctx["s3:delimiter"] = params["Delimiter"]
+    if params.get("MaxKeys") is not None:
+        ctx["s3:max-keys"] = str(params["MaxKeys"])
+    return [
+        _req(
+            "s3:ListBucket", f"arn:{PARTITION}:s3:::{world.bucket(params['Bucket'])}", "s3.ListObjectsV2", ctx
+        )
+    ]
+
+
+for _op in ("GetObject", "HeadObject"):
+
+    @_row("s3", _op, "s3:GetObject", note="s3:GetObjectVersion with a VersionId", follow_up=_KMS_FOLLOW_UP)
+    def _get(params: Params, world: World, op: str = _op) -> list[IamRequest]:
+        action = "s3:GetObjectVersion" if params.get("VersionId") else "s3:GetObject"
+        out = [_req(action, _s3_object(params, world), f"s3.{op}")]
+        if _encrypted(params, world) and op == "GetObject":
+            out.append(_kms_via_s3("kms:Decrypt", params, world, f"s3.{op}"))
+        return out
+
+
+@_row("s3", "PutObject", "s3:PutObject", keys=_PUT_KEYS, follow_up=_KMS_FOLLOW_UP)
+def _put(params: Params, world: World) -> list[IamRequest]:
+    ctx = {**_sse(params, world), **_conditional(params), "s3:ObjectCreationOperation": "true"}
+    out = [_req("s3:PutObject", _s3_object(params, world), "s3.PutObject", ctx)]
+    if _encrypted(params, world):
+        out.append(
+            _kms_via_s3("kms:GenerateDataKey", params, world, "s3.PutObject", params.get("SSEKMSKeyId"))
+        )
+    return out
+
+
+@_row("s3", "CreateMultipartUpload", "s3:PutObject", keys=_PUT_KEYS, follow_up=_KMS_FOLLOW_UP)
+def _create_mpu(params: Params, world: World) -> list[IamRequest]:
+    ctx = {**_sse(params, world), "s3:ObjectCreationOperation": "false"}
+    out = [_req("s3:PutObject", _s3_object(params, world), "s3.CreateMultipartUpload", ctx)]
+    if _encrypted(params, world):
+        out.append(
+            _kms_via_s3(
+                "kms:GenerateDataKey", params, world, "s3.CreateMultipartUpload", params.get("SSEKMSKeyId")
+            )
+        )
+    return out
+
+
+@_row(
+    "s3",
+    "UploadPart",
+    "s3:PutObject",
+    keys=_PUT_KEYS,
+    note="carries no SSE and no conditional headers",
+    follow_up=_KMS_FOLLOW_UP,
+)
+def _upload_part(params: Params, world: World) -> list[IamRequest]:
+    out = [
+        _req(
+            "s3:PutObject",
+            _s3_object(params, world),
+            "s3.UploadPart",
+            {"s3:ObjectCreationOperation": "false"},
+        )
+    ]
+    if _encrypted(params, world):
+        out.append(_kms_via_s3("kms:Decrypt", params, world, "s3.UploadPart"))
+    return out
+
+
+@_row("s3", "CompleteMultipartUpload", "s3:PutObject", keys=_PUT_KEYS, follow_up=_KMS_FOLLOW_UP)
+def _complete_mpu(params: Params, world: World) -> list[IamRequest]:
+    ctx = {**_conditional(params), "s3:ObjectCreationOperation": "true"}
+    out = [_req("s3:PutObject", _s3_object(params, world), "s3.CompleteMultipartUpload", ctx)]
+    if _encrypted(params, world):
+        out.append(_kms_via_s3("kms:Decrypt", params, world, "s3.CompleteMultipartUpload"))
+    return out
+
+
+@_row("s3", "AbortMultipartUpload", "s3:AbortMultipartUpload")
+def _abort_mpu(params: Params, world: World) -> list[IamRequest]:
+    return [_req("s3:AbortMultipartUpload", _s3_object(params, world), "s3.AbortMultipartUpload")]
+
+
+@_row("s3", "DeleteObject", "s3:DeleteObject", note="s3:DeleteObjectVersion with a VersionId")
+def _delete_object(params: Params, world: World) -> list[IamRequest]:
+    action = "s3:DeleteObjectVersion" if params.get("VersionId") else "s3:DeleteObject"
+    return [_req(action, _s3_object(params, world), "s3.DeleteObject")]
+
+
+# Requests only the must-deny table makes (a server must never be able to make them).
+for _op, _action in (
+    ("PutObjectRetention", "s3:PutObjectRetention"),
+    ("PutObjectLegalHold", "s3:PutObjectLegalHold"),
+    ("PutObjectTagging", "s3:PutObjectTagging"),
+    ("PutObjectAcl", "s3:PutObjectAcl"),
+):
+
+    @_row("s3", _op, _action)
+    def _object_write(params: Params, world: World, op: str = _op, action: str = _action) -> list[IamRequest]:
+        out = [_req(action, _s3_object(params, world), f"s3.{op}")]
+        if params.get("BypassGovernanceRetention"):
+            out.append(_req("s3:BypassGovernanceRetention", _s3_object(params, world), f"s3.{op}(Bypass)"))
+        return out
+
+
+for _op, _action in (
+    ("PutBucketLifecycleConfiguration", "s3:PutLifecycleConfiguration"),
+    ("PutBucketVersioning", "s3:PutBucketVersioning"),
+    ("PutObjectLockConfiguration", "s3:PutBucketObjectLockConfiguration"),
+    ("PutBucketPolicy", "s3:PutBucketPolicy"),
+    ("DeleteBucketPolicy", "s3:DeleteBucketPolicy"),
+):
+
+    @_row("s3", _op, _action)
+    def _bucket_write(params: Params, world: World, op: str = _op, action: str = _action) -> list[IamRequest]:
+        return [_req(action, f"arn:{PARTITION}:s3:::{world.bucket(params['Bucket'])}", f"s3.{op}")]
+
+
+# --- CloudWatch, SNS, SES, Secrets Manager -------------------------------------------------------
+
+
+@_row("cloudwatch", "GetMetricData", "cloudwatch:GetMetricData", note="no resource-level permissions")
+def _metric_data(params: Params, world: World) -> list[IamRequest]:
+    return [_req("cloudwatch:GetMetricData", "*", "cloudwatch.GetMetricData")]
+
+
+@_row("cloudwatch", "DescribeAlarmHistory", "cloudwatch:DescribeAlarmHistory", note="alarm:<name> or alarm:*")
+def _alarm_history(params: Params, world: World) -> list[IamRequest]:
+    name = params.get("AlarmName") or "*"
+    return [
+        _req(
+            "cloudwatch:DescribeAlarmHistory",
+            f"arn:{PARTITION}:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}",
+            "cloudwatch.DescribeAlarmHistory",
+        )
+    ]
+
+
+_SNS_KMS_KEYS = ("kms:ViaService", "kms:CallerAccount", "kms:EncryptionContextKeys")
+
+
+def kms_via_sns(action: str, key_arn: str, cause: str) -> IamRequest:
+    return _req(
+        action,
+        key_arn,
+        f"{cause} -> SNS calls KMS",
+        {
+            "kms:ViaService": f"sns.{REGION}.amazonaws.com",
+            "kms:CallerAccount": ACCOUNT,
+            "kms:EncryptionContextKeys": ("aws:sns:topicArn",),
+            "aws:ViaAWSService": "true",
+        },
+    )
+
+
+@_row(
+    "sns",
+    "Publish",
+    "sns:Publish",
+    note="the topic is KMS-encrypted: the publisher also needs kms:GenerateDataKey and kms:Decrypt",
+    follow_up=(("kms:GenerateDataKey", _SNS_KMS_KEYS), ("kms:Decrypt", _SNS_KMS_KEYS)),
+)
+def _publish(params: Params, world: World) -> list[IamRequest]:
+    topic = world.topic(params["TopicArn"])
+    out = [_req("sns:Publish", topic, "sns.Publish")]
+    if topic == world.stack.topic_arn:
+        out += [
+            kms_via_sns(a, world.stack.key_arn, "sns.Publish") for a in ("kms:GenerateDataKey", "kms:Decrypt")
+        ]
+    return out
+
+
+@_row("sesv2", "SendEmail", "ses:SendEmail", keys=("ses:FromAddress",), note="on the sender's identity")
+def _send_email(params: Params, world: World) -> list[IamRequest]:
+    sender = params["FromEmailAddress"]
+    return [
+        _req(
+            "ses:SendEmail",
+            f"arn:{PARTITION}:ses:{REGION}:{ACCOUNT}:identity/{sender}",
+            "sesv2.SendEmail",
+            {"ses:FromAddress": sender},
+        )
+    ]
+
+
+@_row("secretsmanager", "GetSecretValue", "secretsmanager:GetSecretValue", keys=("secretsmanager:SecretId",))
+def _secret(params: Params, world: World) -> list[IamRequest]:
+    arn = world.secret(params["SecretId"])
+    return [
+        _req(
+            "secretsmanager:GetSecretValue",
+            arn,
+            "secretsmanager.GetSecretValue",
+            {"secretsmanager:SecretId": arn},
+        )
+    ]
+
+
+# --- what AWS services do for the stack (schedules, logs): built from the template, not recorded --
+
+
+@_row("sts", "AssumeRole", "sts:AssumeRole", note="a service assuming a role of the stack (its trust policy)")
+def _assume_role(params: Params, world: World) -> list[IamRequest]:
+    return [_req("sts:AssumeRole", params["RoleArn"], "sts.AssumeRole")]
+
+
+@_row("lambda", "Invoke", "lambda:InvokeFunction")
+def _invoke(params: Params, world: World) -> list[IamRequest]:
+    name = params["FunctionName"]
+    arn = name if name.startswith("arn:") else f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:{name}"
+    return [_req("lambda:InvokeFunction", arn, "lambda.Invoke")]
+
+
+@_row(
+    "ssm",
+    "SendCommand",
+    "ssm:SendCommand",
+    keys=("ssm:resourceTag/${TagKey}", "aws:ResourceTag/${TagKey}"),
+    note="checked on the document and on each target instance (with its tags)",
+)
+def _send_command(params: Params, world: World) -> list[IamRequest]:
+    document = params["DocumentName"]
+    out = [
+        _req(
+            "ssm:SendCommand",
+            f"arn:{PARTITION}:ssm:{REGION}:{ACCOUNT}:document/{document}",
+            "ssm.SendCommand",
+        )
+    ]
+    for instance in params.get("InstanceIds", []):
+        out.append(
+            _req(
+                "ssm:SendCommand",
+                _ec2_arn(instance),
+                "ssm.SendCommand (target)",
+                _tag_context(("ssm:resourceTag", "aws:ResourceTag"), world.tags("instance", instance)),
+            )
+        )
+    return out
+
+
+_SQS_KMS_KEYS = ("kms:ViaService", "kms:CallerAccount", "kms:EncryptionContextKeys")
+
+
+@_row(
+    "sqs",
+    "SendMessage",
+    "sqs:SendMessage",
+    note="the queue is KMS-encrypted: the sender also needs kms:GenerateDataKey and kms:Decrypt via SQS",
+    follow_up=(("kms:GenerateDataKey", _SQS_KMS_KEYS), ("kms:Decrypt", _SQS_KMS_KEYS)),
+)
+def _send_message(params: Params, world: World) -> list[IamRequest]:
+    queue = params["QueueArn"]
+    via = {
+        "kms:ViaService": f"sqs.{REGION}.amazonaws.com",
+        "kms:CallerAccount": ACCOUNT,
+        "kms:EncryptionContextKeys": ("aws:sqs:arn",),
+        "aws:ViaAWSService": "true",
+    }
+    return [
+        _req("sqs:SendMessage", queue, "sqs.SendMessage"),
+        *(
+            _req(a, world.stack.key_arn, "sqs.SendMessage -> SQS calls KMS", via)
+            for a in ("kms:GenerateDataKey", "kms:Decrypt")
+        ),
+    ]
+
+
+for _op, _action in (("CreateLogStream", "logs:CreateLogStream"), ("PutLogEvents", "logs:PutLogEvents")):
+
+    @_row("logs", _op, _action, note="log-stream ARN of the group")
+    def _logs(params: Params, world: World, op: str = _op, action: str = _action) -> list[IamRequest]:
+        arn = f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{params['logGroupName']}:log-stream:{params['logStreamName']}"
+        return [_req(action, arn, f"logs.{op}")]
