@@ -14,7 +14,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 # Synth never needs AWS credentials; with any exported, the CDK CLI would try to reach STS.
 NO_AWS := env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_SECURITY_TOKEN -u AWS_PROFILE
 
-.PHONY: help setup demo test lint format typecheck unit integration synth bench deploy clean
+.PHONY: help setup demo test lint format typecheck unit integration synth permissions bench deploy clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,6 +33,7 @@ node_modules/.installed: package.json package-lock.json
 setup: $(VENV)/.installed node_modules/.installed  ## create .venv and node_modules when missing
 
 demo: setup  ## synthesize the stack offline and print what would be deployed
+	@$(PY) -m infra.preflight --json-only
 	@$(NO_AWS) $(CDK) synth --quiet >/dev/null 2>.synth.log || { cat .synth.log; exit 1; }
 	@$(PY) -m cli.summary cdk.out/SchoolBackup.template.json
 
@@ -49,8 +50,12 @@ unit: setup  ## all pytest tests (integration tests skip without local databases
 	$(NO_AWS) $(PY) -m pytest -n 2 --dist loadgroup
 
 synth: setup  ## offline cdk synth with cdk-nag
+	@$(PY) -m infra.preflight --json-only
 	$(NO_AWS) $(CDK) synth --quiet >/dev/null
 	@echo "cdk synth: ok (cdk-nag AwsSolutions: no unacknowledged findings)"
+
+permissions: setup  ## the IAM evaluator's decision table for the synthesized policies
+	@$(NO_AWS) $(PY) -m tests.iam.table
 
 test: lint unit synth  ## everything CI runs: lint, types, tests, offline synth
 
