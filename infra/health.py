@@ -309,6 +309,19 @@ class Health(Construct):
             m.KIND_RDS: "database snapshot",
             m.KIND_AMI: "server image (AMI)",
         }
+        stack_name = Stack.of(self).stack_name
+        lambda_rerun = "Check the log of the job that makes it, then run that job again from the Lambda console (Test with {})."
+        rerun = {
+            m.KIND_DUMP: (
+                "The dump runs on the server through Systems Manager: open Systems "
+                "Manager, Run Command, Command history, and the last run of the schoolbackup dump document; its "
+                f"output is in the CloudWatch log group /schoolbackup/{stack_name}/dump and its last line names the "
+                "failed step. After fixing the cause, run the document again (Run command, target the server, "
+                "leave ScheduledTime empty)."
+            ),
+            m.KIND_RDS: lambda_rerun,
+            m.KIND_AMI: lambda_rerun,
+        }
         for kind, hours in targets.items():
             if kind == m.KIND_DUMP and not config.dump.enabled:
                 continue
@@ -330,8 +343,8 @@ class Health(Construct):
                 periods=2,
                 description=(
                     f"The newest good {what[kind]} of some server or database is older than {hours} hours, or the "
-                    "daily check did not run for two days. The verify function's log names which one; check the log of "
-                    "the job that makes it, then run that job again from the Lambda console (Test with {})."
+                    "daily check did not run for two days. The verify function's log names which one. "
+                    + rerun[kind]
                 ),
             )
 
