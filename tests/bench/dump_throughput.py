@@ -22,8 +22,10 @@ only ever adds time. Informative extras, never replacing the required ratios:
     the uploads and the manifest, IMDS, connection check) and the ratio with it taken out;
   * the CPU seconds of the script's process tree, of the MariaDB server, and of the moto server,
     which stands in for S3 and would not exist in production (it competes for the same cores);
-  * a stage profile: dump | compressor, dump | compressor | hasher, and the upload alone (the same
-    compressed bytes from /dev/shm through ``aws s3 cp -``), each with its CPU use.
+  * a stage profile: dump | compressor, dump | compressor | sha256sum, and the upload alone (the same
+    compressed bytes from /dev/shm), side by side: the AWS CLI's ``aws s3 cp -`` (what the script used
+    before, not write-once) and the script's own write-once client ``s3put.py`` (If-None-Match on every
+    object, SHA-256 on the way): their ratio is the cost of write-once uploads.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ import boto3
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "lambdas" / "dump" / "schoolbackup-dump.sh"
+S3PUT = SCRIPT.with_name("s3put.py")
 BIN_DIR = Path(sys.executable).parent
 REGION = "eu-central-2"
 INSTANCE_ID = "i-0be7c400000000000"
@@ -289,13 +292,6 @@ def stream_size(cmd: list[str]) -> int:
     return total
 
 
-def stage_hasher() -> str:
-    """The script's own hasher program (the HASHER='...' block), so the profile measures the real thing."""
-    text = SCRIPT.read_text()
-    start = text.index("HASHER='") + len("HASHER='")
-    return text[start : text.index("'", start)]
-
-
 def mb(n: float) -> str:
     return f"{n / 1024 / 1024:,.1f} MB"
 
@@ -464,16 +460,11 @@ def main() -> int:
 
             # stage profile of the zstd pipeline, each stage added in turn
             print("\nstage profile (zstd -2 -T0, best of --repeat):")
-            hasher = stage_hasher()
             shm = Path("/dev/shm") if Path("/dev/shm").is_dir() else work
             blob = shm / f"sb-bench-{suffix}.zst"
             dump_sh = " ".join(dump)
             stages = [
                 ("dump | zstd > /dev/null", f"{dump_sh} | zstd -q -c -2 -T0 > /dev/null"),
-                (
-                    "dump | zstd | hasher > /dev/null",
-                    f'{dump_sh} | zstd -q -c -2 -T0 | python3 -c "$H" /dev/null > /dev/null',
-                ),
                 (
                     "dump | zstd | sha256sum (for comparison)",
                     f"{dump_sh} | zstd -q -c -2 -T0 | sha256sum > /dev/null",
@@ -483,9 +474,7 @@ def main() -> int:
                 for label, pipeline in stages:
                     t, cpu, runs = best_of(
                         args.repeat,
-                        lambda pipeline=pipeline: timed(
-                            ["bash", "-o", "pipefail", "-c", pipeline], env={**os.environ, "H": hasher}
-                        ),
+                        lambda pipeline=pipeline: timed(["bash", "-o", "pipefail", "-c", pipeline]),
                     )
                     print(f"  {label:<42} {t:6.2f} s  ({all_times(runs)}; {cpu})", flush=True)
                 subprocess.run(
@@ -503,6 +492,24 @@ def main() -> int:
                     f"  {'upload only: /dev/shm file | aws s3 cp -':<42} {up_s:6.2f} s  "
                     f"({mb(blob.stat().st_size)}; {all_times(up_runs)}; {up_cpu})"
                 )
+                uploads = iter(range(10_000))
+                s3put_cmd = [
+                    "python3", str(S3PUT), "upload", "--bucket", bucket, "--region", REGION,
+                    "--meta", os.devnull, "--sse-kms-key-id", key_arn,
+                ]  # fmt: skip
+                once_s, once_cpu, once_runs = best_of(
+                    args.repeat,
+                    lambda: timed(
+                        [*s3put_cmd, "--key", f"profile/write-once-{next(uploads)}.zst"],
+                        env=up_env,
+                        stdin_path=str(blob),
+                    ),
+                )
+                print(
+                    f"  {'upload only: /dev/shm file | s3put (write-once)':<42} {once_s:6.2f} s  "
+                    f"({all_times(once_runs)}; {once_cpu})"
+                )
+                write_once_ratio = once_s / up_s
                 start_s, start_cpu, _ = best_of(
                     3,
                     lambda: timed(
@@ -536,6 +543,10 @@ def main() -> int:
                     f" ~ {cpu.moto / cores:.1f} s of wall if CPU-bound -> ({seconds:.2f} - {cpu.moto / cores:.1f})/(0)"
                     f" ~ {no_moto / floor_s:.2f} (an estimate, not the target)"
                 )
+            print(
+                f"write-once upload cost: s3put / aws s3 cp - = {write_once_ratio:.2f} "
+                "(same bytes, same S3 stand-in; < 1 means the write-once client is faster)"
+            )
             print("(targets judged on zstd, the throughput choice; gzip -1 shown for comparison)")
             return 0 if ok else 1
     finally:
