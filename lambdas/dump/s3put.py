@@ -5,7 +5,8 @@ script). Standard library only, Python 3.9+ (Amazon Linux 2023's python3), becau
 ``s3 cp`` cannot send ``If-None-Match`` and boto3 is not on the server.
 
 Every object is created with ``If-None-Match: *``, which the bucket policy requires under
-``dumps/``: an existing object is never replaced (S3 answers 412; exit status 4). A stream is hashed
+``dumps/``: an existing object is never replaced (S3 answers 412; exit status 4). Every body carries
+Content-MD5, which S3 requires in a bucket with Object Lock default retention. A stream is hashed
 (SHA-256) and counted on the way and sent as a single PutObject when it fits in one part, else as a
 multipart upload whose part size grows with the stream (8 MiB, doubling every 1000 parts: no stream
 size limit in practice, at most three parts in memory). A failed or interrupted upload is aborted.
@@ -25,6 +26,7 @@ Endpoint: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (path-style, for tests) else t
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime
 import hashlib
 import hmac
@@ -205,6 +207,13 @@ def sign(
 # --------------------------------------------------------------------------------------- client
 
 
+def content_md5(body: bytes) -> str:
+    """The Content-MD5 header. S3 requires it (or an x-amz-checksum-* header) on every PutObject and
+    UploadPart into a bucket with Object Lock default retention, as the backup bucket has; it also lets
+    S3 refuse a body damaged on the way. Not a security use of MD5 (FIPS-mode servers allow it so)."""
+    return base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
+
+
 @dataclass
 class Response:
     status: int
@@ -325,7 +334,9 @@ class Client:
         )
 
     def put(self, key: str, body: bytes, headers: dict[str, str]) -> None:
-        self.request("PUT", key, headers={**headers, "if-none-match": "*"}, body=body)
+        self.request(
+            "PUT", key, headers={**headers, "if-none-match": "*", "content-md5": content_md5(body)}, body=body
+        )
 
     def create_upload(self, key: str, headers: dict[str, str]) -> str:
         response = self.request(
@@ -342,6 +353,7 @@ class Client:
             "PUT",
             key,
             query={"partNumber": str(number), "uploadId": upload_id},
+            headers={"content-md5": content_md5(body)},
             body=body,
             what=f"part {number} of {self.where(key)}",
         )

@@ -267,8 +267,18 @@ def kms_key_arn(aws: Any, moto_endpoint: str) -> str:
 
 @pytest.fixture(scope="session")
 def bucket(s3: Any, kms_key_arn: str) -> str:
+    """Like the real backup bucket: versioned, Object Lock with a default retention, SSE-KMS by default."""
     name = f"schoolbackup-it-{secrets.token_hex(4)}"
-    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.create_bucket(
+        Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION}, ObjectLockEnabledForBucket=True
+    )
+    s3.put_object_lock_configuration(
+        Bucket=name,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}},
+        },
+    )
     s3.put_bucket_encryption(
         Bucket=name,
         ServerSideEncryptionConfiguration={

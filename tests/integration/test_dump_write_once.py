@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ def test_the_s3_stand_in_refuses_to_replace_an_object(s3: Any, bucket: str) -> N
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
 
 
-def test_every_object_is_created_with_if_none_match(
+def test_every_object_is_created_with_if_none_match_and_every_body_with_content_md5(
     runner: Runner, mysql_big_db: SeededDb, s3: Any, bucket: str, proxy: RecordingProxy
 ) -> None:
     env = runner.env(**db_settings(mysql_big_db))
@@ -61,12 +62,17 @@ def test_every_object_is_created_with_if_none_match(
     assert creating and all(r.headers.get("if-none-match") == "*" for r in creating), [
         (r.method, r.target) for r in creating if r.headers.get("if-none-match") != "*"
     ]
+    # a bucket with Object Lock default retention refuses a body without Content-MD5 (or a checksum)
+    bodies = [r for r in s3_sent if r.method == "PUT"]
+    assert bodies and all(re.fullmatch(r"[A-Za-z0-9+/]{22}==", r.headers.get("content-md5", "")) for r in bodies)
     prefix = dump_prefix(env["SB_SCHEDULED_TIME"])
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=prefix + "manifest.json")["Body"].read())
     for obj in manifest["objects"]:
         data = s3.get_object(Bucket=bucket, Key=obj["key"])["Body"].read()
         assert (len(data), hashlib.sha256(data).hexdigest()) == (obj["bytes"], obj["sha256"])
     assert all(len(ids) == 1 for ids in versions(s3, bucket, prefix).values())
+    retention = s3.head_object(Bucket=bucket, Key=prefix + "manifest.json")
+    assert retention["ObjectLockMode"] == "GOVERNANCE", "the stand-in locks objects as the real bucket does"
 
 
 def test_an_interrupted_slot_is_completed_by_a_later_attempt_and_nothing_is_replaced(
