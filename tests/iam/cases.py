@@ -13,13 +13,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.iam.check import Principal, Verdict, evaluate
+from tests.iam.check import IMPLICIT, TLS_ONLY, Principal, Verdict, evaluate
 from tests.iam.requests import IamRequest, World, iam_requests
 from tests.iam.stack import ACCOUNT, OTHER_ACCOUNT, PARTITION, REGION, StackModel, example_settings
 
 SERVER_INSTANCE = "i-0123456789abcdef0"
-TLS_ONLY = "TLS-only (enforce_ssl)"
-IMPLICIT = "implicit"
 _DUMP = "dumps/i-0123456789abcdef0/2026/11/27/20261127T0030Z/files.tar.gz"
 _OURS = {"ManagedBy": "schoolbackup", "BackupJob": "ami-weekly", "BackupSource": "i-0aaaaaaaaaaaaaaaa"}
 _THEIRS = {"BackupJob": "ami-weekly", "Name": "made by hand"}

@@ -64,6 +64,7 @@ class Principal:
 
 @dataclass(frozen=True)
 class Verdict:
+    stack: StackModel
     principal: Principal
     request: IamRequest
     decision: Decision
@@ -73,12 +74,35 @@ class Verdict:
     def allowed(self) -> bool:
         return self.decision.allowed and not self.problems
 
+    def deciders(self) -> list[str]:
+        """The statements behind the decision: Sids; ``TLS-only (enforce_ssl)`` for CDK's unnamed TLS
+        statement; ``implicit`` when nothing allowed the request."""
+        reasons = self.decision.allowed_by if self.decision.allowed else self.decision.denied_by
+        names: list[str] = []
+        for reason in reasons:
+            if reason.get("denialType") == "Implicit":
+                continue
+            if reason.get("statementId"):
+                names.append(str(reason["statementId"]))
+                continue
+            if reason.get("policyType") == "resource":
+                policy = self.stack.resource_policy(self.request.resource) or {"Statement": []}
+                statement = policy["Statement"][int(reason["statementIndex"]) - 1]
+                if statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}:
+                    names.append(TLS_ONLY)
+                    continue
+            where = reason.get("policyIdentifier") or reason.get("policyType")
+            names.append(f"{where}#{reason.get('statementIndex')}")
+        return names or [IMPLICIT]
+
     def explain(self) -> str:
-        decided = ", ".join(self.decision.deciding_statements())
+        decided = ", ".join(self.deciders())
         text = f"{self.principal.label}: {self.request.describe()} -> {self.decision.result} ({decided})"
         return text + "".join(f"\n    ! {p}" for p in self.problems)
 
 
+TLS_ONLY = "TLS-only (enforce_ssl)"
+IMPLICIT = "implicit"
 _BASE_CONTEXT: dict[str, Value] = {"aws:SecureTransport": "true", "aws:RequestedRegion": REGION}
 _cache: dict[str, Decision] = {}
 
@@ -121,7 +145,7 @@ def evaluate(stack: StackModel, principal: Principal, request: IamRequest) -> Ve
             )
     if decision.ignored_keys:
         problems.append(f"keys ignored as not applicable: {list(decision.ignored_keys)}")
-    return Verdict(principal, request, decision, tuple(problems))
+    return Verdict(stack, principal, request, decision, tuple(problems))
 
 
 def evaluate_all(stack: StackModel, principal: Principal, requests: Iterable[IamRequest]) -> list[Verdict]:
@@ -136,30 +160,3 @@ def _key_pattern(key: str) -> str:
     if head.startswith("kms:encryptioncontext:"):
         return "kms:encryptioncontext:${encryptioncontextkey}"
     return lower
-
-
-TLS_ONLY = "TLS-only (enforce_ssl)"
-
-
-def deciders(stack: StackModel, verdict: Verdict) -> list[str]:
-    """The statements behind a verdict: Sids; ``TLS-only (enforce_ssl)`` for CDK's unnamed TLS
-    statement; ``implicit`` when nothing allowed the request."""
-    decision = verdict.decision
-    reasons = decision.allowed_by if decision.allowed else decision.denied_by
-    names: list[str] = []
-    for reason in reasons:
-        if reason.get("denialType") == "Implicit":
-            continue
-        if reason.get("statementId"):
-            names.append(str(reason["statementId"]))
-            continue
-        if reason.get("policyType") == "resource":
-            policy = stack.resource_policy(verdict.request.resource) or {"Statement": []}
-            statement = policy["Statement"][int(reason["statementIndex"]) - 1]
-            if statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}:
-                names.append(TLS_ONLY)
-                continue
-        names.append(
-            f"{reason.get('policyIdentifier') or reason.get('policyType')}#{reason.get('statementIndex')}"
-        )
-    return names or ["implicit"]

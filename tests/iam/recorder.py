@@ -28,7 +28,7 @@ from botocore.client import BaseClient
 
 from tests.iam.check import Principal, Verdict, evaluate
 from tests.iam.requests import UnmappedOperation, World, iam_requests
-from tests.iam.stack import merged_settings, stack_for
+from tests.iam.stack import ACCOUNT, PARTITION, merged_settings, stack_for
 from tests.iam.wire import WireRequest, operation
 
 LAMBDAS = Path(__file__).resolve().parents[2] / "lambdas"
@@ -146,7 +146,7 @@ def _capture_state(call: Call) -> None:
                 call.tags.setdefault((kind, tag["ResourceId"]), {})[tag["Key"]] = tag["Value"]
     elif call.service == "rds" and call.operation in ("CreateDBSnapshot", "DeleteDBSnapshot"):
         rds = boto3.client("rds", region_name=call.region)
-        arn_base = f"arn:aws:rds:{call.region}:123456789012"
+        arn_base = f"arn:{PARTITION}:rds:{call.region}:{ACCOUNT}"
         if call.operation == "CreateDBSnapshot":
             kind, rid, arn = "db", p["DBInstanceIdentifier"], f"{arn_base}:db:{p['DBInstanceIdentifier']}"
         else:

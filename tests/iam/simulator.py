@@ -40,19 +40,6 @@ class Decision:
     def allowed(self) -> bool:
         return self.result == "Allowed"
 
-    def deciding_statements(self) -> list[str]:
-        """Sids (or ``<policy>#<index>``) of the statements behind the decision; ``implicit`` if none."""
-        reasons = self.allowed_by if self.allowed else self.denied_by
-        names = []
-        for reason in reasons:
-            if reason.get("denialType") == "Implicit":
-                names.append(f"implicit:{reason.get('policyType')}")
-                continue
-            sid = reason.get("statementId")
-            where = reason.get("policyIdentifier") or reason.get("policyType", "?")
-            names.append(sid or f"{where}#{reason.get('statementIndex')}")
-        return names or ["implicit"]
-
 
 @dataclass(frozen=True)
 class ActionInfo:

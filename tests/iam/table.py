@@ -14,13 +14,13 @@ import sys
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from tests.iam.cases import IMPLICIT, MUST_DENY, kms_cases, service_requests
-from tests.iam.check import Verdict, deciders, evaluate
-from tests.iam.stack import OTHER_ACCOUNT, StackModel, stack_for
+from tests.iam.check import Verdict, evaluate
+from tests.iam.stack import OTHER_ACCOUNT, stack_for
 
 
-def _row(ok: bool, who: str, request: str, verdict: Verdict, stack: StackModel) -> str:
+def _row(ok: bool, who: str, request: str, verdict: Verdict) -> str:
     mark = "ok  " if ok else "FAIL"
-    decided = ", ".join(deciders(stack, verdict))
+    decided = ", ".join(verdict.deciders())
     return f"{mark} {verdict.decision.result:17} {who:52.52} {request}  [{decided}]"
 
 
@@ -30,13 +30,13 @@ def main() -> int:
     print("== must be denied")
     for case in (*MUST_DENY, *kms_cases()):
         verdict = case.verdict(stack)
-        decided = deciders(stack, verdict)
+        decided = verdict.deciders()
         expected = "ImplicitlyDenied" if case.decided_by == IMPLICIT else "ExplicitlyDenied"
         ok = verdict.decision.result == expected and (
             case.decided_by == IMPLICIT or case.decided_by in decided
         )
         failures += not ok
-        print(_row(ok, case.name, f"{verdict.request.action} {verdict.request.resource}", verdict, stack))
+        print(_row(ok, case.name, f"{verdict.request.action} {verdict.request.resource}", verdict))
     for title, account, want in (
         ("what AWS services do for the stack: allowed", None, True),
         (f"the same services acting for account {OTHER_ACCOUNT}: denied", OTHER_ACCOUNT, False),
@@ -53,7 +53,6 @@ def main() -> int:
                     f"{item.principal.label} ({item.label})",
                     f"{item.request.action} {item.request.resource}",
                     verdict,
-                    stack,
                 )
             )
     print(f"\n{failures} row(s) not as they must be" if failures else "\nevery row as it must be")

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.iam.cases import IMPLICIT, MUST_DENY, Case, kms_cases, server, service_requests
-from tests.iam.check import Principal, deciders, evaluate
+from tests.iam.check import Principal, evaluate
 from tests.iam.requests import TABLE, UnmappedOperation, World, iam_requests
 from tests.iam.simulator import action_info, global_keys
 from tests.iam.stack import OTHER_ACCOUNT, StackModel, stack_for
@@ -33,7 +33,7 @@ def test_must_be_denied(stack: StackModel, case: Case) -> None:
     verdict = case.verdict(stack)
     assert not verdict.problems, verdict.explain()
     assert not verdict.decision.allowed, verdict.explain()
-    decided = deciders(stack, verdict)
+    decided = verdict.deciders()
     if case.decided_by == IMPLICIT:
         assert verdict.decision.result == "ImplicitlyDenied", verdict.explain()
     else:
@@ -138,7 +138,7 @@ def test_the_evaluator_sees_what_the_old_bucket_policy_did_to_the_first_night(
             World(old, buckets=frozenset({old.backup_bucket})),
         )[0],
     )
-    assert {"DenyNonKmsEncryption", "DenyWrongKmsKey"} <= set(deciders(old, old_verdict))
+    assert {"DenyNonKmsEncryption", "DenyWrongKmsKey"} <= set(old_verdict.deciders())
 
 
 @pytest.mark.parametrize(

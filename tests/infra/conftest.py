@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,30 +13,22 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 import aws_cdk as cdk
 from aws_cdk.assertions import Template
 
-from infra.config import CONTEXT_KEY, load_config
+from infra.config import load_config
 from infra.nag import enable_nag
 from infra.stack import BackupStack
-
-CDK_JSON = Path(__file__).resolve().parents[2] / "cdk.json"
+from tests.iam.stack import context_with, example_settings, merged_settings
 
 
 def cdk_context() -> dict[str, Any]:
-    context: dict[str, Any] = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"]
-    return context
+    """cdk.json's context as synth sees it (feature flags and the example configuration)."""
+    return context_with(example_settings())
 
 
 def synth(overrides: dict[str, Any] | None = None, **blocks: Any) -> Template:
     """The stack's template, with cdk-nag active, for the example config updated by ``overrides`` and
     ``blocks`` (``synth(retention={"min_keep": 4})``); nested blocks are merged key by key."""
-    context = cdk_context()
-    settings = copy.deepcopy(context[CONTEXT_KEY])
-    for key, value in {**(overrides or {}), **blocks}.items():
-        if isinstance(value, dict) and isinstance(settings.get(key), dict):
-            settings[key].update(value)
-        else:
-            settings[key] = value
-    context[CONTEXT_KEY] = settings
-    app = cdk.App(context=context)
+    settings = merged_settings({**(overrides or {}), **blocks})
+    app = cdk.App(context=context_with(settings))
     stack = BackupStack(app, "SchoolBackup", config=load_config(settings))
     enable_nag(app)
     return Template.from_stack(stack)
