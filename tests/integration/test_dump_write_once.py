@@ -64,7 +64,9 @@ def test_every_object_is_created_with_if_none_match_and_every_body_with_content_
     ]
     # a bucket with Object Lock default retention refuses a body without Content-MD5 (or a checksum)
     bodies = [r for r in s3_sent if r.method == "PUT"]
-    assert bodies and all(re.fullmatch(r"[A-Za-z0-9+/]{22}==", r.headers.get("content-md5", "")) for r in bodies)
+    assert bodies and all(
+        re.fullmatch(r"[A-Za-z0-9+/]{22}==", r.headers.get("content-md5", "")) for r in bodies
+    )
     prefix = dump_prefix(env["SB_SCHEDULED_TIME"])
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=prefix + "manifest.json")["Body"].read())
     for obj in manifest["objects"]:
