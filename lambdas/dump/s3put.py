@@ -53,6 +53,7 @@ MAX_PARTS = 10_000
 UPLOAD_THREADS = 2
 ATTEMPTS = 6
 EXIT_ERROR, EXIT_ABSENT, EXIT_EXISTS = 1, 3, 4
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
 _UNRESERVED = "-_.~"
 _S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
@@ -450,12 +451,19 @@ def upload_stream(client: Client, key: str, stream: Hashed, headers: dict[str, s
     if stream.eof:
         client.put(key, first, headers)
         return
-    upload_id = client.create_upload(key, headers)
+    # A stop signal while the upload is being created waits until its id is known (so the upload can
+    # be aborted); it is delivered when the mask is restored, inside the try.
+    unmasked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    upload_id = ""
     try:
+        upload_id = client.create_upload(key, headers)
+        signal.pthread_sigmask(signal.SIG_SETMASK, unmasked)
         etags = _send_parts(client, key, upload_id, first, stream)
         client.complete_upload(key, upload_id, etags)
     except BaseException:
-        _abort_quietly(client, key, upload_id)
+        signal.pthread_sigmask(signal.SIG_SETMASK, unmasked)
+        if upload_id:
+            _abort_quietly(client, key, upload_id)
         raise
 
 
@@ -574,7 +582,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def run() -> None:
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    for sig in STOP_SIGNALS:
         signal.signal(sig, _terminate)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     socket.setdefaulttimeout(120)

@@ -199,13 +199,19 @@ def test_sigterm_mid_stream_fails_at_db_and_leaves_nothing_behind(
 ) -> None:
     env = runner.env(**db_settings(mysql_big_db))
     sent_before = len(proxy.requests)
+    # S3 answers the start of the upload slowly: the signal arrives while the client waits for the
+    # upload id, the hardest moment to abort it (the id is not known yet).
+    proxy.faults.append(lambda r: time.sleep(1.5) if r.method == "POST" and "uploads" in r.target else None)
     proc = runner.popen(env)
     _wait_for_process(f"mariadb-dump --defaults-extra-file={runner.tmpdir}")  # the DB stream is running
-    deadline = time.monotonic() + 30  # ... and its multipart upload has started
-    while not [r for r in proxy.requests[sent_before:] if r.method == "POST" and "uploads" in r.target]:
-        assert time.monotonic() < deadline, "no multipart upload started"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 30  # ... and its multipart upload is being started
+    try:
+        while not [r for r in proxy.requests[sent_before:] if r.method == "POST" and "uploads" in r.target]:
+            assert time.monotonic() < deadline, "no multipart upload started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+    finally:
+        proxy.faults.clear()
     signalled = time.monotonic()
     out, err = proc.communicate(timeout=30)
     print(f"stopped {time.monotonic() - signalled:.2f}s after SIGTERM")
