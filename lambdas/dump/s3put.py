@@ -12,10 +12,12 @@ multipart upload whose part size grows with the stream (8 MiB, doubling every 10
 size limit in practice, at most three parts in memory). A failed or interrupted upload is aborted.
 
 Commands (one line on stderr and a non-zero exit status when something fails):
-  exists --bucket B --key K               exit 0 if the object exists, 3 if not (ListObjectsV2 prefix=K)
-  put    --bucket B --key K [...] <data   store stdin as one object
-  upload --bucket B --key K --meta F <s   store a stream; write "<sha256> <bytes>" to F at the end
-Common options: --region R, --sse-kms-key-id ARN, --metadata k=v,k=v, --content-type T.
+  exists   --bucket B --key K               exit 0 if the object exists, 3 if not (ListObjectsV2 prefix=K)
+  put      --bucket B --key K [...] <data   store stdin as one object
+  upload   --bucket B --key K --meta F <s   store a stream; write "<sha256> <bytes>" to F at the end
+  capacity                                  print the largest stream an upload can take (bytes)
+Common options: --region R, --sse-kms-key-id ARN, --metadata k=v,k=v, --content-type T,
+--max-part-mib M (default 5120: S3's largest part), --max-parts N (default 10000: S3's limit).
 
 Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN when set, else the
 instance profile through IMDSv2 (SB_IMDS_ENDPOINT, default http://169.254.169.254), refreshed before
@@ -69,9 +71,15 @@ class Exists(S3Error):
     """The object exists already (412 Precondition Failed): it is never replaced."""
 
 
-def part_size(number: int) -> int:
-    """Size of part ``number`` (1-based): 8 MiB for parts 1-1000, 16 MiB for 1001-2000, ..."""
-    return int(min(PART_SIZE * 2 ** ((number - 1) // PARTS_PER_STEP), MAX_PART_SIZE))
+def part_size(number: int, largest: int = MAX_PART_SIZE) -> int:
+    """Size of part ``number`` (1-based): 8 MiB for parts 1-1000, 16 MiB for 1001-2000, ..., at most
+    ``largest`` (S3 allows 5 MiB to 5 GiB; an upload keeps up to three parts in memory)."""
+    return int(min(PART_SIZE * 2 ** ((number - 1) // PARTS_PER_STEP), largest))
+
+
+def capacity(largest: int = MAX_PART_SIZE, parts: int = MAX_PARTS) -> int:
+    """The largest stream one upload can take with parts of at most ``largest`` bytes."""
+    return sum(part_size(n, largest) for n in range(1, parts + 1))
 
 
 # --------------------------------------------------------------------------------------- credentials
@@ -445,9 +453,17 @@ class Hashed:
         return data
 
 
-def upload_stream(client: Client, key: str, stream: Hashed, headers: dict[str, str]) -> None:
+def upload_stream(
+    client: Client,
+    key: str,
+    stream: Hashed,
+    headers: dict[str, str],
+    *,
+    largest: int = MAX_PART_SIZE,
+    parts: int = MAX_PARTS,
+) -> None:
     """``stream`` as one object: PutObject if it fits in a part, else a multipart upload."""
-    first = stream.read(part_size(1))
+    first = stream.read(part_size(1, largest))
     if stream.eof:
         client.put(key, first, headers)
         return
@@ -458,7 +474,7 @@ def upload_stream(client: Client, key: str, stream: Hashed, headers: dict[str, s
     try:
         upload_id = client.create_upload(key, headers)
         signal.pthread_sigmask(signal.SIG_SETMASK, unmasked)
-        etags = _send_parts(client, key, upload_id, first, stream)
+        etags = _send_parts(client, key, upload_id, first, stream, largest=largest, parts=parts)
         client.complete_upload(key, upload_id, etags)
     except BaseException:
         signal.pthread_sigmask(signal.SIG_SETMASK, unmasked)
@@ -467,7 +483,9 @@ def upload_stream(client: Client, key: str, stream: Hashed, headers: dict[str, s
         raise
 
 
-def _send_parts(client: Client, key: str, upload_id: str, first: bytes, stream: Hashed) -> list[str]:
+def _send_parts(
+    client: Client, key: str, upload_id: str, first: bytes, stream: Hashed, *, largest: int, parts: int
+) -> list[str]:
     etags: dict[int, str] = {}
     pool = ThreadPoolExecutor(max_workers=UPLOAD_THREADS)
     pending: set[Future[tuple[int, str]]] = set()
@@ -481,7 +499,7 @@ def _send_parts(client: Client, key: str, upload_id: str, first: bytes, stream: 
             etags[number] = etag
 
     try:
-        for number, data in _parts(first, stream):
+        for number, data in _parts(first, stream, largest, parts):
             pending.add(pool.submit(send, number, data))
             if len(pending) >= UPLOAD_THREADS:  # at most threads + 1 parts in memory
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -495,14 +513,17 @@ def _send_parts(client: Client, key: str, upload_id: str, first: bytes, stream: 
     return [etags[n] for n in sorted(etags)]
 
 
-def _parts(first: bytes, stream: Hashed) -> Iterator[tuple[int, bytes]]:
+def _parts(first: bytes, stream: Hashed, largest: int, parts: int) -> Iterator[tuple[int, bytes]]:
     yield 1, first
     number = 1
     while not stream.eof:
         number += 1
-        if number > MAX_PARTS:
-            raise S3Error(f"the stream needs more than {MAX_PARTS} parts (S3's limit)")
-        data = stream.read(part_size(number))
+        if number > parts:
+            raise S3Error(
+                f"the stream is larger than one upload can take ({capacity(largest, parts)} bytes in {parts} "
+                f"parts of at most {largest // 2**20} MiB); raise the largest part size (dump.max_part_mib)"
+            )
+        data = stream.read(part_size(number, largest))
         if data or number == 1:
             yield number, data
 
@@ -535,15 +556,29 @@ def object_headers(args: argparse.Namespace) -> dict[str, str]:
 
 def main(argv: list[str], environ: dict[str, str], stdin_fd: int = 0) -> int:
     parser = argparse.ArgumentParser(prog="s3put", description="write-once S3 uploads from a stream")
-    parser.add_argument("command", choices=("exists", "put", "upload"))
-    parser.add_argument("--bucket", required=True)
-    parser.add_argument("--key", required=True)
-    parser.add_argument("--region", required=True)
+    parser.add_argument("command", choices=("exists", "put", "upload", "capacity"))
+    parser.add_argument("--bucket", default="")
+    parser.add_argument("--key", default="")
+    parser.add_argument("--region", default="")
     parser.add_argument("--sse-kms-key-id", default="")
     parser.add_argument("--metadata", default="")
     parser.add_argument("--content-type", default="")
     parser.add_argument("--meta", default="", help="upload: file for '<sha256> <bytes>'")
+    parser.add_argument("--max-part-mib", type=int, default=MAX_PART_SIZE // 2**20)
+    parser.add_argument("--max-parts", type=int, default=MAX_PARTS)
     args = parser.parse_args(argv)
+    if not 5 <= args.max_part_mib <= MAX_PART_SIZE // 2**20:
+        parser.error(
+            f"--max-part-mib {args.max_part_mib} is outside S3's part sizes, 5 to {MAX_PART_SIZE // 2**20}"
+        )
+    if not 1 <= args.max_parts <= MAX_PARTS:
+        parser.error(f"--max-parts {args.max_parts} is outside 1 to {MAX_PARTS} (S3's limit)")
+    largest, parts = args.max_part_mib * 2**20, args.max_parts
+    if args.command == "capacity":
+        print(capacity(largest, parts))
+        return 0
+    if not (args.bucket and args.key and args.region):
+        parser.error(f"{args.command} needs --bucket, --key and --region")
     endpoint = environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL") or ""
     credentials = CredentialSource(environ, environ.get("SB_IMDS_ENDPOINT") or "http://169.254.169.254")
     client = Client(args.bucket, args.region, credentials, endpoint)
@@ -556,7 +591,7 @@ def main(argv: list[str], environ: dict[str, str], stdin_fd: int = 0) -> int:
         if not args.meta:
             parser.error("upload needs --meta")
         stream = Hashed(stdin_fd)
-        upload_stream(client, args.key, stream, object_headers(args))
+        upload_stream(client, args.key, stream, object_headers(args), largest=largest, parts=parts)
         with open(args.meta, "w", encoding="ascii") as meta:
             meta.write(f"{stream.sha256.hexdigest()} {stream.bytes}\n")
         return 0

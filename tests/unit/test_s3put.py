@@ -107,6 +107,38 @@ def test_part_sizes_grow_so_that_no_dump_hits_the_10000_part_limit() -> None:
     assert all(s3put.part_size(n) >= 5 * 1024**2 for n in range(1, s3put.MAX_PARTS))  # S3's minimum
 
 
+def test_the_largest_part_bounds_the_parts_and_what_one_upload_can_take() -> None:
+    mib, gib = 1024**2, 1024**3
+    assert s3put.capacity(64 * mib) == (1000 * 8 + 1000 * 16 + 1000 * 32 + 7000 * 64) * mib  # ~492 GiB
+    assert s3put.part_size(1, 5 * mib) == s3put.part_size(9_999, 5 * mib) == 5 * mib
+    assert s3put.capacity(5 * mib) == 10_000 * 5 * mib
+    assert s3put.capacity(64 * mib, parts=3) == 24 * mib
+    assert s3put.capacity() > 5 * 1024 * gib  # S3's own limit of one object is 5 TiB
+    assert all(s3put.part_size(n, 64 * mib) <= 64 * mib for n in range(1, s3put.MAX_PARTS + 1))
+
+
+@pytest.mark.parametrize(
+    ("option", "named"),
+    [
+        (["--max-part-mib", "4"], "--max-part-mib 4 is outside S3's part sizes, 5 to 5120"),
+        (["--max-part-mib", "6000"], "--max-part-mib 6000 is outside S3's part sizes, 5 to 5120"),
+        (["--max-parts", "0"], "--max-parts 0 is outside 1 to 10000"),
+    ],
+)
+def test_a_part_setting_outside_what_s3_allows_is_refused_by_name(
+    option: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        s3put.main(["capacity", *option], {})
+    assert exited.value.code == 2
+    assert named in capsys.readouterr().err
+
+
+def test_capacity_prints_the_bytes_for_the_script(capsys: pytest.CaptureFixture[str]) -> None:
+    assert s3put.main(["capacity", "--max-part-mib", "64"], {}) == 0
+    assert int(capsys.readouterr().out) == s3put.capacity(64 * 1024**2)
+
+
 def test_the_client_parses_as_python_3_9_for_amazon_linux_2023() -> None:
     ast.parse(SOURCE.read_text(encoding="utf-8"), feature_version=(3, 9))
     text = SOURCE.read_text(encoding="utf-8")
