@@ -5,7 +5,11 @@ last, ``manifest.json``::
 
     {"version": 1, "source": "i-0abc...", "started_at": "...Z", "finished_at": "...Z", "status": "ok",
      "objects": [{"key": "dumps/.../files.tar.gz", "kind": "files", "bytes": 123, "sha256": "..."},
-                 {"key": "dumps/.../db-school.sql.gz", "kind": "db", "engine": "mysql", ...}]}
+                 {"key": "dumps/.../db-school.sql.gz", "kind": "db", "engine": "mysql", ...}],
+     "inconsistent_tables": ["school.sessions"]}
+
+``inconsistent_tables`` (optional) names MySQL tables that ``--single-transaction`` does not cover
+(MyISAM, Aria, ...): the dump is usable, and verify and the weekly mail say so.
 
 :func:`parse_manifest` validates one and raises :class:`ManifestError` with a sentence that names the
 manifest and the field. :func:`list_dump_day` lists one day of one source with a single
@@ -60,6 +64,9 @@ class Manifest:
     finished_at: datetime
     status: str
     objects: tuple[ManifestObject, ...]
+    # MySQL tables that --single-transaction does not cover (MyISAM, Aria, ...): dumped at a slightly
+    # different moment than the rest. Shown to the admin; not a failure.
+    inconsistent_tables: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -137,6 +144,9 @@ def parse_manifest(raw: bytes | str, where: str = MANIFEST_NAME, folder: str | N
         raise ManifestError(f"{where}: an object key is listed twice")
     if status == STATUS_OK and not parsed:
         raise ManifestError(f"{where}: status is ok but no objects are listed")
+    inconsistent = data.get("inconsistent_tables", [])
+    if not isinstance(inconsistent, list) or not all(isinstance(t, str) and t for t in inconsistent):
+        raise ManifestError(f"{where}: inconsistent_tables={inconsistent!r} must be a list of table names")
     return Manifest(
         version=version,
         source=source,
@@ -144,6 +154,7 @@ def parse_manifest(raw: bytes | str, where: str = MANIFEST_NAME, folder: str | N
         finished_at=finished,
         status=status,
         objects=parsed,
+        inconsistent_tables=tuple(inconsistent),
     )
 
 

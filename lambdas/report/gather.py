@@ -209,7 +209,9 @@ def gather(
         if check.kind == metric_names.KIND_RDS:
             databases.add(check.source)
     quota = read_snapshot_quota(rds)
-    notes = tuple(p for p in result.problems if not any(p in c.problems for c in result.checks))
+    notes = tuple(p for p in result.problems if not any(p in c.problems for c in result.checks)) + tuple(
+        n for c in result.checks for n in c.notes
+    )
     return HealthReport(
         generated_at=now,
         language=settings.language,

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
 
-from lambdas.common.manifest import ManifestError, days_back, list_dump_day, read_manifest
+from lambdas.common.manifest import Manifest, ManifestError, days_back, list_dump_day, read_manifest
 from lambdas.common.metric_names import KIND_AMI, KIND_DUMP, KIND_RDS
 from lambdas.common.naming import (
     JOB_AMI,
@@ -62,12 +62,16 @@ def _fmt(when: datetime) -> str:
 
 @dataclass(frozen=True)
 class Found:
-    """One backup as the check sees it; ``detail`` says why it is not usable."""
+    """One backup as the check sees it; ``detail`` says why it is not usable.
+
+    ``note`` is for a usable backup with something the admin should know (not an alarm).
+    """
 
     id: str
     created: datetime
     state: str  # available | pending | failed
     detail: str = ""
+    note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +79,7 @@ class Found:
             "created": f"{self.created.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}",
             "state": self.state,
             **({"detail": self.detail} if self.detail else {}),
+            **({"note": self.note} if self.note else {}),
         }
 
 
@@ -95,6 +100,14 @@ class Check:
     @property
     def newest_good(self) -> Found | None:
         return next((b for b in self.backups if b.state == AVAILABLE), None)
+
+    @property
+    def notes(self) -> list[str]:
+        """What the admin should know about the newest good backup; never an alarm."""
+        good = self.newest_good
+        if good is None or not good.note:
+            return []
+        return [f"{KIND_LABEL[self.kind]} of {self.source}: the newest good backup {good.id} {good.note}"]
 
     @property
     def age_hours(self) -> float | None:
@@ -159,6 +172,7 @@ class Check:
             "newest_good": self.newest_good.as_dict() if self.newest_good else None,
             "count": len(self.backups),
             "problems": list(self.problems),
+            "notes": self.notes,
         }
 
 
@@ -356,9 +370,21 @@ def dump_backups(s3: S3Client, bucket: str, source: str, now: datetime, days: in
             if wrong:
                 found.append(Found(name, manifest.finished_at, FAILED, "is damaged: " + "; ".join(wrong)))
                 continue
-            found.append(Found(name, manifest.finished_at, AVAILABLE))
+            found.append(Found(name, manifest.finished_at, AVAILABLE, note=_inconsistent_note(manifest)))
             return found
     return found
+
+
+def _inconsistent_note(manifest: Manifest) -> str:
+    tables = manifest.inconsistent_tables
+    if not tables:
+        return ""
+    shown = ", ".join(tables[:10]) + (f" and {len(tables) - 10} more" if len(tables) > 10 else "")
+    return (
+        f"holds {len(tables)} table(s) that are not transactional ({shown}): they were dumped a moment "
+        "apart from the rest, so rows that belong together may not match. Convert them to InnoDB "
+        "(ALTER TABLE ... ENGINE=InnoDB) or set dump.mysql_consistency: lock-tables."
+    )
 
 
 def check_dumps(

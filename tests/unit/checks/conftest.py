@@ -125,6 +125,7 @@ def make_dump(aws: None) -> Callable[..., Dump]:
         status: str = "ok",
         sql: bytes = MYSQL_DUMP,
         engine: str = "mysql",
+        inconsistent: tuple[str, ...] = (),
     ) -> Dump:
         s3 = boto3.client("s3")
         folder = dump_folder(source, when)
@@ -155,6 +156,8 @@ def make_dump(aws: None) -> Callable[..., Dump]:
             "status": status,
             "objects": objects,
         }
+        if inconsistent:
+            doc["inconsistent_tables"] = list(inconsistent)
         if manifest:
             s3.put_object(Bucket=BUCKET, Key=folder + "manifest.json", Body=json.dumps(doc).encode())
         return Dump(folder, keys, doc)

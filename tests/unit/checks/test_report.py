@@ -183,6 +183,26 @@ def test_without_ses_sender_the_text_report_goes_to_the_sns_topic(
     assert f"{ALARM}: Threshold Crossed" in text
 
 
+def test_a_dump_with_non_transactional_tables_is_a_note_in_the_weekly_mail_not_a_problem(
+    report_env: str, server: str, database: str, make_dump: Callable[..., Dump], lambda_context: Any
+) -> None:
+    sqs = boto3.client("sqs")
+    queue = sqs.create_queue(QueueName="mails")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    boto3.client("sns").subscribe(TopicArn=report_env, Protocol="sqs", Endpoint=queue_arn)
+    _week_with_one_failure(server, database, make_dump)
+    make_dump(server, NOW - timedelta(hours=4), inconsistent=("school.sessions",))  # fresh: no problem left
+    result = report_handler.handler({}, lambda_context)
+    assert result["problems"] == []
+    [raw] = sqs.receive_message(QueueUrl=queue)["Messages"]
+    text = json.loads(raw["Body"])["Message"]
+    notes = text.split("\nNotes:\n", 1)[1]
+    assert f" - dump of {server}: the newest good backup " in notes
+    assert "1 table(s) that are not transactional (school.sessions)" in notes
+
+
 def test_ses_refusal_falls_back_to_sns_with_a_note(
     *,
     report_env: str,

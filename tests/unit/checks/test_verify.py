@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -275,3 +276,44 @@ def test_missing_retention_setting_is_named(
     monkeypatch.delenv("MIN_KEEP")
     with pytest.raises(SettingsError, match="MIN_KEEP"):
         VerifySettings.from_env()
+
+
+def test_a_dump_with_non_transactional_tables_is_good_and_carries_a_note(
+    server: str, database: str, make_dump: Callable[..., Dump], lambda_context: Any
+) -> None:
+    _fresh_everything(server, database, make_dump)
+    make_dump(server, NOW - timedelta(hours=1), inconsistent=("school.sessions", "school.log"))
+    result = _run(lambda_context)
+    assert result["passed"] is True
+    [dump] = [c for c in result["checks"] if c["kind"] == "dump"]
+    assert dump["problems"] == []
+    assert (
+        "2 table(s) that are not transactional (school.sessions, school.log)" in dump["newest_good"]["note"]
+    )
+    [note] = dump["notes"]
+    assert note.startswith(f"dump of {server}: the newest good backup ")
+    assert "dump.mysql_consistency: lock-tables" in note
+    others = [c for c in result["checks"] if c["kind"] != "dump"]
+    assert all(c["notes"] == [] for c in others)
+
+
+def test_an_older_dump_with_non_transactional_tables_adds_no_note(
+    server: str, database: str, make_dump: Callable[..., Dump], lambda_context: Any
+) -> None:
+    make_dump(server, NOW - timedelta(hours=20), inconsistent=("school.sessions",))
+    _fresh_everything(server, database, make_dump)  # the newest good dump is consistent
+    [dump] = [c for c in _run(lambda_context)["checks"] if c["kind"] == "dump"]
+    assert dump["notes"] == []
+
+
+def test_a_manifest_with_a_malformed_inconsistent_tables_field_is_named(
+    server: str, database: str, make_dump: Callable[..., Dump], lambda_context: Any
+) -> None:
+    _fresh_everything(server, database, make_dump)
+    dump = make_dump(server, NOW - timedelta(hours=1))
+    doc = {**dump.manifest, "inconsistent_tables": "school.sessions"}
+    boto3.client("s3").put_object(
+        Bucket=BUCKET, Key=dump.folder + "manifest.json", Body=json.dumps(doc).encode()
+    )
+    assert "has an invalid manifest" in (message := _failure(lambda_context))
+    assert "inconsistent_tables='school.sessions' must be a list of table names" in message
