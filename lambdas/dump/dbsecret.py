@@ -93,7 +93,10 @@ def _keep(fifo: str, text: bytes, lifetime: float) -> NoReturn:
         except OSError:
             os._exit(0)  # the FIFO is gone: the run cleaned up
         try:
-            os.write(fd, text)  # far below PIPE_BUF: one atomic write
+            # One message, ended by NUL (which the credentials cannot hold), far below PIPE_BUF: one
+            # atomic write. The loop may open the FIFO again while the last reader still has it open
+            # and write a second copy; the reader stops at the first NUL.
+            os.write(fd, text + b"\0")
         except OSError:
             pass  # the reader went away
         finally:
@@ -125,8 +128,18 @@ def serve(argv: list[str]) -> int:
 def run_tool(argv: list[str]) -> NoReturn:
     """``exec <engine> <fifo> <tool> [args...]``: the tool, with the credentials in a memfd."""
     engine, fifo, *command = argv
-    with open(fifo, "rb") as source:
-        text = source.read()
+    text = b""
+    with open(fifo, "rb", buffering=0) as source:
+        while b"\0" not in text:
+            chunk = source.read(4096)
+            if not chunk:
+                print(
+                    "dbsecret: the credential keeper ended before it handed out the credentials",
+                    file=sys.stderr,
+                )
+                sys.exit(EXIT_BAD_SECRET)
+            text += chunk
+    text = text.split(b"\0", 1)[0]
     memfd = os.memfd_create("schoolbackup-db-credentials", 0)  # inherited by the tool (no CLOEXEC)
     os.fchmod(memfd, 0o600)  # libpq and the MySQL client ignore credentials others could read
     os.write(memfd, text)
