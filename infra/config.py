@@ -127,6 +127,8 @@ class Dump:
     server_role_name: str
     compression: str  # gzip | zstd
     timeout_minutes: int
+    mysql_consistency: str  # single-transaction | lock-tables
+    max_part_mib: int
 
 
 @dataclass(frozen=True)
@@ -455,6 +457,8 @@ def load_config(context: Any, today: date | None = None) -> Config:
             "server_role_name",
             "compression",
             "timeout_minutes",
+            "mysql_consistency",
+            "max_part_mib",
         }
     )
     engine = dmp.choice("engine", "mysql", ("mysql", "postgres"))
@@ -493,6 +497,10 @@ def load_config(context: Any, today: date | None = None) -> Config:
         ),
         compression=dmp.choice("compression", "gzip", ("gzip", "zstd")),
         timeout_minutes=dmp.integer("timeout_minutes", 120, 5, 2880),
+        mysql_consistency=dmp.choice(
+            "mysql_consistency", "single-transaction", ("single-transaction", "lock-tables")
+        ),
+        max_part_mib=dmp.integer("max_part_mib", 64, 5, 5120),
     )
 
     well_known = {"mysql": 3306, "postgres": 5432}

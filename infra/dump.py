@@ -1,7 +1,7 @@
 """The dump as an SSM Command document, its daily schedule, the server's policy and its alarm.
 
-- The document embeds ``lambdas/dump/schoolbackup-dump.sh`` and its S3 client ``lambdas/dump/s3put.py``
-  verbatim (read at synth). Its name ends with a hash of its content, so a changed script is a new
+- The document embeds ``lambdas/dump/schoolbackup-dump.sh`` and its helpers (``s3put.py``, the
+  write-once S3 client; ``dbsecret.py``, which keeps the DB password in memory) verbatim (read at synth). Its name ends with a hash of its content, so a changed script is a new
   document (CloudFormation replaces it) and the schedule, which names it, runs the new script the
   next night; the schedule also asks for ``$LATEST`` explicitly. Its settings come
   from document parameters; SSM substitutes ``{{ Param }}`` textually into the shell script, so every
@@ -40,8 +40,14 @@ from lambdas.common.naming import DUMP_PREFIX
 
 JOB: Final = "dump"
 SCRIPT: Final = Path(__file__).resolve().parent.parent / "lambdas" / "dump" / "schoolbackup-dump.sh"
-S3PUT: Final = SCRIPT.with_name("s3put.py")
-S3PUT_END: Final = "SB_S3PUT_PY_END"
+# Helper programs next to the script: the shell variable the document sets to each one's source.
+HELPERS: Final[dict[str, Path]] = {
+    "SB_S3PUT_PY": SCRIPT.with_name("s3put.py"),
+    "SB_DBSECRET_PY": SCRIPT.with_name("dbsecret.py"),
+}
+# The script stops itself this long before the document's timeout, so its cleanup always runs
+# (the SSM agent SIGKILLs the process group at the timeout).
+TIME_LIMIT_MARGIN_SECONDS: Final = 300
 # The manifest check: ListBucket with the manifest's key as prefix; no other listing is possible.
 MANIFEST_PREFIX_PATTERN: Final = f"{DUMP_PREFIX}/i-*/????/??/??/????????T????Z/manifest.json"
 DOCUMENT_VERSION: Final = "$LATEST"
@@ -60,6 +66,8 @@ PATTERNS: Final[dict[str, str]] = {
     "DbName": r"^([A-Za-z0-9_][A-Za-z0-9_-]{0,62})?$",
     "DbSecretArn": r"^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)?$",
     "Compression": r"^(gzip|zstd)$",
+    "DbConsistency": r"^(single-transaction|lock-tables)$",
+    "MaxPartMiB": r"^[0-9]{1,4}$",
     "KmsKeyArn": r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$",
     "ScheduledTime": r"^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?Z)?$",
     "Region": r"^([a-z]{2}(-[a-z]+)+-[0-9]+)?$",
@@ -75,6 +83,8 @@ VARIABLES: Final[dict[str, str]] = {
     "DbName": "SB_DB_NAME",
     "DbSecretArn": "SB_DB_SECRET_ARN",
     "Compression": "SB_COMPRESSION",
+    "DbConsistency": "SB_DB_CONSISTENCY",
+    "MaxPartMiB": "SB_MAX_PART_MIB",
     "KmsKeyArn": "SB_KMS_KEY_ID",
     "ScheduledTime": "SB_SCHEDULED_TIME",
     "Region": "SB_REGION",
@@ -89,6 +99,8 @@ _DESCRIPTIONS: Final[dict[str, str]] = {
     "DbName": "Database name (empty: dbname from the secret)",
     "DbSecretArn": "Secrets Manager secret with username and password (empty only with DbEngine none)",
     "Compression": "gzip or zstd",
+    "DbConsistency": "MySQL: single-transaction (InnoDB consistent, writes go on) or lock-tables (all consistent)",
+    "MaxPartMiB": "Largest upload part in MiB (5-5120); an upload keeps up to 3 in memory",
     "KmsKeyArn": "KMS key ARN of the bucket (SSE-KMS)",
     "ScheduledTime": "ISO-8601 UTC time that names the dump folder, e.g. 2026-11-27T01:00:00Z (empty: now)",
     "Region": "AWS region (empty: from the instance metadata)",
@@ -99,30 +111,43 @@ def script_lines() -> list[str]:
     return SCRIPT.read_text(encoding="utf-8").splitlines()
 
 
-def s3put_lines() -> list[str]:
-    return S3PUT.read_text(encoding="utf-8").splitlines()
+def helper_lines() -> dict[str, list[str]]:
+    return {var: path.read_text(encoding="utf-8").splitlines() for var, path in HELPERS.items()}
 
 
-def run_command(lines: list[str], s3put: list[str]) -> list[str]:
-    """The script with the exports and the S3 client inserted after its shebang (which stays first)."""
+def time_limit_seconds(timeout_seconds: int) -> int:
+    """The script's own time limit: before the document's timeout, leaving time for its cleanup."""
+    return max(timeout_seconds - TIME_LIMIT_MARGIN_SECONDS, timeout_seconds * 9 // 10)
+
+
+def run_command(
+    lines: list[str], helpers: dict[str, list[str]], constants: dict[str, str] | None = None
+) -> list[str]:
+    """The script with the exports (parameters, then ``constants``) and the helpers (shell variables
+    holding their source, not exported) inserted after its shebang, which stays the first line."""
     shebang, body = lines[0], lines[1:]
     if not shebang.startswith("#!"):
         raise ValueError(f"{SCRIPT} must start with a shebang line, got {shebang!r}")
-    for path, text in ((SCRIPT, body), (S3PUT, s3put)):
-        if any("{{" in line for line in text):
-            raise ValueError(f"{path} must not contain '{{{{': SSM would read it as a parameter")
-    if S3PUT_END in s3put:
-        raise ValueError(f"{S3PUT} must not contain a line {S3PUT_END!r}")
+    if any("{{" in line for line in body):
+        raise ValueError(f"{SCRIPT} must not contain '{{{{': SSM would read it as a parameter")
     exports = [f"export {var}='{{{{ {param} }}}}'" for param, var in VARIABLES.items()]
+    exports += [f"export {var}='{value}'" for var, value in (constants or {}).items()]
+    embedded: list[str] = []
+    for var, text in helpers.items():
+        end = f"{var}_END"
+        if any("{{" in line for line in text):
+            raise ValueError(
+                f"{HELPERS.get(var, var)} must not contain '{{{{': SSM would read it as a parameter"
+            )
+        if end in text:
+            raise ValueError(f"{HELPERS.get(var, var)} must not contain a line {end!r}")
+        embedded += [f"{var}=$(cat <<'{end}'", *text, end, ")"]
     return [
         shebang,
         "# settings from the SSM document parameters (each checked by its allowedPattern)",
         *exports,
-        "# the dump's S3 client, lambdas/dump/s3put.py (a shell variable, not exported)",
-        f"SB_S3PUT_PY=$(cat <<'{S3PUT_END}'",
-        *s3put,
-        S3PUT_END,
-        ")",
+        "# the dump's helpers, lambdas/dump/*.py (shell variables, not exported)",
+        *embedded,
         *body,
     ]
 
@@ -188,6 +213,8 @@ class DumpJob(Construct):
             "DbName": dump.db_name,
             "DbSecretArn": dump.db_secret_arn,
             "Compression": dump.compression,
+            "DbConsistency": dump.mysql_consistency,
+            "MaxPartMiB": str(dump.max_part_mib),
             "KmsKeyArn": storage.key.key_arn,
             "ScheduledTime": "",
             "Region": region,
@@ -215,7 +242,11 @@ class DumpJob(Construct):
                     "precondition": {"StringEquals": ["platformType", "Linux"]},
                     "inputs": {
                         "timeoutSeconds": timeout_seconds,
-                        "runCommand": run_command(script_lines(), s3put_lines()),
+                        "runCommand": run_command(
+                            script_lines(),
+                            helper_lines(),
+                            {"SB_TIME_LIMIT_SECONDS": str(time_limit_seconds(timeout_seconds))},
+                        ),
                     },
                 }
             ],

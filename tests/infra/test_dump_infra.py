@@ -12,15 +12,16 @@ from aws_cdk.assertions import Match, Template
 import infra.dump
 from infra.dump import (
     DOCUMENT_VERSION,
+    HELPERS,
     MANIFEST_PREFIX_PATTERN,
     PATTERNS,
-    S3PUT_END,
     SCRIPT,
     VARIABLES,
     check_default,
+    helper_lines,
     run_command,
-    s3put_lines,
     script_lines,
+    time_limit_seconds,
 )
 from tests.infra.conftest import assert_has_resource, resources_of, synth
 
@@ -105,9 +106,14 @@ def test_document_is_a_schema_2_2_command_with_the_script_and_its_s3_client_embe
     # Every script line is there, in order, after the exports and the S3 client.
     script = script_lines()
     assert lines[-len(script) + 1 :] == script[1:]
-    start = lines.index(f"SB_S3PUT_PY=$(cat <<'{S3PUT_END}'")
-    assert lines[start + 1 : start + 1 + len(s3put_lines())] == s3put_lines()
-    assert lines[start + 1 + len(s3put_lines())] == S3PUT_END
+    assert set(HELPERS) == {"SB_S3PUT_PY", "SB_DBSECRET_PY"}
+    for var, text in helper_lines().items():
+        start = lines.index(f"{var}=$(cat <<'{var}_END'")
+        assert lines[start + 1 : start + 1 + len(text)] == text
+        assert lines[start + 1 + len(text)] == f"{var}_END"
+    # the script stops itself 5 minutes before the document's timeout, so its cleanup always runs
+    assert f"export SB_TIME_LIMIT_SECONDS='{120 * 60 - 300}'" in lines
+    assert time_limit_seconds(300) == 270
 
 
 def test_a_changed_script_is_a_new_document_that_the_schedule_sends_at_its_latest_version(
@@ -132,7 +138,11 @@ def test_exports_are_single_quoted_document_parameters(template: Template) -> No
     content = document(template)
     lines = content["mainSteps"][0]["inputs"]["runCommand"]
     exports = [line for line in lines if line.startswith("export SB_")]
-    assert exports == [f"export {var}='{{{{ {param} }}}}'" for param, var in VARIABLES.items()]
+    # every parameter, then the one constant the stack computes (the script's own time limit)
+    assert exports == [
+        *(f"export {var}='{{{{ {param} }}}}'" for param, var in VARIABLES.items()),
+        f"export SB_TIME_LIMIT_SECONDS='{120 * 60 - 300}'",
+    ]
     assert set(content["parameters"]) == set(VARIABLES)
     # The exports come before the first line that reads a setting.
     first_read = next(i for i, line in enumerate(lines) if line.startswith('SB_BUCKET="${SB_BUCKET'))
@@ -153,6 +163,8 @@ def test_every_parameter_has_an_allowed_pattern_and_config_defaults(template: Te
     assert params["DbName"]["default"] == "school"
     assert params["DbSecretArn"]["default"] == SECRET_ARN
     assert params["Compression"]["default"] == "gzip"
+    assert params["DbConsistency"]["default"] == "single-transaction"
+    assert params["MaxPartMiB"]["default"] == "64"
     assert params["Prefix"]["default"] == "dumps"
     assert params["ScheduledTime"]["default"] == ""
     assert joined(params["Bucket"]["default"]).startswith("<StorageBackupBucket")
@@ -170,6 +182,8 @@ GOOD = {
     "DbName": ["", "school", "wp_site-1"],
     "DbSecretArn": ["", SECRET_ARN],
     "Compression": ["gzip", "zstd"],
+    "DbConsistency": ["single-transaction", "lock-tables"],
+    "MaxPartMiB": ["5", "64", "5120"],
     "KmsKeyArn": ["arn:aws:kms:eu-central-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"],
     "ScheduledTime": ["", "2026-11-27T01:00:00Z", "2026-11-27T01:00Z", "2026-11-27T01:00:00.123Z"],
     "Region": ["", "eu-central-2", "us-gov-west-1"],
@@ -210,6 +224,8 @@ def test_other_bad_values_are_rejected() -> None:
         "Prefix": ["other", "dumps/", "/dumps", "dumps/../x y"],
         "DbPort": ["3306a", "123456"],
         "Compression": ["xz", ""],
+        "DbConsistency": ["", "snapshot", "lock-tables; reboot"],
+        "MaxPartMiB": ["", "64M", "-5", "12345"],
         "ScheduledTime": ["2026-11-27 01:00:00", "now", "2026-11-27T01:00:00+01:00"],
         "Bucket": ["Bad_Bucket", "a"],
     }
@@ -227,20 +243,21 @@ def test_a_default_that_breaks_its_pattern_fails_synth() -> None:
 
 def test_run_command_refuses_a_script_without_shebang_or_with_ssm_braces() -> None:
     with pytest.raises(ValueError, match="shebang"):
-        run_command(["echo hi"], [])
+        run_command(["echo hi"], {})
     with pytest.raises(ValueError, match="must not contain"):
-        run_command(["#!/bin/bash", "echo {{ x }}"], [])
+        run_command(["#!/bin/bash", "echo {{ x }}"], {})
     with pytest.raises(ValueError, match=r"s3put.py must not contain '\{\{'"):
-        run_command(["#!/bin/bash"], ["x = '{{ y }}'"])
-    with pytest.raises(ValueError, match=S3PUT_END):
-        run_command(["#!/bin/bash"], ["print(1)", S3PUT_END])
+        run_command(["#!/bin/bash"], {"SB_S3PUT_PY": ["x = '{{ y }}'"]})
+    with pytest.raises(ValueError, match="SB_DBSECRET_PY_END"):
+        run_command(["#!/bin/bash"], {"SB_DBSECRET_PY": ["print(1)", "SB_DBSECRET_PY_END"]})
     assert SCRIPT.name == "schoolbackup-dump.sh"
 
 
-def test_the_s3_client_runs_on_amazon_linux_2023s_python_3_9() -> None:
+def test_the_helpers_run_on_amazon_linux_2023s_python_3_9() -> None:
     import ast
 
-    ast.parse("\n".join(s3put_lines()), feature_version=(3, 9))
+    for text in helper_lines().values():
+        ast.parse("\n".join(text), feature_version=(3, 9))
 
 
 # --- schedule ---
@@ -320,6 +337,8 @@ def test_config_drives_document_and_timeout() -> None:
                 "compression": "zstd",
                 "timeout_minutes": 45,
                 "paths": ["/srv/site", "/etc/nginx"],
+                "mysql_consistency": "lock-tables",
+                "max_part_mib": 512,
             }
         }
     )
@@ -328,6 +347,7 @@ def test_config_drives_document_and_timeout() -> None:
     params = content["parameters"]
     assert (params["DbEngine"]["default"], params["DbPort"]["default"]) == ("postgres", "5433")
     assert params["Compression"]["default"] == "zstd"
+    assert (params["DbConsistency"]["default"], params["MaxPartMiB"]["default"]) == ("lock-tables", "512")
     assert params["Paths"]["default"] == "/srv/site /etc/nginx"
     assert json.loads(dump_schedule(t)["Properties"]["Target"]["Input"])["TimeoutSeconds"] == 45 * 60
 

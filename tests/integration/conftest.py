@@ -843,9 +843,15 @@ class Runner:
             ["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=timeout, check=False
         )
 
-    def popen(self, env: dict[str, str]) -> subprocess.Popen[str]:
+    def popen(self, env: dict[str, str], *, own_group: bool = False) -> subprocess.Popen[str]:
+        """``own_group``: the script leads its own process group, as the SSM agent starts it."""
         return subprocess.Popen(
-            ["bash", str(SCRIPT)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            ["bash", str(SCRIPT)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=own_group,
         )
 
     def leftovers(self) -> list[str]:

@@ -143,13 +143,13 @@ def test_the_dump_runs_from_its_ssm_document_as_from_the_file(
     runner: Runner, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
     """The document embeds the script and its S3 client; what SSM runs must work like the checkout."""
-    from infra.dump import VARIABLES, run_command, s3put_lines, script_lines
+    from infra.dump import VARIABLES, helper_lines, run_command, script_lines
 
-    text = "\n".join(run_command(script_lines(), s3put_lines())) + "\n"
+    text = "\n".join(run_command(script_lines(), helper_lines(), {"SB_TIME_LIMIT_SECONDS": "600"})) + "\n"
     env = runner.env()
     for param, var in VARIABLES.items():  # SSM substitutes {{ Param }} textually
         text = text.replace(f"{{{{ {param} }}}}", env.get(var, ""))
-    script = tmp_path / "_script.sh"  # elsewhere than lambdas/dump: s3put.py must come from the document
+    script = tmp_path / "_script.sh"  # elsewhere than lambdas/dump: the helpers must come from the document
     script.write_text(text)
     result = subprocess.run(
         ["bash", str(script)], env=env, capture_output=True, text=True, timeout=120, check=False, cwd=REPO

@@ -60,6 +60,8 @@ def test_missing_values_take_the_documented_defaults() -> None:
     assert config.schedules["ami_backup"] == "cron(0 3 ? * SUN *)"
     assert config.targets.ami_max_age_hours == 192
     assert config.dump.db_port == 3306
+    assert config.dump.mysql_consistency == "single-transaction"
+    assert config.dump.max_part_mib == 64
     assert load_config({**minimal, "dump": {**minimal["dump"], "engine": "postgres"}}).dump.db_port == 5432
 
 
@@ -129,6 +131,14 @@ BAD_CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("compression", {"dump__compression": "bzip2"}, "dump.compression", "gzip or zstd"),
     ("port", {"dump__db_port": 70000}, "dump.db_port", "1 to 65535"),
+    (
+        "consistency",
+        {"dump__mysql_consistency": "snapshot"},
+        "dump.mysql_consistency",
+        "single-transaction or lock-tables",
+    ),
+    ("part size below S3's minimum", {"dump__max_part_mib": 4}, "dump.max_part_mib", "5 to 5120"),
+    ("part size above S3's maximum", {"dump__max_part_mib": 6000}, "dump.max_part_mib", "5 to 5120"),
     (
         "expiry before transition",
         {"bucket__expiry_days": 30},
