@@ -22,10 +22,12 @@ only ever adds time. Informative extras, never replacing the required ratios:
     the uploads and the manifest, IMDS, connection check) and the ratio with it taken out;
   * the CPU seconds of the script's process tree, of the MariaDB server, and of the moto server,
     which stands in for S3 and would not exist in production (it competes for the same cores);
-  * a stage profile: dump | compressor, dump | compressor | sha256sum, and the upload alone (the same
+  * a stage profile: dump | sql_portable (the script's SQL filter, taken from the script), then
+    | zstd, dump | compressor | sha256sum, and the upload alone (the same
     compressed bytes from /dev/shm), side by side: the AWS CLI's ``aws s3 cp -`` (what the script used
     before, not write-once) and the script's own write-once client ``s3put.py`` (If-None-Match on every
-    object, SHA-256 on the way): their ratio is the cost of write-once uploads.
+    object, SHA-256 on the way): their ratio is the cost of write-once uploads; then the CPU seconds
+    of each stage of the db stream (the dump tool alone takes more than one of this machine's 2 cores).
 """
 
 from __future__ import annotations
@@ -463,19 +465,28 @@ def main() -> int:
             shm = Path("/dev/shm") if Path("/dev/shm").is_dir() else work
             blob = shm / f"sb-bench-{suffix}.zst"
             dump_sh = " ".join(dump)
+            # the script's own SQL filter (DEFINERs, the sandbox line), taken from the script itself
+            portable = f"eval \"$(sed -n '/^sql_portable() {{/,/^}}/p' {script_path})\"; DB_FLAVOR=mariadb; "
             stages = [
-                ("dump | zstd > /dev/null", f"{dump_sh} | zstd -q -c -2 -T0 > /dev/null"),
+                ("dump | cat > /dev/null (a pipe alone)", f"{dump_sh} | cat > /dev/null"),
+                ("dump | sql_portable > /dev/null", f"{portable}{dump_sh} | sql_portable > /dev/null"),
+                (
+                    "dump | sql_portable | zstd > /dev/null",
+                    f"{portable}{dump_sh} | sql_portable | zstd -q -c -2 -T0 > /dev/null",
+                ),
                 (
                     "dump | zstd | sha256sum (for comparison)",
                     f"{dump_sh} | zstd -q -c -2 -T0 | sha256sum > /dev/null",
                 ),
             ]
+            stage_cpu: dict[str, float] = {}
             try:
                 for label, pipeline in stages:
                     t, cpu, runs = best_of(
                         args.repeat,
                         lambda pipeline=pipeline: timed(["bash", "-o", "pipefail", "-c", pipeline]),
                     )
+                    stage_cpu[label] = cpu.tree
                     print(f"  {label:<42} {t:6.2f} s  ({all_times(runs)}; {cpu})", flush=True)
                 subprocess.run(
                     ["bash", "-o", "pipefail", "-c", f"{dump_sh} | zstd -q -c -2 -T0 > {blob}"], check=True
@@ -510,6 +521,22 @@ def main() -> int:
                     f"({all_times(once_runs)}; {once_cpu})"
                 )
                 write_once_ratio = once_s / up_s
+                pipe_cpu = stage_cpu["dump | cat > /dev/null (a pipe alone)"] - floor_cpu.tree
+                sed_cpu = stage_cpu["dump | sql_portable > /dev/null"] - floor_cpu.tree - pipe_cpu
+                zstd_cpu = (
+                    stage_cpu["dump | sql_portable | zstd > /dev/null"]
+                    - stage_cpu["dump | sql_portable > /dev/null"]
+                )
+                print("  CPU per stage of the db stream (each stage's share, from the runs above):")
+                for what, seconds in (
+                    ("mariadb-dump (the floor's tree)", floor_cpu.tree),
+                    ("one pipe between two tools", pipe_cpu),
+                    ("sql_portable (sed), beyond its pipe", sed_cpu),
+                    ("zstd -2 -T0", zstd_cpu),
+                    ("s3put upload incl. SHA-256 (its tree)", once_cpu.tree),
+                    ("mariadbd (server side of the dump)", floor_cpu.db),
+                ):
+                    print(f"    {what:<40} {seconds:6.1f} CPU-s")
                 start_s, start_cpu, _ = best_of(
                     3,
                     lambda: timed(
