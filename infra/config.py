@@ -15,6 +15,17 @@ from typing import Any, Final, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from infra.cron import Cron, CronError, clock_changes, parse_cron
+from lambdas.common.contracts import EC2_INSTANCE_ID, RDS_INSTANCE_ID, TAG_PART
+from lambdas.common.retention import RetentionPolicy
+from lambdas.common.settings import (
+    DEFAULT_AMI_MAX_AGE_HOURS,
+    DEFAULT_DUMP_MAX_AGE_HOURS,
+    DEFAULT_RDS_MAX_AGE_HOURS,
+    LANGUAGES,
+    Selection,
+    SelectionTag,
+    Targets,
+)
 
 CONTEXT_KEY: Final = "schoolbackup"
 # A check runs after the backups it checks (on days both run): verify after the dump and the snapshots,
@@ -50,13 +61,10 @@ _SECRET_ARN = re.compile(
     r"^arn:aws[a-z-]*:secretsmanager:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$"
 )
 _ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
-_TAG_PART = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
 _DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,63}$")
-_EC2_ID = re.compile(r"^i-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
-_RDS_ID = re.compile(r"^[a-zA-Z](?:-?[a-zA-Z0-9]){0,62}$")
 _SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _PATH = re.compile(r"^/[^\0\s'\"`$\\;|&<>]*$")
 _LOG_RETENTION_DAYS: Final = (
@@ -94,28 +102,6 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class Selection:
-    tag_key: str
-    tag_value: str
-    ec2_instance_ids: tuple[str, ...]
-    rds_instance_ids: tuple[str, ...]
-
-    @property
-    def tag(self) -> str:
-        """As the Lambdas' SELECTION_TAG variable: ``Key=Value``."""
-        return f"{self.tag_key}={self.tag_value}"
-
-
-@dataclass(frozen=True)
-class Retention:
-    keep_daily: int
-    keep_weekly: int
-    keep_monthly: int
-    max_age_days: int
-    min_keep: int
-
-
-@dataclass(frozen=True)
 class Dump:
     enabled: bool
     paths: tuple[str, ...]
@@ -141,15 +127,6 @@ class Bucket:
 
 
 @dataclass(frozen=True)
-class Targets:
-    """How old the newest good backup of each kind may be before an alarm fires."""
-
-    dump_max_age_hours: int
-    rds_max_age_hours: int
-    ami_max_age_hours: int
-
-
-@dataclass(frozen=True)
 class RestoreDrill:
     enabled: bool
     subnet_id: str | None
@@ -167,7 +144,7 @@ class Config:
     ses_sender: str | None
     selection: Selection
     schedules: Mapping[str, str]
-    retention: Retention
+    retention: RetentionPolicy
     ami_no_reboot: bool
     dump: Dump
     bucket: Bucket
@@ -366,32 +343,27 @@ def _read_schedules(root: _Reader, timezone: str, today: date | None) -> dict[st
     return schedules
 
 
-def load_config(context: Any, today: date | None = None) -> Config:
-    """Build and validate the configuration from the ``schoolbackup`` context block (``today``: where
-    the look at the coming daylight-saving changes starts; default: the current date)."""
-    problems: list[str] = []
-    if context is None:
-        raise ConfigError([f"{CONTEXT_KEY}: missing; cdk.json needs a context block named {CONTEXT_KEY!r}"])
-    root = _Reader(context, CONTEXT_KEY, problems)
-    root.unknown(
-        {
-            "notification_emails",
-            "timezone",
-            "language",
-            "ses_sender",
-            "selection",
-            "schedules",
-            "retention",
-            "ami",
-            "dump",
-            "bucket",
-            "targets",
-            "restore_drill",
-            "log_retention_days",
-            "tracing",
-        }
-    )
+ROOT_KEYS: Final = frozenset(
+    {
+        "notification_emails",
+        "timezone",
+        "language",
+        "ses_sender",
+        "selection",
+        "schedules",
+        "retention",
+        "ami",
+        "dump",
+        "bucket",
+        "targets",
+        "restore_drill",
+        "log_retention_days",
+        "tracing",
+    }
+)
 
+
+def _read_emails(root: _Reader) -> tuple[str, ...]:
     emails = root.strings(
         "notification_emails", (), _EMAIL, "e-mail addresses like it-admin@school.ch", non_empty=True
     )
@@ -401,36 +373,31 @@ def load_config(context: Any, today: date | None = None) -> Config:
             list(emails),
             "two or more addresses: the admin and the deputy who takes over when the admin is away",
         )
-    timezone = root.get("timezone", "Europe/Zurich", _valid_zone, "an IANA timezone name like Europe/Zurich")
-    language = root.choice("language", "en", ("en", "de"))
-    ses_sender = root.get(
-        "ses_sender",
-        None,
-        lambda v: v is None or (isinstance(v, str) and bool(_EMAIL.match(v))),
-        "null or an SES-verified sender address",
-    )
+    return emails
 
+
+def _read_selection(root: _Reader) -> Selection:
     sel = root.child("selection")
     sel.unknown({"tag_key", "tag_value", "ec2_instance_ids", "rds_instance_ids"})
-    selection = Selection(
-        tag_key=sel.text(
-            "tag_key", "Backup", _TAG_PART, "a tag key of 1-128 letters, digits, spaces or _.:/=+-@"
-        ),
-        tag_value=sel.text(
-            "tag_value", "true", _TAG_PART, "a tag value of 1-128 letters, digits, spaces or _.:/=+-@"
+    allowed = "a tag {} of 1-128 letters, digits, spaces or _.:/=+-@"
+    return Selection(
+        tag=SelectionTag(
+            key=sel.text("tag_key", "Backup", TAG_PART, allowed.format("key")),
+            value=sel.text("tag_value", "true", TAG_PART, allowed.format("value")),
         ),
         ec2_instance_ids=sel.strings(
-            "ec2_instance_ids", (), _EC2_ID, "EC2 instance ids like i-0123456789abcdef0"
+            "ec2_instance_ids", (), EC2_INSTANCE_ID, "EC2 instance ids like i-0123456789abcdef0"
         ),
         rds_instance_ids=sel.strings(
-            "rds_instance_ids", (), _RDS_ID, "RDS instance identifiers like school-db"
+            "rds_instance_ids", (), RDS_INSTANCE_ID, "RDS instance identifiers like school-db"
         ),
     )
 
-    schedules = _read_schedules(root, timezone, today)
+
+def _read_retention(root: _Reader) -> RetentionPolicy:
     ret = root.child("retention")
     ret.unknown({"keep_daily", "keep_weekly", "keep_monthly", "max_age_days", "min_keep"})
-    retention = Retention(
+    retention = RetentionPolicy(
         keep_daily=ret.integer("keep_daily", 7, 0, 3650),
         keep_weekly=ret.integer("keep_weekly", 4, 0, 520),
         keep_monthly=ret.integer("keep_monthly", 3, 0, 120),
@@ -439,39 +406,48 @@ def load_config(context: Any, today: date | None = None) -> Config:
     )
     if retention.keep_daily + retention.keep_weekly + retention.keep_monthly == 0:
         ret.fail(ret.key("keep_daily/keep_weekly/keep_monthly"), 0, "at least one of them above 0")
+    return retention
 
+
+def _read_ami_no_reboot(root: _Reader) -> bool:
     ami = root.child("ami")
     ami.unknown({"no_reboot"})
-    ami_no_reboot = ami.boolean("no_reboot", True)
+    return ami.boolean("no_reboot", True)
 
+
+DUMP_KEYS: Final = frozenset(
+    {
+        "enabled",
+        "paths",
+        "engine",
+        "db_host",
+        "db_port",
+        "db_name",
+        "db_secret_arn",
+        "server_role_name",
+        "compression",
+        "timeout_minutes",
+        "mysql_consistency",
+        "max_part_mib",
+    }
+)
+WELL_KNOWN_PORTS: Final = {"mysql": 3306, "postgres": 5432}
+
+
+def _read_dump(root: _Reader) -> Dump:
     dmp = root.child("dump")
-    dmp.unknown(
-        {
-            "enabled",
-            "paths",
-            "engine",
-            "db_host",
-            "db_port",
-            "db_name",
-            "db_secret_arn",
-            "server_role_name",
-            "compression",
-            "timeout_minutes",
-            "mysql_consistency",
-            "max_part_mib",
-        }
-    )
+    dmp.unknown(set(DUMP_KEYS))
     engine = dmp.choice("engine", "mysql", ("mysql", "postgres"))
-    dump_enabled = dmp.boolean("enabled", True)
+    enabled = dmp.boolean("enabled", True)
 
     def server_setting(name: str, pattern: re.Pattern[str], allowed: str) -> str:
         """Required for the dump; with the dump switched off it may be left out."""
-        if not dump_enabled and name not in dmp.data:
+        if not enabled and name not in dmp.data:
             return ""
         return dmp.text(name, "", pattern, allowed)
 
     dump = Dump(
-        enabled=dump_enabled,
+        enabled=enabled,
         paths=dmp.strings(
             "paths",
             ("/etc", "/var/www"),
@@ -485,7 +461,7 @@ def load_config(context: Any, today: date | None = None) -> Config:
             _HOSTNAME,
             "the database host name, e.g. school-db.abc123.eu-central-2.rds.amazonaws.com",
         ),
-        db_port=dmp.integer("db_port", 3306 if engine == "mysql" else 5432, 1, 65535),
+        db_port=dmp.integer("db_port", WELL_KNOWN_PORTS[engine], 1, 65535),
         db_name=dmp.text("db_name", "school", _DB_NAME, "a database name of letters, digits and _"),
         db_secret_arn=server_setting(
             "db_secret_arn",
@@ -502,17 +478,18 @@ def load_config(context: Any, today: date | None = None) -> Config:
         ),
         max_part_mib=dmp.integer("max_part_mib", 64, 5, 5120),
     )
-
-    well_known = {"mysql": 3306, "postgres": 5432}
-    other = next(e for e in well_known if e != dump.engine)
-    if dump.engine in well_known and dump.db_port == well_known[other]:
+    other = next(e for e in WELL_KNOWN_PORTS if e != dump.engine)
+    if dump.db_port == WELL_KNOWN_PORTS[other]:
         dmp.fail(
             dmp.key("db_port"),
             dump.db_port,
-            f"the port of {dump.engine} (leave db_port out for {well_known[dump.engine]}); "
+            f"the port of {dump.engine} (leave db_port out for {WELL_KNOWN_PORTS[dump.engine]}); "
             f"{dump.db_port} is {other}'s port",
         )
+    return dump
 
+
+def _read_bucket(root: _Reader) -> Bucket:
     bkt = root.child("bucket")
     bkt.unknown(
         {
@@ -542,15 +519,20 @@ def load_config(context: Any, today: date | None = None) -> Config:
             bucket.expiry_days,
             f"at least object_lock_days ({bucket.object_lock_days}); locked dumps cannot expire earlier",
         )
+    return bucket
 
+
+def _read_targets(root: _Reader) -> Targets:
     tgt = root.child("targets")
     tgt.unknown({"dump_max_age_hours", "rds_max_age_hours", "ami_max_age_hours"})
-    targets = Targets(
-        dump_max_age_hours=tgt.integer("dump_max_age_hours", 26, 1, 24 * 31),
-        rds_max_age_hours=tgt.integer("rds_max_age_hours", 26, 1, 24 * 31),
-        ami_max_age_hours=tgt.integer("ami_max_age_hours", 192, 1, 24 * 62),
+    return Targets(
+        dump_max_age_hours=tgt.integer("dump_max_age_hours", DEFAULT_DUMP_MAX_AGE_HOURS, 1, 24 * 31),
+        rds_max_age_hours=tgt.integer("rds_max_age_hours", DEFAULT_RDS_MAX_AGE_HOURS, 1, 24 * 31),
+        ami_max_age_hours=tgt.integer("ami_max_age_hours", DEFAULT_AMI_MAX_AGE_HOURS, 1, 24 * 62),
     )
 
+
+def _read_drill(root: _Reader) -> RestoreDrill:
     drl = root.child("restore_drill")
     drl.unknown(
         {
@@ -591,32 +573,51 @@ def load_config(context: Any, today: date | None = None) -> Config:
             drill.max_runtime_minutes,
             f"at least rto_target_minutes ({drill.rto_target_minutes})",
         )
+    return drill
 
-    log_retention_days = root.get(
-        "log_retention_days",
-        90,
-        lambda v: v in _LOG_RETENTION_DAYS,
-        "one of CloudWatch's retention periods: " + ", ".join(map(str, _LOG_RETENTION_DAYS)),
-    )
-    tracing = root.boolean("tracing", False)
-    if _valid_zone(timezone):
-        problems.extend(_order_problems(schedules, ZoneInfo(timezone), _today(timezone, today), dump_enabled))
 
-    if problems:
-        raise ConfigError(problems)
-    return Config(
+def load_config(context: Any, today: date | None = None) -> Config:
+    """Build and validate the configuration from the ``schoolbackup`` context block (``today``: where
+    the look at the coming daylight-saving changes starts; default: the current date)."""
+    problems: list[str] = []
+    if context is None:
+        raise ConfigError([f"{CONTEXT_KEY}: missing; cdk.json needs a context block named {CONTEXT_KEY!r}"])
+    root = _Reader(context, CONTEXT_KEY, problems)
+    root.unknown(set(ROOT_KEYS))
+    emails = _read_emails(root)
+    timezone = root.get("timezone", "Europe/Zurich", _valid_zone, "an IANA timezone name like Europe/Zurich")
+    config = Config(
         notification_emails=emails,
         timezone=timezone,
-        language=language,
-        ses_sender=ses_sender,
-        selection=selection,
-        schedules=schedules,
-        retention=retention,
-        ami_no_reboot=ami_no_reboot,
-        dump=dump,
-        bucket=bucket,
-        targets=targets,
-        restore_drill=drill,
-        log_retention_days=log_retention_days,
-        tracing=tracing,
+        language=root.choice("language", "en", LANGUAGES),
+        ses_sender=root.get(
+            "ses_sender",
+            None,
+            lambda v: v is None or (isinstance(v, str) and bool(_EMAIL.match(v))),
+            "null or an SES-verified sender address",
+        ),
+        selection=_read_selection(root),
+        schedules=_read_schedules(root, timezone, today),
+        retention=_read_retention(root),
+        ami_no_reboot=_read_ami_no_reboot(root),
+        dump=_read_dump(root),
+        bucket=_read_bucket(root),
+        targets=_read_targets(root),
+        restore_drill=_read_drill(root),
+        log_retention_days=root.get(
+            "log_retention_days",
+            90,
+            lambda v: v in _LOG_RETENTION_DAYS,
+            "one of CloudWatch's retention periods: " + ", ".join(map(str, _LOG_RETENTION_DAYS)),
+        ),
+        tracing=root.boolean("tracing", False),
     )
+    if _valid_zone(timezone):
+        problems.extend(
+            _order_problems(
+                config.schedules, ZoneInfo(timezone), _today(timezone, today), config.dump.enabled
+            )
+        )
+    if problems:
+        raise ConfigError(problems)
+    return config

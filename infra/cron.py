@@ -204,9 +204,6 @@ def parse_cron(expression: str) -> Cron:
     )
 
 
-# --- daylight saving time ------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class ClockChange:
     """A day on which a run time of a schedule does not exist (``gap``: clocks go forward, the

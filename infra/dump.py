@@ -36,7 +36,7 @@ from infra.monitoring import AlarmTopic
 from infra.nag import acknowledge
 from infra.schedules import SCHEDULED_TIME, JobSchedules
 from infra.storage import BackupStorage
-from lambdas.common.naming import DUMP_PREFIX
+from lambdas.common.contracts import DUMP_PREFIX
 
 JOB: Final = "dump"
 SCRIPT: Final = Path(__file__).resolve().parent.parent / "lambdas" / "dump" / "schoolbackup-dump.sh"
@@ -185,24 +185,37 @@ class DumpJob(Construct):
         self.log_group: logs.LogGroup | None = None
         if not config.dump.enabled:
             return
-        dump, selection = config.dump, config.selection
+        self.config, self.storage = config, storage
         stack = Stack.of(self)
-        region, account, partition = stack.region, stack.account, stack.partition
-        timeout_seconds = dump.timeout_minutes * 60
-
-        # --- command output ---
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=f"/schoolbackup/{stack.stack_name}/dump",
-            removal_policy=RemovalPolicy.DESTROY,
+        self.log_group_name = f"/schoolbackup/{stack.stack_name}/dump"
+        self.log_group = self._output_log_group()
+        self.document_name, self.document = self._document()
+        self.schedule = self._schedule(schedules)
+        self.server_policy = self._server_policy()
+        self.failure_rule = self._failure_rule(alarms)
+        CfnOutput(self, "DumpDocumentName", value=self.document_name, description="SSM document of the dump")
+        CfnOutput(
+            self, "DumpLogGroupName", value=self.log_group_name, description="Output of the dump commands"
         )
-        cfn_log_group = self.log_group.node.default_child
-        assert isinstance(cfn_log_group, logs.CfnLogGroup)
-        cfn_log_group.retention_in_days = config.log_retention_days
-        log_group_name = f"/schoolbackup/{stack.stack_name}/dump"
 
-        # --- document ---
+    @property
+    def timeout_seconds(self) -> int:
+        return self.config.dump.timeout_minutes * 60
+
+    def _output_log_group(self) -> logs.LogGroup:
+        """Where the SSM agent writes the command output (CloudWatchOutputConfig), with retention."""
+        group = logs.LogGroup(
+            self, "Logs", log_group_name=self.log_group_name, removal_policy=RemovalPolicy.DESTROY
+        )
+        cfn_log_group = group.node.default_child
+        assert isinstance(cfn_log_group, logs.CfnLogGroup)
+        cfn_log_group.retention_in_days = self.config.log_retention_days
+        return group
+
+    def _document(self) -> tuple[str, ssm.CfnDocument]:
+        """The Command document: parameters with their patterns, and the script with its helpers."""
+        dump, storage, stack = self.config.dump, self.storage, Stack.of(self)
+        timeout_seconds = self.timeout_seconds
         defaults = {
             "Bucket": storage.bucket.bucket_name,
             "Prefix": DUMP_PREFIX,
@@ -217,7 +230,7 @@ class DumpJob(Construct):
             "MaxPartMiB": str(dump.max_part_mib),
             "KmsKeyArn": storage.key.key_arn,
             "ScheduledTime": "",
-            "Region": region,
+            "Region": stack.region,
         }
         parameters = {
             name: {
@@ -253,21 +266,26 @@ class DumpJob(Construct):
         }
         # The name changes with the content: CloudFormation replaces the document (version 1, the
         # default) instead of adding a version that SendCommand would not run by default.
-        self.document_name = document_name(stack.stack_name, stack.resolve(content))
-        self.document = ssm.CfnDocument(
+        name = document_name(stack.stack_name, stack.resolve(content))
+        document = ssm.CfnDocument(
             self,
             "Document",
-            name=self.document_name,
+            name=name,
             document_type="Command",
             document_format="JSON",
             target_type="/AWS::EC2::Instance",
             update_method="Replace",
             content=content,
         )
+        return name, document
+
+    def _schedule(self, schedules: JobSchedules) -> Any:
+        """SendCommand through the Scheduler's universal target, to the listed or the tagged servers."""
+        selection, stack = self.config.selection, Stack.of(self)
+        region, account, partition = stack.region, stack.account, stack.partition
         document_arn = f"arn:{partition}:ssm:{region}:{account}:document/{self.document_name}"
         instance_arn = f"arn:{partition}:ec2:{region}:{account}:instance"
-
-        # --- schedule: SendCommand through the Scheduler's universal target ---
+        timeout_seconds = self.timeout_seconds
         if selection.ec2_instance_ids:
             command_targets: dict[str, Any] = {"InstanceIds": list(selection.ec2_instance_ids)}
             instance_statement = iam.PolicyStatement(
@@ -277,13 +295,13 @@ class DumpJob(Construct):
             )
         else:
             command_targets = {
-                "Targets": [{"Key": f"tag:{selection.tag_key}", "Values": [selection.tag_value]}]
+                "Targets": [{"Key": f"tag:{selection.tag.key}", "Values": [selection.tag.value]}]
             }
             instance_statement = iam.PolicyStatement(
                 sid="SendToTaggedInstances",
                 actions=["ssm:SendCommand"],
                 resources=[f"{instance_arn}/*"],
-                conditions={"StringEquals": {f"ssm:resourceTag/{selection.tag_key}": selection.tag_value}},
+                conditions={"StringEquals": {f"ssm:resourceTag/{selection.tag.key}": selection.tag.value}},
             )
         payload = {
             "DocumentName": self.document_name,
@@ -293,13 +311,13 @@ class DumpJob(Construct):
             "TimeoutSeconds": timeout_seconds,
             "Comment": "schoolbackup daily dump",
             "CloudWatchOutputConfig": {
-                "CloudWatchLogGroupName": log_group_name,
+                "CloudWatchLogGroupName": self.log_group_name,
                 "CloudWatchOutputEnabled": True,
             },
             "MaxConcurrency": "1",
             "MaxErrors": "0",
         }
-        self.schedule = schedules.sdk_job(
+        schedule = schedules.sdk_job(
             JOB,
             "ssm:sendCommand",
             payload,
@@ -310,21 +328,29 @@ class DumpJob(Construct):
                 instance_statement,
             ],
         )
-        self.schedule.node.add_dependency(self.document)
+        schedule.node.add_dependency(self.document)
         if not selection.ec2_instance_ids:
             role = schedules.node.find_child(f"{JOB}-role")
             acknowledge(
                 role,
                 "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]",
-                f"SendCommand on instance/* is limited by the ssm:resourceTag/{selection.tag_key}="
-                f"{selection.tag_value} condition to the servers selected for backup; the document is fixed.",
+                f"SendCommand on instance/* is limited by the ssm:resourceTag/{selection.tag.key}="
+                f"{selection.tag.value} condition to the servers selected for backup; the document is fixed.",
             )
 
-        # --- the server's permissions ---
+        return schedule
+
+    def _server_policy(self) -> iam.Policy:
+        """The server's role may only add dumps, find a slot's manifest, use the key, read its secret."""
+        dump, storage, stack = self.config.dump, self.storage, Stack.of(self)
+        region = stack.region
+        assert self.log_group is not None
+        cfn_log_group = self.log_group.node.default_child
+        assert isinstance(cfn_log_group, logs.CfnLogGroup)
         bucket_id = stack.resolve(stack.get_logical_id(storage.bucket.node.default_child))  # type: ignore[arg-type]
         log_group_id = stack.resolve(stack.get_logical_id(cfn_log_group))
         server_role = iam.Role.from_role_name(self, "ServerRole", dump.server_role_name)
-        self.server_policy = iam.Policy(
+        policy = iam.Policy(
             self,
             "ServerPolicy",
             roles=[server_role],
@@ -384,29 +410,33 @@ class DumpJob(Construct):
             ],
         )
         acknowledge(
-            self.server_policy,
+            policy,
             "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:"
             "<AWS::AccountId>:log-group:*]",
             "logs:DescribeLogGroups has no narrower resource; the SSM agent needs it to find the dump's "
             "output group. It reveals only log group names, no log content.",
         )
         acknowledge(
-            self.server_policy,
+            policy,
             f"AwsSolutions::AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{DUMP_PREFIX}/*]",
             "Dump keys are dumps/<instance-id>/<time>/..., named at run time; IAM has no policy variable "
             "holding the bare instance id, so PutObject (only add, never delete or change retention) "
             "is limited to the dumps/ prefix.",
         )
         acknowledge(
-            self.server_policy,
+            policy,
             f"AwsSolutions::AwsSolutions-IAM5[Resource::<{log_group_id}.Arn>:log-stream:*]",
             "The SSM agent names the output log streams per command at run time; the wildcard is "
             "limited to the dump log group.",
         )
 
-        # --- alarm: a failed, timed-out or cancelled dump on any server ---
+        return policy
+
+    def _failure_rule(self, alarms: AlarmTopic) -> events.Rule:
+        """A failed, timed-out or cancelled dump on any server is mailed through the alarm topic."""
+        stack, log_group_name = Stack.of(self), self.log_group_name
         failure_rule_name = f"{stack.stack_name}-dump-failed"
-        self.failure_rule = events.Rule(
+        rule = events.Rule(
             self,
             "Failed",
             rule_name=failure_rule_name,
@@ -420,7 +450,7 @@ class DumpJob(Construct):
         instance = events.EventField.from_path("$.detail.instance-id")
         status = events.EventField.from_path("$.detail.status")
         command = events.EventField.from_path("$.detail.command-id")
-        self.failure_rule.add_target(
+        rule.add_target(
             alarms.rule_target(
                 failure_rule_name,
                 events.RuleTargetInput.from_text(
@@ -438,5 +468,4 @@ class DumpJob(Construct):
             )
         )
 
-        CfnOutput(self, "DumpDocumentName", value=self.document_name, description="SSM document of the dump")
-        CfnOutput(self, "DumpLogGroupName", value=log_group_name, description="Output of the dump commands")
+        return rule

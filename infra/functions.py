@@ -3,14 +3,16 @@
 Newest Python runtime that both Lambda and the Powertools layer support, arm64, JSON logs into a
 log group with retention, Powertools from the public AWS layer of exactly the version pinned in
 requirements.txt (the one the tests run with), its own IAM role that can write only to its own log
-group. Callers add the statements their function needs to ``fn.role``.
+group. :meth:`FunctionFactory.job` adds what a scheduled job needs on top: the statements of its
+role, one cdk-nag acknowledgement per wildcard resource (each with its reason) and its schedule.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
@@ -21,7 +23,10 @@ from constructs import Construct
 
 from infra.config import Config
 from infra.nag import acknowledge
-from lambdas.common.metric_names import NAMESPACE
+from lambdas.common.settings import FunctionSettings
+
+if TYPE_CHECKING:
+    from infra.schedules import JobSchedules
 
 RUNTIME: Final = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE: Final = lambda_.Architecture.ARM_64
@@ -107,15 +112,7 @@ class FunctionFactory(Construct):
             f"AwsSolutions::AwsSolutions-IAM5[Resource::<{log_group_id}.Arn>:log-stream:*]",
             "Lambda names its log streams at run time; the wildcard is limited to this function's own log group.",
         )
-        env = {
-            # Not POWERTOOLS_SERVICE_NAME: Powertools would add it as a `service` dimension to every metric,
-            # and the alarms watch metrics by exactly the dimensions the code sets (see observability.py).
-            "SCHOOLBACKUP_FUNCTION": name,
-            "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
-            "POWERTOOLS_LOG_LEVEL": "INFO",
-            "POWERTOOLS_TRACE_DISABLED": "false" if self.config.tracing else "true",
-            **(environment or {}),
-        }
+        env = {**FunctionSettings(name=name, tracing=self.config.tracing).to_env(), **(environment or {})}
         fn = lambda_.Function(
             scope,
             "Function",
@@ -147,3 +144,33 @@ class FunctionFactory(Construct):
             )
         self.functions.append(fn)
         return fn
+
+    def job(
+        self,
+        name: str,
+        *,
+        description: str,
+        environment: Mapping[str, str],
+        statements: Sequence[iam.PolicyStatement],
+        wildcards: Mapping[str, str],
+        schedules: JobSchedules,
+        timeout: Duration | None = None,
+        memory_mb: int = 256,
+    ) -> lambda_.Function:
+        """A scheduled function: its role gets ``statements``; ``wildcards`` maps each wildcard resource
+        of them (as cdk-nag prints it) to the reason it is needed."""
+        fn = self.function(
+            name, description=description, environment=dict(environment), timeout=timeout, memory_mb=memory_mb
+        )
+        for statement in statements:
+            fn.add_to_role_policy(statement)
+        acknowledge_wildcards(fn, wildcards)
+        schedules.lambda_job(name, fn)
+        return fn
+
+
+def acknowledge_wildcards(function: lambda_.Function, reasons: Mapping[str, str]) -> None:
+    """One acknowledgement per wildcard resource of the function's role, each with its reason."""
+    target = function.role or function
+    for resource, reason in reasons.items():
+        acknowledge(target, f"AwsSolutions::AwsSolutions-IAM5[Resource::{resource}]", reason)

@@ -1,4 +1,4 @@
-"""Issue 4: the prune function, its daily schedule and its least-privilege role.
+"""The prune function, its daily schedule and its least-privilege role.
 
 What the role may do (IAM service authorization reference, EC2 and RDS):
 - List: ``ec2:DescribeImages``/``ec2:DescribeSnapshots`` support no resource-level permissions (``*``);
@@ -16,30 +16,18 @@ from typing import Final
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.config import Config
 from infra.functions import FunctionFactory
-from infra.nag import acknowledge
 from infra.schedules import JobSchedules
-from lambdas.common.naming import MANAGED_BY_KEY, MANAGED_BY_VALUE, NAME_PREFIX
+from lambdas.common.contracts import MANAGED_BY_KEY, MANAGED_BY_VALUE, NAME_PREFIX
+from lambdas.common.settings import PruneSettings
 
 JOB: Final = "prune"
 # Prune stops starting deletions 30 s before its timeout and reports what is left for the next run;
 # at ~0.2 s per deletion, 10 minutes clear a few thousand backups.
 TIMEOUT: Final = Duration.minutes(10)
-
-
-def retention_environment(config: Config) -> dict[str, str]:
-    r = config.retention
-    return {
-        "KEEP_DAILY": str(r.keep_daily),
-        "KEEP_WEEKLY": str(r.keep_weekly),
-        "KEEP_MONTHLY": str(r.keep_monthly),
-        "MAX_AGE_DAYS": str(r.max_age_days),
-        "MIN_KEEP": str(r.min_keep),
-    }
 
 
 class Prune(Construct):
@@ -55,19 +43,22 @@ class Prune(Construct):
         schedules: JobSchedules,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
-        region, account, partition = stack.region, stack.account, stack.partition
-
-        self.function = factory.function(
+        self.function = factory.job(
             JOB,
             description="apply the retention policy to AMIs (+ their EBS snapshots) and RDS snapshots",
-            environment={**retention_environment(config), "DRY_RUN": "false"},
+            environment=PruneSettings(config.retention).to_env(),
+            statements=self._statements(),
+            wildcards=WILDCARD_REASONS,
+            schedules=schedules,
             timeout=TIMEOUT,
         )
-        ec2_arn = f"arn:{partition}:ec2:{region}"
-        rds_arn = f"arn:{partition}:rds:{region}:{account}"
+
+    def _statements(self) -> list[iam.PolicyStatement]:
+        stack = Stack.of(self)
+        ec2_arn = f"arn:{stack.partition}:ec2:{stack.region}"
+        rds_arn = f"arn:{stack.partition}:rds:{stack.region}:{stack.account}"
         managed = {"StringEquals": {f"aws:ResourceTag/{MANAGED_BY_KEY}": MANAGED_BY_VALUE}}
-        statements = [
+        return [
             iam.PolicyStatement(
                 sid="ListImagesAndSnapshots",
                 actions=["ec2:DescribeImages", "ec2:DescribeSnapshots"],
@@ -100,42 +91,31 @@ class Prune(Construct):
                 conditions={"StringEquals": {f"rds:snapshot-tag/{MANAGED_BY_KEY}": MANAGED_BY_VALUE}},
             ),
         ]
-        for statement in statements:
-            self.function.add_to_role_policy(statement)
-        _acknowledge_wildcards(
-            self.function,
-            {
-                "*": (
-                    "ec2:DescribeImages/DescribeSnapshots support no resource-level permissions, and "
-                    "rds:DescribeAccountAttributes (the manual-snapshot quota) is account-wide."
-                ),
-                "arn:<AWS::Partition>:ec2:<AWS::Region>::image/*": (
-                    "Image ids are not known in advance; DeregisterImage is limited by the "
-                    f"aws:ResourceTag/{MANAGED_BY_KEY}={MANAGED_BY_VALUE} condition to schoolbackup's AMIs."
-                ),
-                "arn:<AWS::Partition>:ec2:<AWS::Region>::snapshot/*": (
-                    "Snapshot ids are not known in advance; DeleteSnapshot is limited by the "
-                    f"aws:ResourceTag/{MANAGED_BY_KEY}={MANAGED_BY_VALUE} condition to schoolbackup's snapshots."
-                ),
-                "arn:<AWS::Partition>:rds:<AWS::Region>:<AWS::AccountId>:db:*": (
-                    "Listing manual snapshots (read only) across the account's instances: the policy "
-                    "applies to every backed-up DB, whose ids are not known at deploy time."
-                ),
-                "arn:<AWS::Partition>:rds:<AWS::Region>:<AWS::AccountId>:snapshot:*": (
-                    "Listing manual snapshots (read only) is one account-wide call; prune then keeps to "
-                    "the ones tagged ManagedBy=schoolbackup, and may delete only those (next statement)."
-                ),
-                f"arn:<AWS::Partition>:rds:<AWS::Region>:<AWS::AccountId>:snapshot:{NAME_PREFIX}*": (
-                    "Snapshot names are sb-<db>-<time>; DeleteDBSnapshot additionally requires "
-                    f"rds:snapshot-tag/{MANAGED_BY_KEY}={MANAGED_BY_VALUE}."
-                ),
-            },
-        )
-        self.schedule = schedules.lambda_job(JOB, self.function)
 
 
-def _acknowledge_wildcards(function: lambda_.Function, reasons: dict[str, str]) -> None:
-    """One acknowledgement per wildcard resource of the function's role, each with its reason."""
-    target = function.role or function
-    for resource, reason in reasons.items():
-        acknowledge(target, f"AwsSolutions::AwsSolutions-IAM5[Resource::{resource}]", reason)
+WILDCARD_REASONS: Final = {
+    "*": (
+        "ec2:DescribeImages/DescribeSnapshots support no resource-level permissions, and "
+        "rds:DescribeAccountAttributes (the manual-snapshot quota) is account-wide."
+    ),
+    "arn:<AWS::Partition>:ec2:<AWS::Region>::image/*": (
+        "Image ids are not known in advance; DeregisterImage is limited by the "
+        f"aws:ResourceTag/{MANAGED_BY_KEY}={MANAGED_BY_VALUE} condition to schoolbackup's AMIs."
+    ),
+    "arn:<AWS::Partition>:ec2:<AWS::Region>::snapshot/*": (
+        "Snapshot ids are not known in advance; DeleteSnapshot is limited by the "
+        f"aws:ResourceTag/{MANAGED_BY_KEY}={MANAGED_BY_VALUE} condition to schoolbackup's snapshots."
+    ),
+    "arn:<AWS::Partition>:rds:<AWS::Region>:<AWS::AccountId>:db:*": (
+        "Listing manual snapshots (read only) across the account's instances: the policy "
+        "applies to every backed-up DB, whose ids are not known at deploy time."
+    ),
+    "arn:<AWS::Partition>:rds:<AWS::Region>:<AWS::AccountId>:snapshot:*": (
+        "Listing manual snapshots (read only) is one account-wide call; prune then keeps to "
+        "the ones tagged ManagedBy=schoolbackup, and may delete only those (next statement)."
+    ),
+    f"arn:<AWS::Partition>:rds:<AWS::Region>:<AWS::AccountId>:snapshot:{NAME_PREFIX}*": (
+        "Snapshot names are sb-<db>-<time>; DeleteDBSnapshot additionally requires "
+        f"rds:snapshot-tag/{MANAGED_BY_KEY}={MANAGED_BY_VALUE}."
+    ),
+}

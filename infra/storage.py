@@ -12,7 +12,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import Bucket as BucketConfig
-from lambdas.common.naming import DUMP_PREFIX
+from lambdas.common.contracts import DUMP_PREFIX
 
 
 class BackupStorage(Construct):

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from lambdas.common.naming import DUMP_PREFIX, parse_time
+from lambdas.common.contracts import DUMP_PREFIX, dump_day_prefix, parse_time
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -158,9 +158,6 @@ def parse_manifest(raw: bytes | str, where: str = MANIFEST_NAME, folder: str | N
     )
 
 
-# --- where dumps live -------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class DumpFolder:
     """One dump folder as listed: its objects' sizes, and whether the manifest is there."""
@@ -193,15 +190,10 @@ def parse_dump_folder(prefix: str) -> tuple[str, datetime] | None:
     return match["source"], when
 
 
-def day_prefix(source: str, day: datetime, prefix: str = DUMP_PREFIX) -> str:
-    """``dumps/<source>/<YYYY>/<MM>/<DD>/`` for the UTC day of ``day``."""
-    return f"{prefix}/{source}/{day.astimezone(UTC):%Y/%m/%d}/"
-
-
 def list_dump_day(s3: S3Client, bucket: str, source: str, day: datetime) -> list[DumpFolder]:
     """The dump folders of one source on one UTC day, newest first (one listing, paginated)."""
     folders: dict[str, DumpFolder] = {}
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=day_prefix(source, day))
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=dump_day_prefix(source, day))
     for page in pages:
         for obj in page.get("Contents", []):
             key = obj["Key"]

@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics
 
-from lambdas.common import metric_names
-
-NAMESPACE: Final = metric_names.NAMESPACE
+from lambdas.common.contracts import NAMESPACE
+from lambdas.common.settings import FunctionSettings
 
 # The function's name labels its log lines. It is deliberately not POWERTOOLS_SERVICE_NAME: Powertools
 # adds that as a `service` dimension to every metric, and then no alarm (which watches a metric by the
 # exact set of dimensions the code sets, e.g. only Kind) would ever see data.
-SERVICE: Final = f"schoolbackup-{os.environ.get('SCHOOLBACKUP_FUNCTION', 'local').replace('_', '-')}"
+SERVICE: Final = f"schoolbackup-{FunctionSettings.from_env().name.replace('_', '-')}"
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE)
@@ -33,13 +31,9 @@ for _noisy in ("boto3", "botocore", "urllib3", "s3transfer"):
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def tracing_enabled() -> bool:
-    return os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").strip().lower() in ("false", "0")
-
-
 def traced(handler: F) -> F:
     """``tracer.capture_lambda_handler`` when tracing is on; the handler unchanged otherwise."""
-    if not tracing_enabled():
+    if not FunctionSettings.from_env().tracing:
         return handler
     from aws_lambda_powertools import Tracer  # noqa: PLC0415 - deliberately lazy, see module docstring
 

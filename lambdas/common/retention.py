@@ -15,7 +15,7 @@ Semantics (those of ``restic forget``), applied separately to every (source, kin
 4. Pending backups are never deleted (deleting one that is still being written is never right, and it
    may yet become the newest good backup).
 
-Which backups count. Only usable (``available``) backups are restore points, so only they fill the
+Which backups count. Only usable backups are restore points, so only they fill the
 daily/weekly/monthly buckets and the ``min_keep`` count. If failed ones counted, a failed backup could
 be "the newest of its day" and push the good backup of that day out of the daily rule, and a run of
 failures would use up ``keep_daily`` with backups nobody can restore. Pending ones do not count
@@ -34,21 +34,16 @@ ordered by id (the greater id counts as the newer).
 
 from __future__ import annotations
 
-import enum
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from lambdas.common.contracts import State
+
 KEEP: Final = "keep"
 DELETE: Final = "delete"
-
-
-class State(enum.StrEnum):
-    AVAILABLE = "available"
-    PENDING = "pending"
-    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -189,7 +184,7 @@ def _decide_failed(
 
 
 def _decide_group(group: Sequence[Backup], policy: RetentionPolicy, now: datetime) -> list[Decision]:
-    usable = _newest_first(b for b in group if b.state is State.AVAILABLE)
+    usable = _newest_first(b for b in group if b.state is State.USABLE)
     failed = _newest_first(b for b in group if b.state is State.FAILED)
     cutoff = now - timedelta(days=policy.max_age_days)
     return [

@@ -1,41 +1,52 @@
-"""Reading a Lambda's settings from its environment.
+"""Every job's settings, as frozen dataclasses: ``from_env()`` in the Lambda, ``to_env()`` in the stack.
 
-Every setting is required unless a caller passes a default on purpose; a missing or malformed
-variable raises :class:`SettingsError` whose message names the variable and what is allowed.
+An environment variable's name is written once, here: the stack builds each function's environment
+with ``to_env()``, the handler reads it back with ``from_env()``, and a test proves
+``from_env(to_env(s)) == s`` for every job. A missing or malformed variable raises
+:class:`SettingsError` whose message names the variable and what is allowed. Standard library only
+(infra and backupctl import this module); the only module of lambdas.common that reads ``os.environ``.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
 
+from lambdas.common.contracts import EC2_INSTANCE_ID, NAMESPACE, RDS_INSTANCE_ID, TAG_PART
 from lambdas.common.retention import RetentionPolicy
 
-_TAG_PART = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+Env = Mapping[str, str]
+
+# How old the newest good backup of each kind may be (also the configuration's defaults): a daily job
+# may run a couple of hours late once, a weekly one a day.
+DEFAULT_DUMP_MAX_AGE_HOURS: Final = 26
+DEFAULT_RDS_MAX_AGE_HOURS: Final = 26
+DEFAULT_AMI_MAX_AGE_HOURS: Final = 192
+RESTORE_TEST_PICKS: Final = ("newest", "random")
+LANGUAGES: Final = ("en", "de")
 
 
 class SettingsError(ValueError):
     """A Lambda environment variable is missing or malformed."""
 
 
-def env_str(name: str, environ: Mapping[str, str] | None = None) -> str:
+def _env(environ: Env | None) -> Env:
+    return os.environ if environ is None else environ
+
+
+def env_str(name: str, environ: Env | None = None) -> str:
     """The non-empty value of ``name``; raises SettingsError naming the variable otherwise."""
-    env = os.environ if environ is None else environ
-    value = env.get(name, "").strip()
+    value = _env(environ).get(name, "").strip()
     if not value:
         raise SettingsError(f"environment variable {name} is missing or empty")
     return value
 
 
-def env_int(
-    name: str, minimum: int, environ: Mapping[str, str] | None = None, *, default: int | None = None
-) -> int:
+def env_int(name: str, minimum: int, environ: Env | None = None, *, default: int | None = None) -> int:
     """An integer >= ``minimum`` from ``name``; ``default`` (when given) if the variable is absent or empty."""
-    env = os.environ if environ is None else environ
-    if default is not None and not env.get(name, "").strip():
+    if default is not None and not _env(environ).get(name, "").strip():
         return default
     raw = env_str(name, environ)
     try:
@@ -47,10 +58,9 @@ def env_int(
     return value
 
 
-def env_bool(name: str, default: bool, environ: Mapping[str, str] | None = None) -> bool:
+def env_bool(name: str, default: bool, environ: Env | None = None) -> bool:
     """A boolean (true/false/1/0/yes/no); ``default`` when the variable is absent."""
-    env = os.environ if environ is None else environ
-    raw = env.get(name)
+    raw = _env(environ).get(name)
     if raw is None or not raw.strip():
         return default
     value = raw.strip().lower()
@@ -61,11 +71,37 @@ def env_bool(name: str, default: bool, environ: Mapping[str, str] | None = None)
     raise SettingsError(f"environment variable {name}={raw!r} must be true or false")
 
 
-def env_list(name: str, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+def env_list(name: str, environ: Env | None = None) -> tuple[str, ...]:
     """A comma-separated list; an absent or empty variable is an empty tuple."""
-    env = os.environ if environ is None else environ
-    raw = env.get(name, "")
+    raw = _env(environ).get(name, "")
     return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...], environ: Env | None = None) -> str:
+    value = _env(environ).get(name, "").strip() or default
+    if value not in choices:
+        raise SettingsError(f"environment variable {name}={value!r} must be {' or '.join(choices)}")
+    return value
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _ids(name: str, pattern_name: str, environ: Env | None) -> tuple[str, ...]:
+    ids = env_list(name, environ)
+    pattern, example = (
+        (EC2_INSTANCE_ID, "ids like i-0123456789abcdef0")
+        if pattern_name == "ec2"
+        else (RDS_INSTANCE_ID, "identifiers like school-db")
+    )
+    bad = [i for i in ids if not pattern.match(i)]
+    if bad:
+        what = "instance ids" if pattern_name == "ec2" else "DB identifiers"
+        raise SettingsError(
+            f"environment variable {name} has invalid {what} {bad}; expected comma-separated {example}"
+        )
+    return ids
 
 
 @dataclass(frozen=True)
@@ -79,15 +115,18 @@ class SelectionTag:
     def parse(cls, raw: str, name: str = "SELECTION_TAG") -> SelectionTag:
         key, sep, value = raw.partition("=")
         key, value = key.strip(), value.strip()
-        if not sep or not key or not value or not _TAG_PART.match(key) or not _TAG_PART.match(value):
+        if not sep or not key or not value or not TAG_PART.match(key) or not TAG_PART.match(value):
             raise SettingsError(
                 f"environment variable {name}={raw!r} must look like Key=Value, e.g. Backup=true"
             )
         return cls(key, value)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> SelectionTag:
+    def from_env(cls, environ: Env | None = None) -> SelectionTag:
         return cls.parse(env_str("SELECTION_TAG", environ))
+
+    def to_env(self) -> dict[str, str]:
+        return {"SELECTION_TAG": str(self)}
 
     def matches(self, tags: Mapping[str, str]) -> bool:
         return tags.get(self.key) == self.value
@@ -96,13 +135,32 @@ class SelectionTag:
         return f"{self.key}={self.value}"
 
 
-def tag_dict(tags: Iterable[Mapping[str, Any]] | None) -> dict[str, str]:
-    """AWS ``[{"Key": k, "Value": v}]`` lists as a plain dict (also the boto3 stubs' TagTypeDef lists)."""
-    return {str(t["Key"]): str(t.get("Value", "")) for t in tags or []}
+@dataclass(frozen=True)
+class Selection:
+    """What is backed up: instances with the selection tag, plus these listed ids."""
+
+    tag: SelectionTag
+    ec2_instance_ids: tuple[str, ...] = ()
+    rds_instance_ids: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, environ: Env | None = None) -> Selection:
+        return cls(
+            tag=SelectionTag.from_env(environ),
+            ec2_instance_ids=_ids("EC2_INSTANCE_IDS", "ec2", environ),
+            rds_instance_ids=_ids("RDS_INSTANCE_IDS", "rds", environ),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        return {
+            **self.tag.to_env(),
+            "EC2_INSTANCE_IDS": ",".join(self.ec2_instance_ids),
+            "RDS_INSTANCE_IDS": ",".join(self.rds_instance_ids),
+        }
 
 
-def retention_from_env(environ: Mapping[str, str] | None = None) -> RetentionPolicy:
-    """KEEP_DAILY, KEEP_WEEKLY, KEEP_MONTHLY, MAX_AGE_DAYS and MIN_KEEP, validated as infra/config.py does."""
+def retention_from_env(environ: Env | None = None) -> RetentionPolicy:
+    """KEEP_DAILY, KEEP_WEEKLY, KEEP_MONTHLY, MAX_AGE_DAYS and MIN_KEEP, validated as the configuration is."""
     policy = RetentionPolicy(
         keep_daily=env_int("KEEP_DAILY", 0, environ),
         keep_weekly=env_int("KEEP_WEEKLY", 0, environ),
@@ -115,3 +173,195 @@ def retention_from_env(environ: Mapping[str, str] | None = None) -> RetentionPol
             "environment variables KEEP_DAILY, KEEP_WEEKLY and KEEP_MONTHLY are all 0; at least one must be above 0"
         )
     return policy
+
+
+def retention_to_env(policy: RetentionPolicy) -> dict[str, str]:
+    return {
+        "KEEP_DAILY": str(policy.keep_daily),
+        "KEEP_WEEKLY": str(policy.keep_weekly),
+        "KEEP_MONTHLY": str(policy.keep_monthly),
+        "MAX_AGE_DAYS": str(policy.max_age_days),
+        "MIN_KEEP": str(policy.min_keep),
+    }
+
+
+@dataclass(frozen=True)
+class Targets:
+    """How old the newest good backup of each kind may be before an alarm fires (hours)."""
+
+    dump_max_age_hours: int = DEFAULT_DUMP_MAX_AGE_HOURS
+    rds_max_age_hours: int = DEFAULT_RDS_MAX_AGE_HOURS
+    ami_max_age_hours: int = DEFAULT_AMI_MAX_AGE_HOURS
+
+    @classmethod
+    def from_env(cls, environ: Env | None = None) -> Targets:
+        return cls(
+            dump_max_age_hours=env_int("DUMP_MAX_AGE_HOURS", 1, environ, default=DEFAULT_DUMP_MAX_AGE_HOURS),
+            rds_max_age_hours=env_int("RDS_MAX_AGE_HOURS", 1, environ, default=DEFAULT_RDS_MAX_AGE_HOURS),
+            ami_max_age_hours=env_int("AMI_MAX_AGE_HOURS", 1, environ, default=DEFAULT_AMI_MAX_AGE_HOURS),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        return {
+            "DUMP_MAX_AGE_HOURS": str(self.dump_max_age_hours),
+            "RDS_MAX_AGE_HOURS": str(self.rds_max_age_hours),
+            "AMI_MAX_AGE_HOURS": str(self.ami_max_age_hours),
+        }
+
+
+@dataclass(frozen=True)
+class FunctionSettings:
+    """What every function is told about itself: its name (labels its logs) and whether tracing is on."""
+
+    name: str = "local"
+    tracing: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Env | None = None) -> FunctionSettings:
+        env = _env(environ)
+        name = env.get("SCHOOLBACKUP_FUNCTION", "").strip() or "local"
+        tracing = env.get("POWERTOOLS_TRACE_DISABLED", "true").strip().lower() in ("false", "0")
+        return cls(name=name, tracing=tracing)
+
+    def to_env(self) -> dict[str, str]:
+        # Not POWERTOOLS_SERVICE_NAME: Powertools would add it as a `service` dimension to every metric,
+        # and the alarms watch metrics by exactly the dimensions the code sets.
+        return {
+            "SCHOOLBACKUP_FUNCTION": self.name,
+            "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+            "POWERTOOLS_TRACE_DISABLED": _flag(not self.tracing),
+        }
+
+
+@dataclass(frozen=True)
+class RdsSnapshotSettings:
+    selection: SelectionTag
+    instance_ids: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, environ: Env | None = None) -> RdsSnapshotSettings:
+        return cls(SelectionTag.from_env(environ), _ids("RDS_INSTANCE_IDS", "rds", environ))
+
+    def to_env(self) -> dict[str, str]:
+        return {**self.selection.to_env(), "RDS_INSTANCE_IDS": ",".join(self.instance_ids)}
+
+
+@dataclass(frozen=True)
+class AmiBackupSettings:
+    selection: SelectionTag
+    instance_ids: tuple[str, ...] = ()
+    no_reboot: bool = True
+
+    @classmethod
+    def from_env(cls, environ: Env | None = None) -> AmiBackupSettings:
+        return cls(
+            selection=SelectionTag.from_env(environ),
+            instance_ids=_ids("EC2_INSTANCE_IDS", "ec2", environ),
+            no_reboot=env_bool("NO_REBOOT", True, environ),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        return {
+            **self.selection.to_env(),
+            "EC2_INSTANCE_IDS": ",".join(self.instance_ids),
+            "NO_REBOOT": _flag(self.no_reboot),
+        }
+
+
+@dataclass(frozen=True)
+class PruneSettings:
+    policy: RetentionPolicy
+    dry_run: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Env | None = None) -> PruneSettings:
+        return cls(policy=retention_from_env(environ), dry_run=env_bool("DRY_RUN", False, environ))
+
+    def to_env(self) -> dict[str, str]:
+        return {**retention_to_env(self.policy), "DRY_RUN": _flag(self.dry_run)}
+
+
+@dataclass(frozen=True)
+class VerifySettings:
+    bucket: str
+    selection: Selection
+    retention: RetentionPolicy  # verify checks that prune removed what the policy no longer keeps
+    dump_enabled: bool = True
+    targets: Targets = field(default_factory=Targets)
+
+    @classmethod
+    def from_env(cls, environ: Env | None = None) -> VerifySettings:
+        return cls(
+            bucket=env_str("BACKUP_BUCKET", environ),
+            selection=Selection.from_env(environ),
+            retention=retention_from_env(environ),
+            dump_enabled=env_bool("DUMP_ENABLED", True, environ),
+            targets=Targets.from_env(environ),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        return {
+            "BACKUP_BUCKET": self.bucket,
+            **self.selection.to_env(),
+            **retention_to_env(self.retention),
+            "DUMP_ENABLED": _flag(self.dump_enabled),
+            **self.targets.to_env(),
+        }
+
+
+@dataclass(frozen=True)
+class RestoreTestSettings:
+    bucket: str
+    pick: str = "newest"  # newest | random
+
+    @classmethod
+    def from_env(cls, environ: Env | None = None) -> RestoreTestSettings:
+        return cls(
+            bucket=env_str("BACKUP_BUCKET", environ),
+            pick=env_choice("RESTORE_TEST_PICK", "newest", RESTORE_TEST_PICKS, environ),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        return {"BACKUP_BUCKET": self.bucket, "RESTORE_TEST_PICK": self.pick}
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """The weekly mail: everything verify checks (it runs the same checks), plus where the mail goes."""
+
+    verify: VerifySettings
+    topic_arn: str
+    alarm_prefix: str
+    language: str = "en"
+    ses_sender: str | None = None
+    recipients: tuple[str, ...] = ()
+
+    @property
+    def retention(self) -> RetentionPolicy:
+        return self.verify.retention
+
+    @classmethod
+    def from_env(cls, environ: Env | None = None) -> ReportSettings:
+        sender = _env(environ).get("SES_SENDER", "").strip() or None
+        recipients = env_list("NOTIFICATION_EMAILS", environ)
+        if sender and not recipients:
+            raise SettingsError("environment variable NOTIFICATION_EMAILS is empty but SES_SENDER is set")
+        return cls(
+            verify=VerifySettings.from_env(environ),
+            topic_arn=env_str("ALARM_TOPIC_ARN", environ),
+            alarm_prefix=env_str("ALARM_PREFIX", environ),
+            language=env_choice("LANGUAGE", "en", LANGUAGES, environ),
+            ses_sender=sender,
+            recipients=recipients,
+        )
+
+    def to_env(self) -> dict[str, str]:
+        return {
+            **self.verify.to_env(),
+            "ALARM_TOPIC_ARN": self.topic_arn,
+            "ALARM_PREFIX": self.alarm_prefix,
+            "LANGUAGE": self.language,
+            "SES_SENDER": self.ses_sender or "",
+            "NOTIFICATION_EMAILS": ",".join(self.recipients),
+        }

@@ -82,9 +82,6 @@ def capacity(largest: int = MAX_PART_SIZE, parts: int = MAX_PARTS) -> int:
     return sum(part_size(n, largest) for n in range(1, parts + 1))
 
 
-# --------------------------------------------------------------------------------------- credentials
-
-
 @dataclass
 class Credentials:
     access_key: str
@@ -160,9 +157,6 @@ class CredentialSource:
         )
 
 
-# --------------------------------------------------------------------------------------- signing
-
-
 def _quote(text: str) -> str:
     return urllib.parse.quote(text, safe=_UNRESERVED)
 
@@ -211,9 +205,6 @@ def sign(
         f"SignedHeaders={';'.join(names)}, Signature={signature}"
     )
     return out
-
-
-# --------------------------------------------------------------------------------------- client
 
 
 def content_md5(body: bytes) -> str:
@@ -328,8 +319,6 @@ class Client:
             delay = min(delay * 2, 8.0)
         raise AssertionError("unreachable")
 
-    # --- the operations ---------------------------------------------------------------------
-
     def exists(self, key: str) -> bool:
         response = self.request(
             "GET",
@@ -417,9 +406,6 @@ def _error(response: Response) -> tuple[str, str] | None:
         code = root.findtext("Code") or code
         message = root.findtext("Message") or message
     return code, " ".join(message.split())
-
-
-# --------------------------------------------------------------------------------------- streaming
 
 
 class Hashed:
@@ -536,9 +522,6 @@ def _abort_quietly(client: Client, key: str, upload_id: str) -> None:
             f"s3put: warning: {err}; the bucket's lifecycle rule removes the parts after 7 days",
             file=sys.stderr,
         )
-
-
-# --------------------------------------------------------------------------------------- command line
 
 
 def object_headers(args: argparse.Namespace) -> dict[str, str]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lambdas.common.aws import rds_client
-from lambdas.common.naming import scheduled_time
+from lambdas.common.aws.clients import rds_client
+from lambdas.common.contracts import scheduled_time
+from lambdas.common.jobs.rds_snapshot import create_snapshots
 from lambdas.common.observability import accepts_missing_context, logger, metrics, traced
-from lambdas.rds_snapshot.snapshots import RdsSnapshotSettings, create_snapshots
+from lambdas.common.publishing import publish_backup_result
+from lambdas.common.settings import RdsSnapshotSettings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -18,9 +20,7 @@ if TYPE_CHECKING:
 @metrics.log_metrics
 @traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = RdsSnapshotSettings.from_env()
-    when = scheduled_time(event)
-    result = create_snapshots(rds_client(), settings, when)
-    result.publish_metrics()
+    result = create_snapshots(rds_client(), RdsSnapshotSettings.from_env(), scheduled_time(event))
+    publish_backup_result(result)
     result.raise_if_failed()
     return result.as_dict()

@@ -63,7 +63,7 @@ def build(ec2: Any, rds: Any, instances: int, weeks: int, rds_days: int) -> tupl
     """Create the backups; returns (AMIs, RDS snapshots) created."""
     import time_machine
 
-    from lambdas.common.naming import JOB_AMI, JOB_RDS, aws_tags, backup_name, backup_tags
+    from lambdas.common.contracts import JOB_AMI, JOB_RDS, aws_tags, backup_name, backup_tags
 
     ids = [
         i["InstanceId"]

@@ -273,6 +273,38 @@ MUST_DENY: tuple[Case, ...] = (
         IMPLICIT,
     ),
     Case(
+        "restore_test writes the weekly mail's record",
+        function("restore_test"),
+        "s3",
+        "PutObject",
+        _put("reports/weekly/20261130T0630Z.json"),
+        IMPLICIT,
+    ),
+    Case(
+        "report writes a restore-test record",
+        function("report"),
+        "s3",
+        "PutObject",
+        _put("reports/restore-tests/20261130T0600Z.json"),
+        IMPLICIT,
+    ),
+    Case(
+        "restore_test replaces its record (PutObject without If-None-Match)",
+        function("restore_test"),
+        "s3",
+        "PutObject",
+        lambda s: _bucket(s, Key="reports/restore-tests/20261130T0600Z.json"),
+        IMPLICIT,
+    ),
+    Case(
+        "report replaces its weekly record (PutObject without If-None-Match)",
+        function("report"),
+        "s3",
+        "PutObject",
+        lambda s: _bucket(s, Key="reports/weekly/20261130T0630Z.json"),
+        IMPLICIT,
+    ),
+    Case(
         "report deletes a dump",
         function("report"),
         "s3",
@@ -363,9 +395,6 @@ def kms_cases() -> Iterator[Case]:
                 IMPLICIT,
                 action=action,
             )
-
-
-# --- what services do for the stack -----------------------------------------------------------------
 
 
 @dataclass(frozen=True)

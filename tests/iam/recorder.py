@@ -1,8 +1,9 @@
 """Recording every AWS request the Lambda code makes in the unit tests, for the IAM evaluator.
 
 Wraps botocore's ``BaseClient._make_api_call`` (the one door every call goes through, moto or not).
-A call counts as a Lambda's when a frame of ``lambdas/<function>/`` is on the stack; the outermost such
-frame names the function (report's gather calling verify's checks is still the report function).
+A call counts as a Lambda's when a frame of ``lambdas/<function>/`` or of the job module
+``lambdas/common/jobs/<function>.py`` is on the stack; the outermost such frame names the function (the
+report job calling verify's checks is still the report function).
 Calls made by the tests themselves (setting up moto) are not the Lambdas' and are not recorded.
 
 What IAM needs beyond the call itself is captured at the moment of the call: the tags of the
@@ -67,15 +68,18 @@ class Call:
 
 
 def calling_function() -> str | None:
-    """The function package of the outermost ``lambdas/<name>/`` frame on the stack, if any."""
+    """The function whose code is outermost on the stack: a ``lambdas/<name>/`` handler frame, or the
+    job module ``lambdas/common/jobs/<name>.py`` that a test called directly."""
     found = None
     frame = sys._getframe(2)
     while frame is not None:
         path = Path(frame.f_code.co_filename)
         if LAMBDAS in path.parents:
-            package = path.relative_to(LAMBDAS).parts[0]
-            if package not in ("common", "dump") and len(path.relative_to(LAMBDAS).parts) > 1:
-                found = package
+            parts = path.relative_to(LAMBDAS).parts
+            if parts[0] not in ("common", "dump") and len(parts) > 1:
+                found = parts[0]
+            elif parts[:2] == ("common", "jobs") and (LAMBDAS / path.stem / "handler.py").is_file():
+                found = path.stem
         frame = frame.f_back  # type: ignore[assignment]
     return found
 

@@ -174,8 +174,6 @@ def _aws_tags(tags: Any) -> dict[str, str]:
     return {str(t["Key"]): str(t.get("Value", "")) for t in tags or []}
 
 
-# --- EC2 ------------------------------------------------------------------------------------------
-
 EC2: Final = f"arn:{PARTITION}:ec2:{REGION}"
 
 
@@ -307,8 +305,6 @@ def _delete_snapshot(params: Params, world: World) -> list[IamRequest]:
     ]
 
 
-# --- RDS ------------------------------------------------------------------------------------------
-
 RDS: Final = f"arn:{PARTITION}:rds:{REGION}:{ACCOUNT}"
 _DB_TAG_KEYS = ("aws:ResourceTag/${TagKey}", "rds:db-tag/${TagKey}")
 _SNAPSHOT_TAG_KEYS = ("aws:ResourceTag/${TagKey}", "rds:snapshot-tag/${TagKey}")
@@ -394,8 +390,6 @@ def _delete_db_snapshot(params: Params, world: World) -> list[IamRequest]:
         )
     ]
 
-
-# --- S3 (+ KMS on the caller's behalf) ------------------------------------------------------------
 
 _SSE_KEYS = (
     "s3:x-amz-server-side-encryption",
@@ -581,9 +575,6 @@ for _op, _action in (
         return [_req(action, f"arn:{PARTITION}:s3:::{world.bucket(params['Bucket'])}", f"s3.{op}")]
 
 
-# --- CloudWatch, SNS, SES, Secrets Manager -------------------------------------------------------
-
-
 @_row("cloudwatch", "GetMetricData", "cloudwatch:GetMetricData", note="no resource-level permissions")
 def _metric_data(params: Params, world: World) -> list[IamRequest]:
     return [_req("cloudwatch:GetMetricData", "*", "cloudwatch.GetMetricData")]
@@ -659,9 +650,6 @@ def _secret(params: Params, world: World) -> list[IamRequest]:
             {"secretsmanager:SecretId": arn},
         )
     ]
-
-
-# --- what AWS services do for the stack (schedules, logs): built from the template, not recorded --
 
 
 @_row("sts", "AssumeRole", "sts:AssumeRole", note="a service assuming a role of the stack (its trust policy)")

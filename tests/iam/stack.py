@@ -119,8 +119,6 @@ class StackModel:
         self.parameters = template.get("Parameters", {})
         self._names: dict[str, str] = {}
 
-    # --- intrinsics ---------------------------------------------------------------------------
-
     def name(self, logical_id: str) -> str:
         """The physical name: the explicit one, else a deterministic stand-in for CloudFormation's."""
         if logical_id in self._names:
@@ -232,8 +230,6 @@ class StackModel:
                 raise UnknownIntrinsic(f"{fn} is not modelled")
         return {k: self.resolve(v) for k, v in value.items()}
 
-    # --- lookups ------------------------------------------------------------------------------
-
     def of_type(self, rtype: str) -> Iterator[Resource]:
         return (r for r in self.resources.values() if r.type == rtype)
 
@@ -308,8 +304,6 @@ class StackModel:
     def _doc(self, doc: Any) -> dict[str, Any]:
         resolved: dict[str, Any] = self.resolve(doc)
         return resolved
-
-    # --- the resources the jobs use ------------------------------------------------------------
 
     @property
     def backup_bucket(self) -> str:

@@ -112,7 +112,7 @@ def _with_old_encryption_statements(stack: StackModel) -> StackModel:
         (
             lambda s: Principal.function(s, "lambdas.restore_test.handler"),
             "PutObject",
-            {"Key": "reports/restore-tests/2026/20261130T0600Z.json"},
+            {"Key": "reports/restore-tests/20261130T0600Z.json", "IfNoneMatch": "*"},
         ),
     ],
     ids=["server UploadPart", "server CompleteMultipartUpload", "restore_test record"],

@@ -81,9 +81,6 @@ def joined(value: Any) -> str:
     raise AssertionError(value)
 
 
-# --- document ---
-
-
 def test_document_is_a_schema_2_2_command_with_the_script_and_its_s3_client_embedded(
     template: Template,
 ) -> None:
@@ -260,9 +257,6 @@ def test_the_helpers_run_on_amazon_linux_2023s_python_3_9() -> None:
         ast.parse("\n".join(text), feature_version=(3, 9))
 
 
-# --- schedule ---
-
-
 def test_schedule_sends_the_document_to_tagged_servers(template: Template) -> None:
     schedule = dump_schedule(template)
     props = schedule["Properties"]
@@ -351,8 +345,6 @@ def test_config_drives_document_and_timeout() -> None:
     assert params["Paths"]["default"] == "/srv/site /etc/nginx"
     assert json.loads(dump_schedule(t)["Properties"]["Target"]["Input"])["TimeoutSeconds"] == 45 * 60
 
-
-# --- server policy ---
 
 ALLOWED_SERVER_ACTIONS = {
     "s3:PutObject",
@@ -444,9 +436,6 @@ def test_outputs_name_the_document_and_log_group(template: Template) -> None:
     assert {document_name(template), "/schoolbackup/SchoolBackup/dump"} <= values
 
 
-# --- failure rule ---
-
-
 def test_failed_dump_commands_go_to_the_alarm_topic(template: Template) -> None:
     _, rule = only(template, "AWS::Events::Rule", {"EventPattern": {"source": ["aws.ssm"]}})
     props = rule["Properties"]
@@ -505,9 +494,6 @@ def test_only_the_dump_rule_of_this_account_may_publish_to_the_encrypted_topic(t
             if s["Effect"] == "Allow" and "Service" in s["Principal"]:
                 assert "aws:SourceAccount" in s["Condition"]["StringEquals"], s
                 assert "aws:SourceArn" in s["Condition"]["ArnLike"], s
-
-
-# --- disabled ---
 
 
 def test_disabled_dump_creates_nothing() -> None:

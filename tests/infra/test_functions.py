@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aws_cdk.assertions import Template
 
 from infra.functions import powertools_version
+from lambdas.common.settings import (
+    AmiBackupSettings,
+    FunctionSettings,
+    PruneSettings,
+    RdsSnapshotSettings,
+    ReportSettings,
+    RestoreTestSettings,
+    VerifySettings,
+)
 from tests.infra.conftest import resources_of, synth
 
 
@@ -78,3 +89,36 @@ def test_the_pin_is_read_strictly_from_requirements(tmp_path: Path) -> None:
         bad.write_text(text)
         with pytest.raises(ValueError, match="pin aws-lambda-powertools exactly once"):
             powertools_version(bad)
+
+
+SETTINGS_OF = {
+    "ami_backup": AmiBackupSettings,
+    "prune": PruneSettings,
+    "rds_snapshot": RdsSnapshotSettings,
+    "report": ReportSettings,
+    "restore_test": RestoreTestSettings,
+    "verify": VerifySettings,
+}
+
+
+def _placeholder(value: Any) -> str:
+    """A deploy-time value (bucket name, topic ARN) as the string the Lambda will see."""
+    return value if isinstance(value, str) else f"deploy-time-{abs(hash(json.dumps(value, sort_keys=True)))}"
+
+
+@pytest.mark.parametrize(
+    "config", [{}, {"selection": {"tag_key": "Sicherung", "tag_value": "ja"}, "language": "de"}]
+)
+def test_each_function_gets_exactly_the_environment_its_settings_write(config: dict[str, Any]) -> None:
+    """The stack builds each environment with Settings.to_env(): what the Lambda reads back with from_env()
+    and writes again is exactly what the stack set, variable for variable (none missing, none extra)."""
+    functions = resources_of(synth(config), "AWS::Lambda::Function").values()
+    seen = set()
+    for fn in functions:
+        name = fn["Properties"]["Handler"].split(".")[1]
+        variables = {k: _placeholder(v) for k, v in fn["Properties"]["Environment"]["Variables"].items()}
+        settings = SETTINGS_OF[name].from_env(variables)
+        rebuilt = {**FunctionSettings.from_env(variables).to_env(), **settings.to_env()}
+        assert rebuilt == variables, name
+        seen.add(name)
+    assert seen == set(SETTINGS_OF)

@@ -96,13 +96,24 @@ def _actions(statements: list[dict[str, Any]]) -> set[str]:
     return found
 
 
-def test_only_restore_test_may_write_and_only_under_reports_restore_tests(template: Template) -> None:
-    for job in ("verify", "report"):
-        assert not any(a.startswith(("s3:Put", "s3:Delete")) for a in _actions(_policy_of(template, job)))
-    puts = [s for s in _policy_of(template, "restore_test") if "s3:PutObject" in json.dumps(s["Action"])]
-    assert len(puts) == 1
-    assert json.dumps(puts[0]["Resource"]).endswith('/reports/restore-tests/*"]]}')
-    assert "s3:DeleteObject" not in _actions(_policy_of(template, "restore_test"))
+def _puts(template: Template, job: str) -> list[str]:
+    """The resources ``job`` may PutObject to; each only as create-only (If-None-Match required)."""
+    statements = _policy_of(template, job)
+    puts = [s for s in statements if "s3:PutObject" in json.dumps(s["Action"])]
+    assert all(s.get("Condition") == {"Null": {"s3:if-none-match": "false"}} for s in puts), puts
+    return [json.dumps(s["Resource"]) for s in puts]
+
+
+def test_restore_test_and_report_write_only_their_own_records_and_verify_writes_nothing(
+    template: Template,
+) -> None:
+    assert not any(a.startswith(("s3:Put", "s3:Delete")) for a in _actions(_policy_of(template, "verify")))
+    [restore_test] = _puts(template, "restore_test")
+    assert restore_test.endswith('/reports/restore-tests/*"]]}')
+    [report] = _puts(template, "report")
+    assert report.endswith('/reports/weekly/*"]]}')
+    for job in ("restore_test", "report"):
+        assert not any(a.startswith("s3:Delete") for a in _actions(_policy_of(template, job)))
 
 
 def test_report_may_publish_only_to_the_alarm_topic(template: Template) -> None:
@@ -139,22 +150,25 @@ def test_dashboard_shows_age_per_source_with_a_search_expression(template: Templ
     assert "RestoreTestDurationSeconds" in body
 
 
-def test_restore_test_reads_only_dumps_and_never_reads_records(template: Template) -> None:
-    # Its code lists and reads dumps/ (pick_dump, check_object) and only writes its record.
+def test_restore_test_reads_dumps_and_its_own_records_only(template: Template) -> None:
+    # It lists and reads dumps/ (pick, check) and reads back its own record when a run is repeated.
     statements = _policy_of(template, "restore_test")
     gets = [s for s in statements if s["Action"] == "s3:GetObject"]
     assert len(gets) == 1
     resources = gets[0]["Resource"] if isinstance(gets[0]["Resource"], list) else [gets[0]["Resource"]]
-    assert [json.dumps(r).endswith('/dumps/*"]]}') for r in resources] == [True]
+    ends = sorted(json.dumps(r).rsplit("/", 2)[-2] for r in resources)
+    assert ends == ["dumps", "restore-tests"]
     lists = [s for s in statements if s["Action"] == "s3:ListBucket"]
     assert len(lists) == 1
-    assert lists[0]["Condition"] == {"StringLike": {"s3:prefix": ["dumps/*"]}}
+    assert lists[0]["Condition"] == {"StringLike": {"s3:prefix": ["dumps/*", "reports/restore-tests/*"]}}
 
 
 def test_report_reads_dumps_and_restore_test_records(template: Template) -> None:
     statements = _policy_of(template, "report")
     lists = [s for s in statements if s["Action"] == "s3:ListBucket"]
-    assert lists[0]["Condition"] == {"StringLike": {"s3:prefix": ["dumps/*", "reports/restore-tests/*"]}}
+    assert lists[0]["Condition"] == {
+        "StringLike": {"s3:prefix": ["dumps/*", "reports/restore-tests/*", "reports/weekly/*"]}
+    }
 
 
 def test_verify_and_report_get_the_retention_policy_of_the_configuration() -> None:

@@ -72,9 +72,6 @@ def wait_for_port(port: int, timeout: float = 20.0) -> bool:
     return False
 
 
-# ------------------------------------------------------------------------------------------ AWS (moto)
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     moto_server = BIN_DIR / "moto_server"
@@ -295,9 +292,6 @@ def bucket(s3: Any, kms_key_arn: str) -> str:
     return name
 
 
-# ------------------------------------------------------------------------------------------ IMDSv2
-
-
 @dataclass
 class Imds:
     url: str
@@ -361,9 +355,6 @@ def imds() -> Iterator[Imds]:
     yield state
     server.shutdown()
     server.server_close()
-
-
-# ------------------------------------------------------------------------------------------ databases
 
 
 def mysql_cli(sql: str, db: str | None = None, stdin: bytes | None = None) -> str:
@@ -777,9 +768,6 @@ def pg_password_db(pg_password_server: dict[str, str], secretsmanager: Any) -> I
     drop_pg_db(db, server=pg_password_server)
 
 
-# ------------------------------------------------------------------------------------------ files
-
-
 @pytest.fixture(scope="session")
 def source_tree(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Two directories standing in for /etc and /var/www."""
@@ -794,9 +782,6 @@ def source_tree(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     (www / "html" / "bilder" / "schulhaus ä.jpg").write_bytes(random.Random(7).randbytes(300_000))
     (www / "html" / "empty.txt").write_bytes(b"")
     return [etc, www]
-
-
-# ------------------------------------------------------------------------------------------ running
 
 
 _used_times: set[str] = set()

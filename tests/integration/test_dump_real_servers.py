@@ -87,9 +87,6 @@ def _lock_is_free(lock_file: Path) -> bool:
         return True
 
 
-# --- SIGKILL of the process group (SSM timeout or cancel) -----------------------------------------
-
-
 def test_sigkill_of_the_process_group_stops_everything_and_leaves_no_password_anywhere(
     runner: Runner, mysql_big_db: SeededDb, s3: Any, bucket: str, proxy: RecordingProxy
 ) -> None:
@@ -125,9 +122,6 @@ def test_sigkill_of_the_process_group_stops_everything_and_leaves_no_password_an
     assert runner.leftovers() == []
 
 
-# --- the time limit of the script itself -----------------------------------------------------------
-
-
 def test_the_script_stops_itself_at_its_time_limit_and_cleans_up(
     runner: Runner, mysql_big_db: SeededDb, s3: Any, bucket: str
 ) -> None:
@@ -139,9 +133,6 @@ def test_the_script_stops_itself_at_its_time_limit_and_cleans_up(
     assert not [
         pid for pid, cmd in _cmdlines() if mysql_big_db.name.encode() in cmd and b"mariadb-dump" in cmd
     ]
-
-
-# --- two signals in a row -----------------------------------------------------------------------------
 
 
 def test_two_signals_in_a_row_still_end_with_the_failed_line(
@@ -156,9 +147,6 @@ def test_two_signals_in_a_row_still_end_with_the_failed_line(
     out, err = proc.communicate(timeout=60)
     line = assert_failed_cleanly((proc.returncode, out, err), runner, s3, bucket, env=env, step="db")
     assert "terminated by SIGTERM" in line
-
-
-# --- paths --------------------------------------------------------------------------------------------
 
 
 def test_a_symlinked_path_is_archived_as_the_files_it_points_to(
@@ -235,9 +223,6 @@ def test_a_file_that_cannot_be_read_is_named_in_the_failure(runner: Runner) -> N
         assert sorted(p.name for p in work.iterdir()) == ["lock"], "nothing else left behind"
     finally:
         shutil.rmtree(root, ignore_errors=True)
-
-
-# --- the database -------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -332,9 +317,6 @@ def test_a_port_with_a_leading_zero_is_read_as_decimal(runner: Runner, pg_db: Se
     assert "on 127.0.0.1:5432 as" in result.stdout
 
 
-# --- S3 and size ----------------------------------------------------------------------------------------
-
-
 def test_s3_refusing_parts_ends_the_whole_dump_within_seconds(
     runner: Runner, mysql_big_db: SeededDb, s3: Any, bucket: str, proxy: RecordingProxy
 ) -> None:
@@ -404,9 +386,6 @@ def test_a_stream_that_outgrows_the_estimate_stops_at_the_part_limit_naming_the_
     assert s3.list_multipart_uploads(Bucket=bucket, Prefix=key).get("Uploads", []) == [], "aborted"
 
 
-# --- a full disk ----------------------------------------------------------------------------------------
-
-
 @pytest.fixture
 def full_tmpdir(tmp_path: Path) -> Iterator[Path]:
     """A tiny tmpfs, filled up: the disk-full case."""
@@ -437,9 +416,6 @@ def test_a_full_temp_disk_says_the_disk_is_full(
     assert line.startswith("schoolbackup-dump: FAILED at step tmpdir: "), line
     assert "the disk is full" in line, line
     assert sorted(p.name for p in full_tmpdir.iterdir()) == ["filler"], "nothing left in the full dir"
-
-
-# --- restore portability --------------------------------------------------------------------------------
 
 
 def _sql_portable_expressions() -> list[str]:

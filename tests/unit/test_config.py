@@ -41,7 +41,7 @@ def test_shipped_example_is_valid_and_uses_the_design_defaults() -> None:
     config = load_config(EXAMPLE)
     assert config.timezone == "Europe/Zurich"
     assert dict(config.schedules) == DEFAULT_SCHEDULES
-    assert config.selection.tag == "Backup=true"
+    assert str(config.selection.tag) == "Backup=true"
     assert config.retention.min_keep == 3
     assert config.dump.paths == ("/etc", "/var/www")
     assert config.bucket.object_lock_days == 30

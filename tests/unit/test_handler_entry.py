@@ -13,6 +13,8 @@ import pytest
 from moto import mock_aws
 
 from lambdas.ami_backup import handler as ami_backup
+from lambdas.common.jobs.restore_test import RestoreTestFailed
+from lambdas.common.jobs.verify import VerificationFailed
 from lambdas.prune import handler as prune
 from lambdas.rds_snapshot import handler as rds_snapshot
 from lambdas.restore_test import handler as restore_test
@@ -96,12 +98,12 @@ def test_verify_with_only_documented_variables_checks_and_fails_on_missing_backu
         MasterUserPassword="not-a-secret-1",
         Tags=[{"Key": "Backup", "Value": "true"}],
     )
-    with pytest.raises(verify.VerificationFailed, match="RDS snapshot of school-db: no backup found"):
+    with pytest.raises(VerificationFailed, match="RDS snapshot of school-db: no backup found"):
         verify.handler({"scheduled_time": "2026-11-27T06:30:00Z"}, context)
 
 
 @pytest.mark.parametrize("context", [None, MinimalContext()], ids=["none", "minimal"])
 def test_restore_test_runs_with_a_missing_or_minimal_context(documented_only: None, context: Any) -> None:
     # An empty bucket is a failed restore test, not a crash on the context.
-    with pytest.raises(restore_test.RestoreTestFailed):
+    with pytest.raises(RestoreTestFailed):
         restore_test.handler({}, context)

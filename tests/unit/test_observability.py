@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from aws_lambda_powertools.metrics import MetricUnit
 
-from lambdas.common import metric_names
+from lambdas.common import contracts
+from lambdas.common.jobs.verify import Check, VerifyResult
 from lambdas.common.observability import metrics
-from lambdas.verify.checks import Check
-from lambdas.verify.handler import VerifyResult, publish
+from lambdas.common.publishing import publish_verify_result
 
 
 def _directives(stdout: str) -> list[tuple[str, list[list[str]]]]:
@@ -25,19 +25,19 @@ def _directives(stdout: str) -> list[tuple[str, list[list[str]]]]:
 
 
 def test_shared_metrics_have_no_service_dimension(capsys: pytest.CaptureFixture[str]) -> None:
-    metrics.add_metric(name=metric_names.RESTORE_TEST_PASSED, unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=contracts.RESTORE_TEST_PASSED, unit=MetricUnit.Count, value=1)
     metrics.flush_metrics()
-    assert _directives(capsys.readouterr().out) == [(metric_names.RESTORE_TEST_PASSED, [[]])]
+    assert _directives(capsys.readouterr().out) == [(contracts.RESTORE_TEST_PASSED, [[]])]
 
 
 def test_worst_age_per_kind_is_published_with_only_the_kind_dimension(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     now = datetime(2026, 11, 28, tzinfo=UTC)
-    check = Check(source="i-0123456789abcdef0", kind=metric_names.KIND_AMI, target_hours=192, now=now)
-    publish(VerifyResult(now=now, checks=[check], problems=["no AMI"]))
+    check = Check(source="i-0123456789abcdef0", kind=contracts.KIND_AMI, target_hours=192, now=now)
+    publish_verify_result(VerifyResult(now=now, checks=[check], general=["no AMI"]))
     metrics.flush_metrics()
     directives = dict(_directives(capsys.readouterr().out))
-    assert directives[metric_names.WORST_BACKUP_AGE_HOURS] == [[metric_names.KIND]]
-    assert directives[metric_names.VERIFY_PASSED] == [[metric_names.SOURCE, metric_names.KIND]]
-    assert directives[metric_names.VERIFY_FAILURES] == [[]]
+    assert directives[contracts.WORST_BACKUP_AGE_HOURS] == [[contracts.KIND]]
+    assert directives[contracts.VERIFY_PASSED] == [[contracts.SOURCE, contracts.KIND]]
+    assert directives[contracts.VERIFY_FAILURES] == [[]]

@@ -109,9 +109,6 @@ def aws_faults(monkeypatch: pytest.MonkeyPatch) -> AwsFaults:
     return faults
 
 
-# --- EC2 -----------------------------------------------------------------------------------------
-
-
 @pytest.fixture
 def test_ami(aws: None) -> str:
     ec2 = boto3.client("ec2")
@@ -145,9 +142,6 @@ def make_instance(test_ami: str) -> Callable[..., str]:
         return instance_id
 
     return make
-
-
-# --- RDS -----------------------------------------------------------------------------------------
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import boto3
 import pytest
 
 from lambdas.ami_backup.handler import handler
-from lambdas.ami_backup.images import AmiBackupSettings, create_images
-from lambdas.common.backup_job import BackupJobFailed
-from lambdas.common.settings import SettingsError
+from lambdas.common.jobs.ami_backup import SnapshotWait, create_images
+from lambdas.common.jobs.backup_result import BackupJobFailed
+from lambdas.common.settings import AmiBackupSettings, SettingsError
 from tests.unit.backup_jobs.conftest import SCHEDULED, STAMP, AwsFaults, emf_metrics
 
 EVENT = {"scheduled_time": SCHEDULED}
@@ -179,7 +179,10 @@ def test_snapshots_unknown_while_pending_are_tagged_by_the_next_run(
     ec2.meta.events.register("after-call.ec2.DescribeImages", pending)
     waits: list[float] = []
     first = create_images(
-        ec2, settings, datetime(2026, 11, 22, 2, 0, tzinfo=UTC), snapshot_id_attempts=3, sleep=waits.append
+        ec2,
+        settings,
+        datetime(2026, 11, 22, 2, 0, tzinfo=UTC),
+        wait=SnapshotWait(attempts=3, sleep=waits.append),
     )
     assert first.created == [f"sb-{web}-20261122-0200"]
     assert not first.failed

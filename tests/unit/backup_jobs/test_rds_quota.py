@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from lambdas.common.rds_quota import SnapshotQuota, read_snapshot_quota
+from lambdas.common.aws.quota import SnapshotQuota, read_snapshot_quota
 from lambdas.rds_snapshot.handler import handler
 from tests.unit.backup_jobs.conftest import AwsFaults
 
@@ -71,4 +71,4 @@ def test_only_one_module_reads_the_quota() -> None:
         for p in LAMBDAS.rglob("*.py")
         if "describe_account_attributes(" in p.read_text()
     )
-    assert readers == ["common/rds_quota.py"]
+    assert readers == ["common/aws/quota.py"]

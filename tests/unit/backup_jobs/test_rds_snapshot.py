@@ -7,10 +7,9 @@ import boto3
 import pytest
 import time_machine
 
-from lambdas.common.backup_job import BackupJobFailed
-from lambdas.common.settings import SettingsError
+from lambdas.common.jobs.backup_result import BackupJobFailed
+from lambdas.common.settings import RdsSnapshotSettings, SettingsError
 from lambdas.rds_snapshot.handler import handler
-from lambdas.rds_snapshot.snapshots import RdsSnapshotSettings
 from tests.unit.backup_jobs.conftest import SCHEDULED, STAMP, AwsFaults, emf_metrics
 
 EVENT = {"scheduled_time": SCHEDULED}

@@ -18,7 +18,7 @@ import pytest
 import time_machine
 from moto import mock_aws
 
-from lambdas.common.naming import backup_name, backup_tags, dump_folder
+from lambdas.common.contracts import backup_name, backup_tags, dump_folder
 from tests.emf import emf_metrics  # noqa: F401 - re-exported for the tests here
 
 BUCKET = "schoolbackup-123456789012-eu-central-2"

@@ -18,9 +18,8 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from lambdas.common import aws as common_aws
-from lambdas.report import handler as report_handler
-from lambdas.report.render import (
+from lambdas.common.aws import clients
+from lambdas.common.rendering import (
     BAD,
     GOOD,
     NONE,
@@ -33,6 +32,7 @@ from lambdas.report.render import (
     render_html,
     render_text,
 )
+from lambdas.report import handler as report_handler
 from tests.unit.checks.conftest import BUCKET, NOW, Dump, make_ami, make_rds_snapshot
 
 SENDER = "backup@school.ch"
@@ -78,15 +78,32 @@ def report_env(aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
     }
 
     def make_cloudwatch() -> Any:
-        client = boto3.client("cloudwatch", config=common_aws.RETRY_CONFIG)
+        client = boto3.client("cloudwatch", config=clients.RETRY_CONFIG)
         client.meta.events.register(
             "before-call.cloudwatch.DescribeAlarmHistory",
             lambda **_: (AWSResponse("https://cloudwatch", 200, {}, None), history),
         )
         return client
 
-    monkeypatch.setattr(report_handler, "cloudwatch_client", make_cloudwatch)
+    monkeypatch.setattr(clients, "cloudwatch_client", make_cloudwatch)
     return topic
+
+
+@pytest.fixture
+def mails(report_env: str) -> Callable[[], list[dict[str, Any]]]:
+    """The alarm topic's messages, read through an SQS subscription: call it to receive what arrived."""
+    sqs = boto3.client("sqs")
+    queue = sqs.create_queue(QueueName="mails")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    boto3.client("sns").subscribe(TopicArn=report_env, Protocol="sqs", Endpoint=queue_arn)
+
+    def received() -> list[dict[str, Any]]:
+        found = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"]) for m in found]
+
+    return received
 
 
 def _week_with_one_failure(server: str, database: str, make_dump: Callable[..., Dump]) -> None:
@@ -103,7 +120,7 @@ def _week_with_one_failure(server: str, database: str, make_dump: Callable[..., 
         "dump": "dumps/x/",
     }
     boto3.client("s3").put_object(
-        Bucket=BUCKET, Key="reports/restore-tests/2026/20261123T060000Z.json", Body=json.dumps(record)
+        Bucket=BUCKET, Key="reports/restore-tests/20261123T0600Z.json", Body=json.dumps(record)
     )
     cloudwatch = boto3.client("cloudwatch")
     for days in range(7):
@@ -160,18 +177,15 @@ def test_weekly_mail_by_ses_names_the_one_failure_and_everything_else(
 
 
 def test_without_ses_sender_the_text_report_goes_to_the_sns_topic(
-    report_env: str, server: str, database: str, make_dump: Callable[..., Dump], lambda_context: Any
+    mails: Callable[[], list[dict[str, Any]]],
+    server: str,
+    database: str,
+    make_dump: Callable[..., Dump],
+    lambda_context: Any,
 ) -> None:
-    sqs = boto3.client("sqs")
-    queue = sqs.create_queue(QueueName="mails")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    boto3.client("sns").subscribe(TopicArn=report_env, Protocol="sqs", Endpoint=queue_arn)
     _week_with_one_failure(server, database, make_dump)
     assert report_handler.handler({}, lambda_context)["channel"] == "sns"
-    [raw] = sqs.receive_message(QueueUrl=queue)["Messages"]
-    note = json.loads(raw["Body"])
+    [note] = mails()
     assert note["Subject"].startswith("schoolbackup weekly report 27.11.2026: Attention")
     text = note["Message"]
     assert "<" not in text
@@ -184,20 +198,18 @@ def test_without_ses_sender_the_text_report_goes_to_the_sns_topic(
 
 
 def test_a_dump_with_non_transactional_tables_is_a_note_in_the_weekly_mail_not_a_problem(
-    report_env: str, server: str, database: str, make_dump: Callable[..., Dump], lambda_context: Any
+    mails: Callable[[], list[dict[str, Any]]],
+    server: str,
+    database: str,
+    make_dump: Callable[..., Dump],
+    lambda_context: Any,
 ) -> None:
-    sqs = boto3.client("sqs")
-    queue = sqs.create_queue(QueueName="mails")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    boto3.client("sns").subscribe(TopicArn=report_env, Protocol="sqs", Endpoint=queue_arn)
     _week_with_one_failure(server, database, make_dump)
     make_dump(server, NOW - timedelta(hours=4), inconsistent=("school.sessions",))  # fresh: no problem left
     result = report_handler.handler({}, lambda_context)
     assert result["problems"] == []
-    [raw] = sqs.receive_message(QueueUrl=queue)["Messages"]
-    text = json.loads(raw["Body"])["Message"]
+    [mail] = mails()
+    text = mail["Message"]
     notes = text.split("\nNotes:\n", 1)[1]
     assert f" - dump of {server}: the newest good backup " in notes
     assert "1 table(s) that are not transactional (school.sessions)" in notes
@@ -215,9 +227,6 @@ def test_ses_refusal_falls_back_to_sns_with_a_note(
     _week_with_one_failure(server, database, make_dump)
     monkeypatch.setenv("SES_SENDER", "unverified@school.ch")  # no identity created: moto rejects it
     assert report_handler.handler({}, lambda_context)["channel"] == "sns"
-
-
-# --- rendering --------------------------------------------------------------------------------------
 
 
 def sample_report(language: str = "en") -> HealthReport:
@@ -381,3 +390,27 @@ def test_html_mail_renders_in_a_real_browser(tmp_path: Path) -> None:
     assert len(colors) > 20  # text, badges, strip cells: far from a blank page
     assert any(c[0] > 150 and c[1] < 80 and c[2] < 80 for c in colors)  # the red headline/cells
     assert any(c[1] > 100 and c[0] < 80 and c[2] < 80 for c in colors)  # the green cells
+
+
+def test_a_repeated_run_of_one_scheduled_time_sends_no_second_mail(
+    mails: Callable[[], list[dict[str, Any]]],
+    server: str,
+    database: str,
+    make_dump: Callable[..., Dump],
+    lambda_context: Any,
+) -> None:
+    _week_with_one_failure(server, database, make_dump)
+    event = {"scheduled_time": "2026-11-23T06:30:00Z"}  # the Monday run, retried on Friday
+    first = report_handler.handler(event, lambda_context)
+    second = report_handler.handler(event, lambda_context)
+    assert (first["repeated"], second["repeated"]) == (False, True)
+    assert second["message_id"] == first["message_id"]
+    [mail] = mails()
+    assert mail["Subject"].startswith("schoolbackup weekly report 23.11.2026")
+    listed = boto3.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="reports/weekly/")["Contents"]
+    assert [o["Key"] for o in listed] == ["reports/weekly/20261123T0630Z.json"]
+    # Another scheduled time is another mail.
+    assert (
+        report_handler.handler({"scheduled_time": "2026-11-30T06:30:00Z"}, lambda_context)["repeated"]
+        is False
+    )

@@ -12,14 +12,16 @@ from typing import Any
 
 import boto3
 import pytest
+import time_machine
 
-from lambdas.common.naming import dump_folder
-from lambdas.restore_test import restore
-from lambdas.restore_test.handler import RestoreTestFailed, handler
+from lambdas.common.contracts import dump_folder
+from lambdas.common.jobs import restore_test as restore
+from lambdas.common.jobs.restore_test import RestoreTestFailed
+from lambdas.restore_test.handler import handler
 from tests.unit.checks.conftest import BUCKET, MYSQL_DUMP, NOW, Dump, emf_metrics, tar_gz
 
 SERVER = "i-0123456789abcdef0"
-RECORD = "reports/restore-tests/2026/20261127T063000Z.json"
+RECORD = "reports/restore-tests/20261127T0630Z.json"
 
 
 def _record() -> dict[str, Any]:
@@ -107,7 +109,7 @@ def test_a_postgres_dump_needs_the_postgres_completion_line(
     assert "'-- PostgreSQL database dump complete'" in _fails(lambda_context)
     sql = b"--\n-- PostgreSQL database dump\n--\nCOPY x FROM stdin;\n\\.\n--\n-- PostgreSQL database dump complete\n--\n"
     make_dump(SERVER, NOW - timedelta(hours=3), engine="postgres", sql=sql)
-    assert handler({}, lambda_context)["passed"] is True
+    assert handler({"scheduled_time": "2026-11-27T06:31:00Z"}, lambda_context)["passed"] is True
 
 
 def test_a_missing_object_fails(make_dump: Callable[..., Dump], lambda_context: Any) -> None:
@@ -139,7 +141,8 @@ def test_random_pick_stays_within_seven_days(
     monkeypatch.setenv("RESTORE_TEST_PICK", "random")
     recent = {make_dump(SERVER, NOW - timedelta(days=d)).folder for d in (1, 3, 6)}
     make_dump(SERVER, NOW - timedelta(days=9))
-    picked = {handler({}, lambda_context)["dump"] for _ in range(12)}
+    runs = [{"scheduled_time": f"2026-11-27T06:{minute:02d}:00Z"} for minute in range(12)]  # one record each
+    picked = {handler(event, lambda_context)["dump"] for event in runs}
     assert picked <= recent
     assert len(picked) > 1
 
@@ -222,3 +225,115 @@ def test_a_truncated_zstd_dump_fails(aws: None, lambda_context: Any) -> None:
     _zstd_dump(3, truncate=True)
     message = _fails(lambda_context)
     assert "db-school.sql.zst" in message
+
+
+def _records() -> dict[str, str]:
+    listed = boto3.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="reports/restore-tests/")
+    return {o["Key"]: o["ETag"] for o in listed.get("Contents", [])}
+
+
+def test_a_repeated_run_of_one_scheduled_time_returns_its_record_and_checks_nothing_again(
+    make_dump: Callable[..., Dump], lambda_context: Any, capsys: Any
+) -> None:
+    dump = make_dump(SERVER, NOW - timedelta(hours=4))
+    event = {"scheduled_time": "2026-11-27T06:30:00Z"}
+    first = handler(event, lambda_context)
+    assert (first["passed"], first["repeated"]) == (True, False)
+    written = _records()
+    assert list(written) == [RECORD]
+
+    # The retry comes later in the day (its own clock), after the dump was damaged: it must not check
+    # again, must not write a second record and must answer what the scheduled run found.
+    _replace(dump.keys["db-school.sql.gz"], b"garbage", fix_manifest=dump)
+    capsys.readouterr()
+    with time_machine.travel(NOW + timedelta(hours=3), tick=False):
+        again = handler(event, lambda_context)
+    assert (again["passed"], again["repeated"]) == (True, True)
+    assert again["started_at"] == first["started_at"]
+    assert _records() == written
+    # A new scheduled time is a new test: it finds the damage and writes its own record.
+    assert "does not match the manifest" in _fails_at("2026-11-27T09:30:00Z", lambda_context)
+    assert sorted(_records()) == [RECORD, "reports/restore-tests/20261127T0930Z.json"]
+
+
+def _fails_at(scheduled: str, lambda_context: Any) -> str:
+    with pytest.raises(RestoreTestFailed) as caught:
+        handler({"scheduled_time": scheduled}, lambda_context)
+    return str(caught.value)
+
+
+def test_a_repeated_failed_run_fails_again_from_its_record_and_says_so(
+    make_dump: Callable[..., Dump], lambda_context: Any
+) -> None:
+    make_dump(SERVER, NOW - timedelta(days=9))  # nothing in the last week
+    first = _fails(lambda_context)
+    written = _records()
+    second = _fails(lambda_context)
+    assert "recorded by an earlier run for this time: reports/restore-tests/20261127T0630Z.json" in second
+    assert first.split(": ", 1)[1] in second
+    assert _records() == written
+
+
+def test_a_run_that_loses_the_race_for_its_record_returns_the_winners_record(
+    make_dump: Callable[..., Dump], lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two invocations of one scheduled time at once: the record is created with If-None-Match, so the
+    second writer gets 412, keeps the first record and reports it as repeated."""
+    from lambdas.restore_test import handler as entry
+
+    make_dump(SERVER, NOW - timedelta(hours=4))
+    winner = {"scheduled_time": "2026-11-27T06:30:00Z", "passed": False, "problems": ["the other run"]}
+    make_client = entry.s3_client
+
+    def racing_client() -> Any:
+        client = make_client()
+
+        def other_run_writes_first(params: dict[str, Any], **_: Any) -> None:
+            if params["Key"] == RECORD and not _records():
+                other = boto3.client("s3")  # the other run, writing as every run does: create-only
+                other.put_object(Bucket=BUCKET, Key=RECORD, Body=json.dumps(winner), IfNoneMatch="*")
+
+        client.meta.events.register("provide-client-params.s3.PutObject", other_run_writes_first)
+        return client
+
+    monkeypatch.setattr(entry, "s3_client", racing_client)
+    with pytest.raises(RestoreTestFailed, match="the other run"):
+        handler({"scheduled_time": "2026-11-27T06:30:00Z"}, lambda_context)
+    assert _record() == winner
+
+
+def test_a_first_run_does_not_depend_on_how_s3_answers_a_read_of_a_missing_record(
+    make_dump: Callable[..., Dump], lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 answers GetObject of a missing key with 403 AccessDenied to a role whose ListBucket does not
+    cover the request; the job must find out "no record yet" by listing, not by reading."""
+    from botocore.awsrequest import AWSResponse
+
+    from lambdas.restore_test import handler as entry
+
+    make_dump(SERVER, NOW - timedelta(hours=4))
+    make_client = entry.s3_client
+    reads: list[str] = []
+
+    def strict_client() -> Any:
+        client = make_client()
+
+        def note_key(params: dict[str, Any], **_: Any) -> None:
+            reads.append(params["Key"])
+
+        def missing_is_forbidden(**_: Any) -> Any:
+            if reads[-1].startswith("reports/") and reads[-1] not in _records():
+                denied = {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}
+                return AWSResponse("https://s3", 403, {}, None), denied
+            return None
+
+        client.meta.events.register("before-parameter-build.s3.GetObject", note_key)
+        client.meta.events.register("before-call.s3.GetObject", missing_is_forbidden)
+        return client
+
+    monkeypatch.setattr(entry, "s3_client", strict_client)
+    event = {"scheduled_time": "2026-11-27T06:30:00Z"}
+    assert handler(event, lambda_context)["repeated"] is False
+    assert RECORD not in reads  # never asked for the record that was not there
+    assert handler(event, lambda_context)["repeated"] is True
+    assert RECORD in reads  # ... and read it once it was

@@ -10,8 +10,9 @@ from typing import Any
 import boto3
 import pytest
 
-from lambdas.common.settings import SettingsError
-from lambdas.verify.handler import NO_GOOD_BACKUP_AGE_HOURS, VerificationFailed, VerifySettings, handler
+from lambdas.common.jobs.verify import NO_GOOD_BACKUP_AGE_HOURS, VerificationFailed
+from lambdas.common.settings import SettingsError, VerifySettings
+from lambdas.verify.handler import handler
 from tests.unit.checks.conftest import BUCKET, NOW, Dump, emf_metrics, make_ami, make_rds_snapshot
 
 FRESH = NOW - timedelta(hours=4, minutes=30)  # 02:00 UTC today
@@ -208,8 +209,8 @@ def test_missing_target_ages_default_to_the_configured_defaults(
 ) -> None:
     for name in ("DUMP_MAX_AGE_HOURS", "RDS_MAX_AGE_HOURS", "AMI_MAX_AGE_HOURS"):
         monkeypatch.delenv(name)
-    settings = VerifySettings.from_env()
-    assert (settings.dump_max_age_hours, settings.rds_max_age_hours, settings.ami_max_age_hours) == (
+    targets = VerifySettings.from_env().targets
+    assert (targets.dump_max_age_hours, targets.rds_max_age_hours, targets.ami_max_age_hours) == (
         26,
         26,
         192,

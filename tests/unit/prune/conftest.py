@@ -12,7 +12,7 @@ import pytest
 import time_machine
 from moto import mock_aws
 
-from lambdas.common.naming import JOB_AMI, JOB_RDS, aws_tags, backup_name, backup_tags
+from lambdas.common.contracts import JOB_AMI, JOB_RDS, aws_tags, backup_name, backup_tags
 
 # Prune runs on Friday 2026-11-27 (ISO week 2026-W48) at 05:00 UTC.
 NOW = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)

@@ -10,10 +10,10 @@ import pytest
 import time_machine
 from botocore.exceptions import ClientError
 
-from lambdas.common.naming import JOB_AMI, backup_name, backup_tags
+from lambdas.common.contracts import JOB_AMI, backup_name, backup_tags
+from lambdas.common.jobs.prune import PruneError
 from lambdas.common.settings import SettingsError
 from lambdas.prune import handler as prune_handler
-from lambdas.prune.prune import PruneError
 from tests.conftest import FakeLambdaContext
 from tests.emf import emf_metrics as read_emf
 from tests.unit.prune.conftest import (
@@ -31,7 +31,6 @@ from tests.unit.prune.conftest import (
     snapshot_ids,
 )
 
-# --- the expected set, from the rules (independent of lambdas.common.retention) --------------------
 #
 # Prune runs Friday 2026-11-27 05:00 UTC (ISO week 2026-W48), policy 7 daily / 4 weekly / 3 monthly,
 # max age 90 days (cut-off 2026-08-29 05:00), min_keep 3.
@@ -77,9 +76,6 @@ def test_expected_sets_agree_with_a_naive_statement_of_the_rules() -> None:
     assert _naive_restic(ami_dates, NOW.date()) == EXPECTED_AMI_DATES
 
 
-# --- helpers ----------------------------------------------------------------------------------------
-
-
 def run(context: FakeLambdaContext, event: dict[str, Any] | None = None) -> dict[str, Any]:
     with time_machine.travel(NOW, tick=False):
         result: dict[str, Any] = prune_handler.handler(dict(event or EVENT), context)
@@ -109,9 +105,6 @@ def foreign_everything(ec2: Any, rds: Any, world: World) -> None:
 def emf_metrics(output: str) -> dict[tuple[str, str | None], float]:
     """(metric name, Kind dimension) -> value from the EMF lines printed by Powertools."""
     return {(m["name"], m["dimensions"].get("Kind")): m["value"] for m in read_emf(output)}
-
-
-# --- tests ------------------------------------------------------------------------------------------
 
 
 def test_prune_leaves_exactly_the_backups_the_rules_keep_and_a_second_run_deletes_nothing(

@@ -26,7 +26,7 @@ DEFAULT = RetentionPolicy(keep_daily=7, keep_weekly=4, keep_monthly=3, max_age_d
 def b(
     id_: str,
     created: datetime | None,
-    state: State = State.AVAILABLE,
+    state: State = State.USABLE,
     source: str = "db-1",
     kind: str = "rds",
 ) -> Backup:
@@ -39,9 +39,6 @@ def by_id(decisions: list[Decision]) -> dict[str, Decision]:
 
 def kept_ids(decisions: list[Decision]) -> set[str]:
     return {d.backup.id for d in decisions if d.keep}
-
-
-# --- restic semantics, by example -----------------------------------------------------------------
 
 
 def test_two_backups_on_one_day_keeps_only_the_newest_for_the_daily_rule() -> None:
@@ -198,17 +195,15 @@ def test_invalid_input_is_refused() -> None:
     with pytest.raises(ValueError, match="no timezone"):
         b("naive", datetime(2026, 11, 26, 3))
     with pytest.raises(ValueError, match="only a pending backup"):
-        b("no-time", None, State.AVAILABLE)
+        b("no-time", None, State.USABLE)
     with pytest.raises(ValueError, match="appears twice"):
         apply_policy([b("x", NOW), b("x", NOW)], DEFAULT, NOW)
     with pytest.raises(ValueError, match="keep_daily"):
         RetentionPolicy(keep_daily=-1, keep_weekly=0, keep_monthly=0, max_age_days=1, min_keep=1)
 
 
-# --- properties -------------------------------------------------------------------------------------
-
 START = NOW - timedelta(days=400)
-states = st.sampled_from([State.AVAILABLE] * 6 + [State.PENDING, State.FAILED])
+states = st.sampled_from([State.USABLE] * 6 + [State.PENDING, State.FAILED])
 
 
 @st.composite
@@ -248,7 +243,7 @@ PROPS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthC
 def newest_usable(backups: list[Backup], n: int) -> set[str]:
     result: set[str] = set()
     for source, kind in {(x.source, x.kind) for x in backups}:
-        usable = [x for x in backups if (x.source, x.kind) == (source, kind) and x.state is State.AVAILABLE]
+        usable = [x for x in backups if (x.source, x.kind) == (source, kind) and x.state is State.USABLE]
         usable.sort(key=lambda x: (x.created, x.id), reverse=True)
         result |= {x.id for x in usable[:n]}
     return result
@@ -323,7 +318,7 @@ def test_each_rule_keeps_the_newest_usable_backup_of_its_most_recent_buckets(
     kept = kept_ids(apply_policy(backups, policy, NOW))
     cutoff = NOW - timedelta(days=policy.max_age_days)
     for source, kind in {(x.source, x.kind) for x in backups}:
-        usable = [x for x in backups if (x.source, x.kind) == (source, kind) and x.state is State.AVAILABLE]
+        usable = [x for x in backups if (x.source, x.kind) == (source, kind) and x.state is State.USABLE]
         newest_per_day: dict[str, Backup] = {}
         for x in usable:
             assert x.created is not None

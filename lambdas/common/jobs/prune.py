@@ -8,6 +8,8 @@ matter. Every listing is paginated at the largest page size and there is no desc
 2. AMIs tagged as ours (including disabled and deprecated ones: they still hold snapshots).
 3. RDS manual snapshots; their ``TagList`` comes with the listing.
 
+Each backup's state comes from the one table (lambdas.common.aws.states): an AMI is usable only when
+its EBS snapshots are completed, and a state the table does not know is pending here (never deleted).
 Then :func:`lambdas.common.retention.apply_policy` decides; the deletions run RDS first (they use the
 manual-snapshot quota), then AMIs, then orphaned EBS snapshots, oldest first within each, until the
 Lambda's remaining time falls below a safety margin. What is left is reported and done by the next run.
@@ -29,62 +31,43 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.common import metric_names
-from lambdas.common.naming import JOB_AMI, JOB_KEY, JOB_RDS, SOURCE_KEY, is_managed, parse_time
+from lambdas.common.aws.db_snapshots import managed_db_snapshots
+from lambdas.common.aws.errors import error_code, error_text
+from lambdas.common.aws.images import managed_images, managed_snapshots, snapshot_ids, snapshot_states
+from lambdas.common.aws.quota import SnapshotQuota, read_snapshot_quota
+from lambdas.common.aws.states import UNKNOWN_FOR_PRUNE, Reading, ami_state, rds_snapshot_state
+from lambdas.common.contracts import (
+    JOB_AMI,
+    JOB_KEY,
+    JOB_RDS,
+    KIND_AMI,
+    KIND_RDS,
+    PRUNED_KINDS,
+    SOURCE_KEY,
+    State,
+    parse_time,
+    tag_dict,
+)
 from lambdas.common.observability import logger
-from lambdas.common.rds_quota import SnapshotQuota
-from lambdas.common.retention import Backup, Decision, RetentionPolicy, State, apply_policy
-from lambdas.common.settings import env_bool, retention_from_env, tag_dict
+from lambdas.common.retention import Backup, Decision, RetentionPolicy, apply_policy
+from lambdas.common.settings import PruneSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
-    from mypy_boto3_ec2.type_defs import FilterTypeDef, ImageTypeDef, SnapshotTypeDef
+    from mypy_boto3_ec2.type_defs import ImageTypeDef, SnapshotTypeDef
     from mypy_boto3_rds import RDSClient
     from mypy_boto3_rds.type_defs import DBSnapshotTypeDef
-
-KIND_AMI: Final = metric_names.KIND_AMI
-KIND_RDS: Final = metric_names.KIND_RDS
-KINDS: Final = (KIND_RDS, KIND_AMI)
 
 RESOURCE_IMAGE: Final = "image"
 RESOURCE_EBS_SNAPSHOT: Final = "ebs-snapshot"
 RESOURCE_DB_SNAPSHOT: Final = "db-snapshot"
-
-# Largest page sizes the APIs allow: fewest listing calls.
-EC2_PAGE_SIZE: Final = 1000
-RDS_PAGE_SIZE: Final = 100
 
 # Stop starting deletions when less than this is left: one call can take seconds under throttling
 # (adaptive retries), and the result, metrics and logs still have to be written.
 SAFETY_MARGIN_MS: Final = 30_000
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MANAGED_FILTER: Final[list[FilterTypeDef]] = [{"Name": "tag:ManagedBy", "Values": ["schoolbackup"]}]
 _AMI_IN_DESCRIPTION = re.compile(r"\bfor (ami-[0-9a-f]+)")
-
-# States as the APIs spell them. Anything not listed here counts as pending (never deleted): an
-# unknown state is more likely a new transitional one than a failure, and keeping is the safe side.
-_AMI_STATES: Final[Mapping[str, State | None]] = {
-    "available": State.AVAILABLE,
-    "pending": State.PENDING,
-    "transient": State.PENDING,
-    "failed": State.FAILED,
-    "error": State.FAILED,
-    "invalid": State.FAILED,
-    "disabled": State.FAILED,  # cannot be launched; still holds its snapshots
-    "deregistered": None,  # already gone
-}
-_RDS_STATES: Final[Mapping[str, State | None]] = {
-    "available": State.AVAILABLE,
-    "creating": State.PENDING,
-    "copying": State.PENDING,
-    "failed": State.FAILED,
-    "incompatible-restore": State.FAILED,
-    "incompatible-parameters": State.FAILED,
-    "incompatible-network": State.FAILED,
-    "incompatible-option-group": State.FAILED,
-    "deleting": None,  # already going
-}
 
 _GONE: Final = frozenset({"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidSnapshot.NotFound"})
 _RDS_GONE: Final = frozenset({"DBSnapshotNotFound", "DBSnapshotNotFoundFault"})
@@ -97,17 +80,6 @@ class PruneError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Settings:
-    policy: RetentionPolicy
-    dry_run: bool
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        policy = retention_from_env(environ)
-        return cls(policy=policy, dry_run=env_bool("DRY_RUN", False, environ))
-
-
-@dataclass(frozen=True)
 class Artifact:
     """A backup under the retention policy: an AMI or an RDS manual snapshot."""
 
@@ -115,6 +87,7 @@ class Artifact:
     resource: str
     name: str
     raw_state: str
+    reading: Reading
     snapshot_ids: tuple[str, ...] = ()  # an AMI's EBS snapshots that carry our tag
     untagged_snapshot_ids: tuple[str, ...] = ()  # ... and those without (they go with the AMI too)
 
@@ -132,6 +105,7 @@ class PlanItem:
     reason: str
     snapshot_ids: tuple[str, ...] = ()
     untagged_snapshot_ids: tuple[str, ...] = ()
+    backup_state: State | None = None  # as the policy saw it; None for orphans and what is left alone
 
     @property
     def delete(self) -> bool:
@@ -161,11 +135,12 @@ class Inventory:
     snapshots: dict[str, SnapshotTypeDef]  # EBS snapshots tagged as ours, by id
     images: list[ImageTypeDef]  # AMIs tagged as ours
     db_snapshots: list[DBSnapshotTypeDef]  # RDS manual snapshots tagged as ours
-    pages: int = 0
+    # The state of every EBS snapshot a listed AMI needs (ours from the listing, others looked up).
+    snapshot_states: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
-class Outcome:
+class PruneResult:
     dry_run: bool
     plan: list[PlanItem]
     deleted: Counter[str] = field(default_factory=Counter)
@@ -190,9 +165,9 @@ class Outcome:
             "dry_run": self.dry_run,
             "plan": [item.as_dict() for item in self.plan],
             "counts": {
-                "planned_deletions": {k: self.planned_deletions()[k] for k in KINDS},
-                "deleted": {k: self.deleted[k] for k in KINDS},
-                "kept": {k: self.kept()[k] for k in KINDS},
+                "planned_deletions": {k: self.planned_deletions()[k] for k in PRUNED_KINDS},
+                "deleted": {k: self.deleted[k] for k in PRUNED_KINDS},
+                "kept": {k: self.kept()[k] for k in PRUNED_KINDS},
                 "ebs_snapshots_deleted": self.ebs_snapshots_deleted,
             },
             "remaining": sum(self.remaining.values()),
@@ -202,56 +177,38 @@ class Outcome:
             "rds_quota": self.rds_quota.as_dict() if self.rds_quota else None,
         }
 
-
-# --- listing -------------------------------------------------------------------------------------
+    def raise_if_failed(self) -> None:
+        """After publishing: a failed deletion (other than a snapshot still in use) fails the run."""
+        if self.failures:
+            raise PruneError(
+                f"{len(self.failures)} deletion(s) failed: "
+                + "; ".join(f"{f['id']} ({f['error']})" for f in self.failures)
+            )
 
 
 def list_inventory(ec2: EC2Client, rds: RDSClient) -> Inventory:
-    """Everything tagged as ours, in as few calls as the APIs allow (order matters, see module doc)."""
-    pages = 0
-    snapshots: dict[str, SnapshotTypeDef] = {}
-    for snap_page in ec2.get_paginator("describe_snapshots").paginate(
-        OwnerIds=["self"], Filters=_MANAGED_FILTER, PaginationConfig={"PageSize": EC2_PAGE_SIZE}
-    ):
-        pages += 1
-        for snap in snap_page.get("Snapshots", []):
-            if is_managed(tag_dict(snap.get("Tags"))):  # the filter did it; never trust one check
-                snapshots[snap["SnapshotId"]] = snap
-    images: list[ImageTypeDef] = []
-    for image_page in ec2.get_paginator("describe_images").paginate(
-        Owners=["self"],
-        Filters=_MANAGED_FILTER,
-        IncludeDeprecated=True,
-        IncludeDisabled=True,
-        PaginationConfig={"PageSize": EC2_PAGE_SIZE},
-    ):
-        pages += 1
-        images.extend(i for i in image_page.get("Images", []) if is_managed(tag_dict(i.get("Tags"))))
-    db_snapshots: list[DBSnapshotTypeDef] = []
-    for db_page in rds.get_paginator("describe_db_snapshots").paginate(
-        SnapshotType="manual", PaginationConfig={"PageSize": RDS_PAGE_SIZE}
-    ):
-        pages += 1
-        db_snapshots.extend(
-            s for s in db_page.get("DBSnapshots", []) if is_managed(tag_dict(s.get("TagList")))
-        )
-    return Inventory(snapshots=snapshots, images=images, db_snapshots=db_snapshots, pages=pages)
-
-
-def image_snapshot_ids(image: ImageTypeDef) -> list[str]:
-    return [
-        m["Ebs"]["SnapshotId"]
-        for m in image.get("BlockDeviceMappings", [])
-        if "Ebs" in m and m["Ebs"].get("SnapshotId")
-    ]
-
-
-# --- planning --------------------------------------------------------------------------------------
+    """Everything tagged as ours. EBS snapshots are listed *before* the AMIs: an AMI exists before its
+    snapshots, so a snapshot seen here belongs to an AMI that the next listing will show."""
+    snapshots = managed_snapshots(ec2)
+    images = managed_images(ec2, hidden_too=True)
+    states = {sid: snap.get("State", "unknown") for sid, snap in snapshots.items()}
+    others = {s for image in images for s in snapshot_ids(image)} - set(states)
+    if others:  # untagged snapshots of our AMIs (rare): their state decides whether the AMI is usable
+        states.update(snapshot_states(ec2, others))
+    return Inventory(snapshots, images, managed_db_snapshots(rds), states)
 
 
 def _left_alone(
-    *, id_: str, source: str | None, kind: str, resource: str, name: str, state: str, reason: str
-) -> PlanItem:
+    tags: Mapping[str, str], job: str, *, id_: str, kind: str, resource: str, name: str, state: str
+) -> PlanItem | None:
+    """A plan item that keeps one of ours that is not a backup under the policy, or None for a backup."""
+    found, source = tags.get(JOB_KEY), tags.get(SOURCE_KEY)
+    if found is not None and found != job:
+        reason = f"{JOB_KEY}={found}: not a backup under the retention policy, left alone"
+    elif not source:
+        reason = f"no {SOURCE_KEY} tag, left alone"
+    else:
+        return None
     return PlanItem(
         id=id_,
         source=source,
@@ -265,13 +222,6 @@ def _left_alone(
     )
 
 
-def _job_mismatch(tags: Mapping[str, str], job: str) -> str | None:
-    found = tags.get(JOB_KEY)
-    if found is not None and found != job:
-        return f"{JOB_KEY}={found}: not a backup under the retention policy, left alone"
-    return None
-
-
 def collect_artifacts(inventory: Inventory) -> tuple[list[Artifact], list[PlanItem]]:
     """The backups under the policy, and plan items for ours that are left alone (with the reason)."""
     artifacts: list[Artifact] = []
@@ -280,62 +230,43 @@ def collect_artifacts(inventory: Inventory) -> tuple[list[Artifact], list[PlanIt
         tags = tag_dict(image.get("Tags"))
         image_id, name, raw = image["ImageId"], image.get("Name", ""), image.get("State", "")
         source = tags.get(SOURCE_KEY)
-        state = _AMI_STATES.get(raw, State.PENDING)
-        why = _job_mismatch(tags, JOB_AMI) or (None if source else f"no {SOURCE_KEY} tag, left alone")
-        if state is None or why is not None:
-            if why is not None:
-                left_alone.append(
-                    _left_alone(
-                        id_=image_id,
-                        source=source,
-                        kind=KIND_AMI,
-                        resource=RESOURCE_IMAGE,
-                        name=name,
-                        state=raw,
-                        reason=why,
-                    )
-                )
+        referenced = snapshot_ids(image)
+        reading = ami_state(raw, referenced, inventory.snapshot_states)
+        alone = _left_alone(
+            tags, JOB_AMI, id_=image_id, kind=KIND_AMI, resource=RESOURCE_IMAGE, name=name, state=raw
+        )
+        left_alone += [alone] if alone else []
+        if alone or reading.gone:
             continue
         created = parse_time(image["CreationDate"]) if image.get("CreationDate") else None
-        if created is None:
-            state = State.PENDING
-        referenced = image_snapshot_ids(image)
+        state = reading.for_prune() if created is not None else State.PENDING
         ours = tuple(s for s in referenced if s in inventory.snapshots)
         untagged = tuple(s for s in referenced if s not in inventory.snapshots)
         backup = Backup(image_id, str(source), KIND_AMI, created, state)
-        artifacts.append(Artifact(backup, RESOURCE_IMAGE, name, raw, ours, untagged))
+        artifacts.append(Artifact(backup, RESOURCE_IMAGE, name, raw, reading, ours, untagged))
     for snap in inventory.db_snapshots:
         tags = tag_dict(snap.get("TagList"))
         snap_id, raw = snap["DBSnapshotIdentifier"], snap.get("Status", "")
         source = tags.get(SOURCE_KEY)
-        state = _RDS_STATES.get(raw, State.PENDING)
-        why = _job_mismatch(tags, JOB_RDS) or (None if source else f"no {SOURCE_KEY} tag, left alone")
-        if state is None or why is not None:
-            if why is not None:
-                left_alone.append(
-                    _left_alone(
-                        id_=snap_id,
-                        source=source,
-                        kind=KIND_RDS,
-                        resource=RESOURCE_DB_SNAPSHOT,
-                        name=snap_id,
-                        state=raw,
-                        reason=why,
-                    )
-                )
+        reading = rds_snapshot_state(raw)
+        alone = _left_alone(
+            tags, JOB_RDS, id_=snap_id, kind=KIND_RDS, resource=RESOURCE_DB_SNAPSHOT, name=snap_id, state=raw
+        )
+        left_alone += [alone] if alone else []
+        if alone or reading.gone:
             continue
         created = snap.get("SnapshotCreateTime")
-        if created is None:  # RDS fills it in only once the snapshot is under way
-            state = State.PENDING
+        # RDS fills the creation time in only once the snapshot is under way
+        state = reading.for_prune() if created is not None else State.PENDING
         backup = Backup(snap_id, str(source), KIND_RDS, created, state)
-        artifacts.append(Artifact(backup, RESOURCE_DB_SNAPSHOT, snap_id, raw))
+        artifacts.append(Artifact(backup, RESOURCE_DB_SNAPSHOT, snap_id, raw, reading))
     return artifacts, left_alone
 
 
 def orphan_items(inventory: Inventory) -> list[PlanItem]:
     """Our AMI snapshots that no listed AMI references: their AMI is gone."""
     image_ids = {i["ImageId"] for i in inventory.images}
-    referenced = {s for i in inventory.images for s in image_snapshot_ids(i)}
+    referenced = {s for i in inventory.images for s in snapshot_ids(i)}
     items: list[PlanItem] = []
     for snap_id, snap in sorted(inventory.snapshots.items()):
         tags = tag_dict(snap.get("Tags"))
@@ -391,64 +322,64 @@ def _plan_item(artifact: Artifact, decision: Decision) -> PlanItem:
         created=b.created,
         state=artifact.raw_state,
         action=decision.action,
-        reason=decision.reason,
+        reason=decision.reason
+        if artifact.reading.known
+        else f"{artifact.reading.detail}: {UNKNOWN_FOR_PRUNE}",
         snapshot_ids=artifact.snapshot_ids,
         untagged_snapshot_ids=artifact.untagged_snapshot_ids,
+        backup_state=b.state,
     )
-
-
-# --- execution -------------------------------------------------------------------------------------
-
-
-def _error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def _describe(error: Exception) -> str:
-    if isinstance(error, ClientError):
-        return f"{_error_code(error)}: {error.response.get('Error', {}).get('Message', '')}"
-    return f"{type(error).__name__}: {error}"
 
 
 def deletion_order(plan: Iterable[PlanItem]) -> list[PlanItem]:
     """RDS snapshots first (they hold quota), then AMIs, then orphaned snapshots; oldest first in each."""
     rank = {RESOURCE_DB_SNAPSHOT: 0, RESOURCE_IMAGE: 1, RESOURCE_EBS_SNAPSHOT: 2}
-    doomed = [item for item in plan if item.delete]
-    return sorted(doomed, key=lambda i: (rank[i.resource], i.created is None, i.created or _EPOCH, i.id))
+    to_delete = [item for item in plan if item.delete]
+    return sorted(to_delete, key=lambda i: (rank[i.resource], i.created is None, i.created or _EPOCH, i.id))
 
 
-class _Pruner:
-    def __init__(self, ec2: EC2Client, rds: RDSClient, outcome: Outcome) -> None:
-        self.ec2, self.rds, self.outcome = ec2, rds, outcome
+class Deleter:
+    """Carries out the deletions of a plan, recording each result; one failure never stops the rest."""
+
+    def __init__(self, ec2: EC2Client, rds: RDSClient, result: PruneResult) -> None:
+        self.ec2, self.rds, self.result = ec2, rds, result
 
     def fail(self, item: PlanItem, resource_id: str, error: Exception | str) -> None:
         """Record a failed deletion; ``error`` is the AWS error or a sentence saying what to do."""
         entry = {
             "id": resource_id,
             "kind": item.kind,
-            "error": error if isinstance(error, str) else _describe(error),
+            "error": error if isinstance(error, str) else error_text(error),
         }
-        self.outcome.failures.append(entry)
+        self.result.failures.append(entry)
         logger.error("prune: deletion failed", extra={**entry, "reason": item.reason})
 
-    def delete_db_snapshot(self, item: PlanItem) -> None:
+    def _tried(self, item: PlanItem, delete: Callable[[], object], gone: frozenset[str]) -> bool:
+        """Run ``delete``; True when it worked or the thing was gone already, else the failure is noted."""
         try:
-            self.rds.delete_db_snapshot(DBSnapshotIdentifier=item.id)
+            delete()
         except ClientError as error:
-            if _error_code(error) not in _RDS_GONE:
+            if error_code(error) not in gone:
                 self.fail(item, item.id, error)
-                return
+                return False
         except BotoCoreError as error:
             self.fail(item, item.id, error)
+            return False
+        return True
+
+    def delete_db_snapshot(self, item: PlanItem) -> None:
+        if not self._tried(
+            item, lambda: self.rds.delete_db_snapshot(DBSnapshotIdentifier=item.id), _RDS_GONE
+        ):
             return
-        self.outcome.deleted[item.kind] += 1
+        self.result.deleted[item.kind] += 1
         logger.info("prune: deleted RDS snapshot", extra=_log_fields(item))
 
     def delete_ebs_snapshot(self, item: PlanItem, snapshot_id: str, untagged: bool = False) -> bool:
         try:
             self.ec2.delete_snapshot(SnapshotId=snapshot_id)
         except ClientError as error:
-            code = _error_code(error)
+            code = error_code(error)
             if untagged and code in _DENIED:
                 self.fail(
                     item,
@@ -459,8 +390,8 @@ class _Pruner:
                 )
                 return False
             if code == _IN_USE:
-                entry = {"id": snapshot_id, "kind": item.kind, "error": _describe(error)}
-                self.outcome.in_use.append(entry)
+                entry = {"id": snapshot_id, "kind": item.kind, "error": error_text(error)}
+                self.result.in_use.append(entry)
                 logger.warning("prune: snapshot still in use, the next run retries it", extra=entry)
                 return False
             if code not in _GONE:
@@ -469,20 +400,13 @@ class _Pruner:
         except BotoCoreError as error:
             self.fail(item, snapshot_id, error)
             return False
-        self.outcome.ebs_snapshots_deleted += 1
+        self.result.ebs_snapshots_deleted += 1
         return True
 
     def delete_image(self, item: PlanItem, still_referenced: set[str]) -> None:
-        try:
-            self.ec2.deregister_image(ImageId=item.id)
-        except ClientError as error:
-            if _error_code(error) not in _GONE:
-                self.fail(item, item.id, error)
-                return
-        except BotoCoreError as error:
-            self.fail(item, item.id, error)
+        if not self._tried(item, lambda: self.ec2.deregister_image(ImageId=item.id), _GONE):
             return
-        self.outcome.deleted[item.kind] += 1
+        self.result.deleted[item.kind] += 1
         logger.info("prune: deregistered AMI", extra=_log_fields(item))
         # The AMI is ours (tagged ManagedBy=schoolbackup), so are the snapshots CreateImage made for it, even
         # when tagging them never happened: DESIGN.md deregisters an AMI "together with all of its EBS
@@ -490,7 +414,7 @@ class _Pruner:
         # AWS the role's tag condition may then deny the delete, which is reported below with what to do.)
         for snapshot_id in (*item.snapshot_ids, *item.untagged_snapshot_ids):
             if snapshot_id in still_referenced:
-                self.outcome.skipped_snapshots.append(
+                self.result.skipped_snapshots.append(
                     {"id": snapshot_id, "image": item.id, "reason": "also used by an AMI that is kept"}
                 )
                 continue
@@ -500,7 +424,7 @@ class _Pruner:
 
     def delete_orphan(self, item: PlanItem) -> None:
         if self.delete_ebs_snapshot(item, item.id):
-            self.outcome.deleted[item.kind] += 1
+            self.result.deleted[item.kind] += 1
             logger.info("prune: deleted orphaned snapshot", extra=_log_fields(item))
 
 
@@ -514,44 +438,72 @@ def _log_fields(item: PlanItem) -> dict[str, Any]:
     }
 
 
+def plan(
+    ec2: EC2Client, rds: RDSClient, policy: RetentionPolicy, now: datetime
+) -> tuple[Inventory, list[PlanItem]]:
+    """What prune would do now, deleting nothing (prune itself, its dry run and the weekly report)."""
+    inventory = list_inventory(ec2, rds)
+    return inventory, make_plan(inventory, policy, now)
+
+
 def prune(
     ec2: EC2Client,
     rds: RDSClient,
-    policy: RetentionPolicy,
+    settings: PruneSettings,
     now: datetime,
     *,
-    dry_run: bool,
     remaining_ms: Callable[[], int],
     safety_margin_ms: int = SAFETY_MARGIN_MS,
-) -> Outcome:
-    """List, decide, delete (unless ``dry_run``); never raises for a single failed deletion."""
-    inventory = list_inventory(ec2, rds)
-    plan = make_plan(inventory, policy, now)
-    outcome = Outcome(dry_run=dry_run, plan=plan)
-    doomed = deletion_order(plan)
-    if dry_run:
-        for item in doomed:
+) -> PruneResult:
+    """List, decide, delete (unless dry run); never raises for a single failed deletion."""
+    inventory, items = plan(ec2, rds, settings.policy, now)
+    result = PruneResult(dry_run=settings.dry_run, plan=items)
+    to_delete = deletion_order(items)
+    if settings.dry_run:
+        for item in to_delete:
             logger.info("prune: would delete (dry run)", extra=_log_fields(item))
-        return outcome
+    else:
+        _delete(
+            ec2,
+            rds,
+            inventory=inventory,
+            to_delete=to_delete,
+            result=result,
+            remaining_ms=remaining_ms,
+            safety_margin_ms=safety_margin_ms,
+        )
+    result.rds_quota = read_snapshot_quota(rds)
+    logger.info("prune: done", extra={k: v for k, v in result.as_dict().items() if k != "plan"})
+    return result
 
+
+def _delete(
+    ec2: EC2Client,
+    rds: RDSClient,
+    *,
+    inventory: Inventory,
+    to_delete: list[PlanItem],
+    result: PruneResult,
+    remaining_ms: Callable[[], int],
+    safety_margin_ms: int,
+) -> None:
     # Snapshots that a surviving AMI (kept, or left alone) still uses are never deleted with another AMI.
-    deleted_images = {i.id for i in doomed if i.resource == RESOURCE_IMAGE}
+    deleted_images = {i.id for i in to_delete if i.resource == RESOURCE_IMAGE}
     still_referenced = {
-        s for i in inventory.images if i["ImageId"] not in deleted_images for s in image_snapshot_ids(i)
+        s for i in inventory.images if i["ImageId"] not in deleted_images for s in snapshot_ids(i)
     }
-    pruner = _Pruner(ec2, rds, outcome)
-    for index, item in enumerate(doomed):
+    deleter = Deleter(ec2, rds, result)
+    for index, item in enumerate(to_delete):
         if remaining_ms() < safety_margin_ms:
-            outcome.remaining.update(i.kind for i in doomed[index:])
+            result.remaining.update(i.kind for i in to_delete[index:])
             logger.warning(
                 "prune: stopping before the Lambda timeout; the next run continues",
-                extra={"remaining": len(doomed) - index, "remaining_ms": remaining_ms()},
+                extra={"remaining": len(to_delete) - index, "remaining_ms": remaining_ms()},
             )
-            break
+            return
         if item.resource == RESOURCE_DB_SNAPSHOT:
-            pruner.delete_db_snapshot(item)
+            deleter.delete_db_snapshot(item)
         elif item.resource == RESOURCE_IMAGE:
-            pruner.delete_image(item, still_referenced)
+            deleter.delete_image(item, still_referenced)
         else:
-            pruner.delete_orphan(item)
-    return outcome
+            deleter.delete_orphan(item)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
 
-from lambdas.common.metric_names import KIND_AMI, KIND_DUMP, KIND_RDS
+from lambdas.common.contracts import KIND_AMI, KIND_DUMP, KIND_RDS
 
 GOOD: Final = "good"
 BAD: Final = "bad"
@@ -258,8 +258,6 @@ def render_text(report: HealthReport) -> str:
     out += ["", t["footer"], ""]
     return "\n".join(out)
 
-
-# --- HTML ---------------------------------------------------------------------------------------------
 
 _E = html.escape
 _CELL = "padding:6px 10px;border-bottom:1px solid #e6e6e6;vertical-align:top;"

@@ -3,15 +3,15 @@
 For each object in the manifest: read it in chunks (never whole into memory), recompute SHA-256 and
 size, decompress it as a stream (gzip with zlib; zstd with ``compression.zstd`` on Python 3.14, or the
 ``zstandard`` package when present), list the tar (``files``) or look for the engine's completion line
-at the end of the SQL (``db``). The outcome is written as a JSON record under
-``reports/restore-tests/<YYYY>/<YYYYMMDDTHHMMSSZ>.json`` for the weekly report.
+at the end of the SQL (``db``). The outcome is written once, as a JSON record named after the run's
+scheduled time, ``reports/restore-tests/<YYYYMMDDTHHMMZ>.json``, for the weekly report. A repeated run
+for the same scheduled time finds that record and returns it instead of testing (and writing) again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
-import json
 import secrets
 import tarfile
 import time
@@ -23,29 +23,30 @@ from typing import IO, TYPE_CHECKING, Any, Final, cast
 
 from botocore.exceptions import ClientError
 
+from lambdas.common.aws.dumps import inspect_dump
+from lambdas.common.aws.errors import error_code
+from lambdas.common.aws.records import read_record, write_record_once
+from lambdas.common.contracts import restore_test_record_key
 from lambdas.common.manifest import (
     KIND_DB,
     KIND_FILES,
     DumpFolder,
     Manifest,
-    ManifestError,
     ManifestObject,
     days_back,
     list_dump_day,
     list_sources,
-    read_manifest,
 )
 from lambdas.common.observability import logger
+from lambdas.common.settings import RestoreTestSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-RECORD_PREFIX: Final = "reports/restore-tests"
 WINDOW: Final = timedelta(days=7)
 CHUNK: Final = 1024 * 1024  # bytes read from S3 at a time
 OUT_LIMIT: Final = 4 * 1024 * 1024  # at most this much decompressed output per step
 TAIL: Final = 4096  # bytes of the decompressed end kept to find a dump's completion line
-PICKS: Final = ("newest", "random")
 
 COMPLETION_LINES: Final = {
     "mysql": "-- Dump completed",
@@ -57,14 +58,6 @@ COMPLETION_LINES: Final = {
 
 class ContentError(Exception):
     """The content of an object is not what a restorable dump looks like."""
-
-
-def record_key(started: datetime) -> str:
-    t = started.astimezone(UTC)
-    return f"{RECORD_PREFIX}/{t:%Y}/{t:%Y%m%dT%H%M%SZ}.json"
-
-
-# --- decoders -----------------------------------------------------------------------------------------
 
 
 class _Decoder:
@@ -152,9 +145,6 @@ def decoder_for(key: str) -> _Decoder:
     raise ContentError("has an unknown compression (expected .gz or .zst)")
 
 
-# --- streaming ----------------------------------------------------------------------------------------
-
-
 class CheckedStream:
     """A read-only file object over decompressed content that hashes the raw bytes on the way."""
 
@@ -205,9 +195,6 @@ class CheckedStream:
         """Finish the checksum without decoding (after a content error)."""
         while self._next_raw() is not None:
             pass
-
-
-# --- one object -------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -272,8 +259,9 @@ def check_object(s3: S3Client, bucket: str, obj: ManifestObject) -> ObjectResult
     try:
         body = s3.get_object(Bucket=bucket, Key=obj.key)["Body"]
     except ClientError as err:
-        code = err.response.get("Error", {}).get("Code", "Error")
-        result.problems.append(f"{short} could not be downloaded ({code}); it is missing or unreadable.")
+        result.problems.append(
+            f"{short} could not be downloaded ({error_code(err) or 'Error'}); it is missing or unreadable."
+        )
         return result
     try:
         decoder = decoder_for(obj.key)
@@ -302,11 +290,9 @@ def check_object(s3: S3Client, bucket: str, obj: ManifestObject) -> ObjectResult
     return result
 
 
-# --- picking and running ----------------------------------------------------------------------------
-
-
 @dataclass
 class RestoreTest:
+    scheduled: datetime  # names the record
     started: datetime
     pick: str
     folder: DumpFolder | None = None
@@ -326,6 +312,7 @@ class RestoreTest:
         finished = self.started + timedelta(seconds=self.duration_seconds)
         return {
             "version": 1,
+            "scheduled_time": f"{self.scheduled:%Y-%m-%dT%H:%M:%SZ}",
             "started_at": f"{self.started:%Y-%m-%dT%H:%M:%SZ}",
             "finished_at": f"{finished:%Y-%m-%dT%H:%M:%SZ}",
             "duration_seconds": round(self.duration_seconds, 3),
@@ -338,6 +325,37 @@ class RestoreTest:
             "objects": [o.as_dict() for o in self.objects],
             "problems": self.all_problems(),
         }
+
+
+@dataclass(frozen=True)
+class RestoreTestResult:
+    """The record of this scheduled time: written by this run, or found from an earlier run of it."""
+
+    key: str
+    record: dict[str, Any]
+    written: bool  # False: an earlier run for the same scheduled time had written it
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.record.get("passed"))
+
+    @property
+    def duration_seconds(self) -> float:
+        return float(self.record.get("duration_seconds", 0.0))
+
+    def as_dict(self, bucket: str) -> dict[str, Any]:
+        return {**self.record, "record": f"s3://{bucket}/{self.key}", "repeated": not self.written}
+
+    def raise_if_failed(self) -> None:
+        if not self.passed:
+            earlier = "" if self.written else f" (recorded by an earlier run for this time: {self.key})"
+            raise RestoreTestFailed(
+                "Restore test failed" + earlier + ": " + " ".join(self.record.get("problems", []))
+            )
+
+
+class RestoreTestFailed(RuntimeError):
+    """The restore test found a problem; raised after the record and the metrics were written."""
 
 
 def recent_dumps(s3: S3Client, bucket: str, now: datetime, window: timedelta = WINDOW) -> list[DumpFolder]:
@@ -354,13 +372,17 @@ def recent_dumps(s3: S3Client, bucket: str, now: datetime, window: timedelta = W
     return sorted(found, key=lambda f: (f.when, f.source), reverse=True)
 
 
-def _usable(s3: S3Client, bucket: str, folder: DumpFolder) -> Manifest | None:
-    try:
-        manifest = read_manifest(s3, bucket, folder)
-    except ManifestError as err:
-        logger.warning("skipping a dump with an invalid manifest", extra={"error": str(err)})
+def _reported_complete(s3: S3Client, bucket: str, folder: DumpFolder) -> Manifest | None:
+    """The manifest of a dump that reports itself complete (status ok), else None.
+
+    Deliberately not the state table's "usable": a dump whose objects are short or missing is exactly
+    what the restore test is there to catch, so it is picked and its objects are checked one by one.
+    """
+    _, manifest = inspect_dump(s3, bucket, folder)
+    if manifest is None or not manifest.ok:
+        logger.info("skipping a dump that does not report itself complete", extra={"dump": folder.prefix})
         return None
-    return manifest if manifest.ok else None
+    return manifest
 
 
 def pick_dump(s3: S3Client, bucket: str, now: datetime, pick: str) -> tuple[DumpFolder, Manifest] | None:
@@ -368,18 +390,19 @@ def pick_dump(s3: S3Client, bucket: str, now: datetime, pick: str) -> tuple[Dump
     folders = recent_dumps(s3, bucket, now)
     if pick == "newest":
         for folder in folders:
-            manifest = _usable(s3, bucket, folder)
+            manifest = _reported_complete(s3, bucket, folder)
             if manifest is not None:
                 return folder, manifest
         return None
-    candidates = [(f, m) for f in folders if (m := _usable(s3, bucket, f)) is not None]
+    candidates = [(f, m) for f in folders if (m := _reported_complete(s3, bucket, f)) is not None]
     return secrets.choice(candidates) if candidates else None
 
 
-def run_restore_test(s3: S3Client, bucket: str, now: datetime, pick: str) -> RestoreTest:
+def check_one_dump(s3: S3Client, bucket: str, when: datetime, pick: str) -> RestoreTest:
+    """Pick a dump of the week before ``when`` and check every object of it."""
     clock = time.monotonic()
-    test = RestoreTest(started=now, pick=pick)
-    chosen = pick_dump(s3, bucket, now, pick)
+    test = RestoreTest(scheduled=when, started=datetime.now(UTC).replace(microsecond=0), pick=pick)
+    chosen = pick_dump(s3, bucket, when, pick)
     if chosen is None:
         test.problems.append(
             f"No successful dump (with manifest.json, status ok) in the last {WINDOW.days} days in "
@@ -394,13 +417,15 @@ def run_restore_test(s3: S3Client, bucket: str, now: datetime, pick: str) -> Res
     return test
 
 
-def write_record(s3: S3Client, bucket: str, test: RestoreTest) -> str:
-    """Store the outcome (encrypted by the bucket's default KMS key); returns its key."""
-    key = record_key(test.started)
-    s3.put_object(
-        Bucket=bucket,
-        Key=key,
-        Body=json.dumps(test.as_dict(), indent=2).encode(),
-        ContentType="application/json",
-    )
-    return key
+def run_restore_test(s3: S3Client, settings: RestoreTestSettings, when: datetime) -> RestoreTestResult:
+    """The restore test of scheduled time ``when``, run and recorded once."""
+    key = restore_test_record_key(when)
+    earlier = read_record(s3, settings.bucket, key)
+    if earlier is not None:
+        logger.info("restore test of this scheduled time was done already", extra={"record": key})
+        return RestoreTestResult(key, earlier, written=False)
+    record = check_one_dump(s3, settings.bucket, when, settings.pick).as_dict()
+    if not write_record_once(s3, settings.bucket, key, record):  # a run that raced this one wrote first
+        raced = read_record(s3, settings.bucket, key)
+        return RestoreTestResult(key, raced or record, written=False)
+    return RestoreTestResult(key, record, written=True)

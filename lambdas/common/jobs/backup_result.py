@@ -1,15 +1,13 @@
-"""The outcome of a backup job (rds_snapshot, ami_backup): what was created, what already existed,
-what failed and why; published as metrics and turned into an error when anything failed."""
+"""The result of a backup job (rds_snapshot, ami_backup): what was created, what already existed,
+what failed and why; turned into an error when anything failed (after the handler published it)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
-from lambdas.common import metric_names
-from lambdas.common.observability import logger, metrics
+from lambdas.common.aws.quota import SnapshotQuota
+from lambdas.common.observability import logger
 
 
 class BackupJobFailed(RuntimeError):
@@ -24,6 +22,7 @@ class BackupResult:
     created: list[str] = field(default_factory=list)
     already_existed: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    quota: SnapshotQuota | None = None  # rds_snapshot: the manual-snapshot quota as read before the run
 
     def add_created(self, name: str, **details: Any) -> None:
         self.created.append(name)
@@ -44,16 +43,8 @@ class BackupResult:
             "created": list(self.created),
             "already_existed": list(self.already_existed),
             "failed": dict(self.failed),
+            **({"rds_quota": self.quota.as_dict()} if self.quota else {}),
         }
-
-    def publish_metrics(self) -> None:
-        """Counts per outcome with dimension Job (zeros included, so alarms see every run)."""
-        metrics.add_dimension(name=metric_names.JOB, value=self.job)
-        metrics.add_metric(name=metric_names.BACKUPS_CREATED, unit=MetricUnit.Count, value=len(self.created))
-        metrics.add_metric(
-            name=metric_names.BACKUPS_ALREADY_EXISTED, unit=MetricUnit.Count, value=len(self.already_existed)
-        )
-        metrics.add_metric(name=metric_names.BACKUPS_FAILED, unit=MetricUnit.Count, value=len(self.failed))
 
     def raise_if_failed(self) -> None:
         if not self.failed:

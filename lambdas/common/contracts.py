@@ -1,0 +1,191 @@
+"""What infra, the Lambdas, the dump script's readers and backupctl must agree on (DESIGN.md, Contracts).
+
+Tags, names, prefixes, report keys, metric names, id patterns and the state vocabulary. Standard
+library only: infra and the CLI import this module without boto3 or Powertools.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final, TypedDict
+
+MANAGED_BY_KEY: Final = "ManagedBy"
+MANAGED_BY_VALUE: Final = "schoolbackup"
+JOB_KEY: Final = "BackupJob"
+SOURCE_KEY: Final = "BackupSource"
+TAG_KEYS: Final = (MANAGED_BY_KEY, JOB_KEY, SOURCE_KEY)
+
+JOB_RDS: Final = "rds-daily"
+JOB_AMI: Final = "ami-weekly"
+JOB_DUMP: Final = "dump-daily"
+JOB_DRILL: Final = "drill"
+
+NAME_PREFIX: Final = "sb-"
+DUMP_PREFIX: Final = "dumps"
+REPORT_PREFIX: Final = "reports"
+RESTORE_TEST_PREFIX: Final = f"{REPORT_PREFIX}/restore-tests"
+WEEKLY_REPORT_PREFIX: Final = f"{REPORT_PREFIX}/weekly"
+
+_NAME_RE = re.compile(r"^sb-(?P<source>.+)-(?P<date>\d{8})-(?P<time>\d{4})$")
+
+# Identifiers as AWS spells them (the configuration and the Lambda settings check them the same way).
+EC2_INSTANCE_ID: Final = re.compile(r"^i-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
+RDS_INSTANCE_ID: Final = re.compile(r"^[a-zA-Z](?:-?[a-zA-Z0-9]){0,62}$")
+TAG_PART: Final = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+
+
+def backup_tags(job: str, source: str) -> dict[str, str]:
+    """The tags every artifact carries."""
+    return {MANAGED_BY_KEY: MANAGED_BY_VALUE, JOB_KEY: job, SOURCE_KEY: source}
+
+
+class AwsTag(TypedDict, total=False):
+    """One tag as the EC2 and RDS APIs take it (the boto3 stubs' TagTypeDef has the same shape)."""
+
+    Key: str
+    Value: str
+
+
+def aws_tags(tags: Mapping[str, str]) -> list[AwsTag]:
+    """``{"k": "v"}`` as the ``[{"Key": "k", "Value": "v"}]`` list the EC2 and RDS APIs take."""
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def tag_dict(tags: Any) -> dict[str, str]:
+    """AWS ``[{"Key": k, "Value": v}]`` lists (also the boto3 stubs' TagTypeDef lists) as a plain dict."""
+    return {str(t["Key"]): str(t.get("Value", "")) for t in tags or []}
+
+
+def is_managed(tags: Mapping[str, str]) -> bool:
+    return tags.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE
+
+
+def backup_name(source: str, when: datetime) -> str:
+    """``sb-<source>-<YYYYMMDD>-<HHMM>`` in UTC."""
+    return f"{NAME_PREFIX}{source}-{when.astimezone(UTC):%Y%m%d-%H%M}"
+
+
+def parse_backup_name(name: str) -> tuple[str, datetime] | None:
+    """(source, time) from a name made by :func:`backup_name`, or None for foreign names."""
+    match = _NAME_RE.match(name)
+    if not match:
+        return None
+    when = datetime.strptime(match["date"] + match["time"], "%Y%m%d%H%M").replace(tzinfo=UTC)
+    return match["source"], when
+
+
+def dump_day_prefix(source: str, day: datetime, prefix: str = DUMP_PREFIX) -> str:
+    """``dumps/<source>/<YYYY>/<MM>/<DD>/`` for the UTC day of ``day``: one listing finds its dumps."""
+    return f"{prefix}/{source}/{day.astimezone(UTC):%Y/%m/%d}/"
+
+
+def dump_folder(source: str, when: datetime, prefix: str = DUMP_PREFIX) -> str:
+    """``dumps/<source>/<YYYY>/<MM>/<DD>/<YYYYMMDDTHHMMZ>/``: the folder of the dump scheduled at ``when``."""
+    return f"{dump_day_prefix(source, when, prefix)}{report_stamp(when)}/"
+
+
+def report_stamp(when: datetime) -> str:
+    """``YYYYMMDDTHHMMZ``: how reports are named after their scheduled time."""
+    return f"{when.astimezone(UTC):%Y%m%dT%H%MZ}"
+
+
+def restore_test_record_key(when: datetime) -> str:
+    """``reports/restore-tests/<YYYYMMDDTHHMMZ>.json``, named after the run's scheduled time."""
+    return f"{RESTORE_TEST_PREFIX}/{report_stamp(when)}.json"
+
+
+def weekly_report_record_key(when: datetime) -> str:
+    """``reports/weekly/<YYYYMMDDTHHMMZ>.json``: the weekly mail of that scheduled time went out."""
+    return f"{WEEKLY_REPORT_PREFIX}/{report_stamp(when)}.json"
+
+
+class EventError(ValueError):
+    """The invoking event is malformed."""
+
+
+def parse_time(raw: str) -> datetime:
+    """An ISO-8601 time (``Z`` or offset) as an aware UTC datetime."""
+    text = raw.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        raise ValueError(f"time {raw!r} has no timezone")
+    return parsed.astimezone(UTC)
+
+
+def scheduled_time(event: Mapping[str, Any] | None, now: datetime | None = None) -> datetime:
+    """The event's ``scheduled_time`` (set by EventBridge Scheduler), else the current time.
+
+    Names derive from this time, so a retried or doubled invocation creates nothing twice.
+    """
+    raw = (event or {}).get("scheduled_time")
+    if raw in (None, ""):
+        return (now or datetime.now(UTC)).astimezone(UTC).replace(second=0, microsecond=0)
+    if not isinstance(raw, str):
+        raise EventError(f"event field scheduled_time must be an ISO-8601 string, got {raw!r}")
+    try:
+        return parse_time(raw).replace(second=0, microsecond=0)
+    except ValueError:
+        raise EventError(
+            f"event field scheduled_time={raw!r} is not an ISO-8601 time like 2026-11-27T02:30:00Z"
+        ) from None
+
+
+def event_dry_run(event: Mapping[str, Any] | None) -> bool:
+    """Prune's ``{"dry_run": true}``: return the plan, delete nothing."""
+    raw = (event or {}).get("dry_run", False)
+    if not isinstance(raw, bool):
+        raise EventError(f"event field dry_run must be true or false, got {raw!r}")
+    return raw
+
+
+class State(enum.StrEnum):
+    """One vocabulary for every part (DESIGN.md, "Backup states"); aws/states.py maps AWS states to it."""
+
+    USABLE = "usable"  # restorable now
+    PENDING = "pending"  # still being made: never deleted, not yet counted as good
+    FAILED = "failed"  # never counted as good; prune may remove it after the policy's age
+
+
+NAMESPACE: Final = "schoolbackup"
+
+# Dimension names.
+JOB: Final = "Job"  # rds-daily | ami-weekly
+SOURCE: Final = "Source"  # instance or DB id
+KIND: Final = "Kind"  # one of KINDS
+
+KIND_RDS: Final = "rds"
+KIND_AMI: Final = "ami"
+KIND_DUMP: Final = "dump"
+KINDS: Final = (KIND_DUMP, KIND_RDS, KIND_AMI)
+PRUNED_KINDS: Final = (KIND_RDS, KIND_AMI)  # dumps expire by the bucket lifecycle instead
+
+# Backup jobs (dimension JOB).
+BACKUPS_CREATED: Final = "BackupsCreated"
+BACKUPS_ALREADY_EXISTED: Final = "BackupsAlreadyExisted"
+BACKUPS_FAILED: Final = "BackupsFailed"
+
+# RDS manual snapshot quota (no dimension).
+RDS_SNAPSHOTS_USED: Final = "RdsManualSnapshotsUsed"
+RDS_SNAPSHOTS_QUOTA: Final = "RdsManualSnapshotsQuota"
+RDS_SNAPSHOTS_PERCENT: Final = "RdsManualSnapshotQuotaPercent"
+
+# Prune (dimension KIND).
+PRUNE_DELETED: Final = "PruneDeleted"
+PRUNE_KEPT: Final = "PruneKept"
+PRUNE_FAILURES: Final = "PruneFailures"
+PRUNE_REMAINING: Final = "PruneRemaining"
+
+# Verify: per SOURCE+KIND, and the worst source per KIND (what the age alarms watch).
+BACKUP_AGE_HOURS: Final = "NewestGoodBackupAgeHours"
+WORST_BACKUP_AGE_HOURS: Final = "WorstNewestGoodBackupAgeHours"
+VERIFY_PASSED: Final = "VerificationPassed"  # 1 or 0 per SOURCE+KIND
+VERIFY_FAILURES: Final = "VerificationFailures"  # count over all sources, no dimension
+
+# Restore test (no dimension).
+RESTORE_TEST_PASSED: Final = "RestoreTestPassed"
+RESTORE_TEST_SECONDS: Final = "RestoreTestDurationSeconds"

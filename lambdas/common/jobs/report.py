@@ -1,0 +1,281 @@
+"""The weekly health mail: live checks, metric history, the restore-test record, alarms, quota; sent once.
+
+The report describes the state at its scheduled time and is sent once per scheduled time: after the
+mail is out, a small record ``reports/weekly/<YYYYMMDDTHHMMZ>.json`` says so, and a repeated run for
+the same time finds it and sends nothing. By SES (HTML and text) when a sender is configured, else as
+plain text through the alarm topic; an SES sender that cannot send falls back to the topic, with a note.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+from lambdas.common import contracts
+from lambdas.common.aws.mail import SesNotReady, publish_to_topic, send_by_ses
+from lambdas.common.aws.quota import read_snapshot_quota
+from lambdas.common.aws.records import read_record, write_record_once
+from lambdas.common.contracts import RESTORE_TEST_PREFIX, State, parse_time, report_stamp
+from lambdas.common.jobs.prune import PlanItem
+from lambdas.common.jobs.prune import plan as retention_plan
+from lambdas.common.jobs.verify import Check, run_checks
+from lambdas.common.observability import logger
+from lambdas.common.rendering import (
+    BAD,
+    GOOD,
+    NONE,
+    STRIP_DAYS,
+    AlarmEvent,
+    HealthReport,
+    KindStatus,
+    Quota,
+    RestoreTestStatus,
+    SourceStatus,
+    render_html,
+    render_text,
+    subject,
+)
+from lambdas.common.settings import ReportSettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_cloudwatch.type_defs import MetricDataQueryTypeDef
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sesv2 import SESV2Client
+    from mypy_boto3_sns import SNSClient
+
+WEEK: Final = timedelta(days=7)
+
+
+def retention_counts(items: list[PlanItem]) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per (source, kind), from prune's own plan: (usable backups there now, how many of them it keeps)."""
+    usable: Counter[tuple[str, str]] = Counter()
+    kept: Counter[tuple[str, str]] = Counter()
+    for item in items:
+        if item.source is None or item.backup_state is not State.USABLE:
+            continue
+        usable[(item.source, item.kind)] += 1
+        kept[(item.source, item.kind)] += not item.delete
+    return {key: (usable[key], kept[key]) for key in usable}
+
+
+def verify_history(
+    cloudwatch: CloudWatchClient, checks: list[Check], now: datetime
+) -> dict[tuple[str, str], dict[str, float]]:
+    """Per (source, kind): {"YYYY-MM-DD": minimum of VerificationPassed that day} for the last 30 days."""
+    start = (now - timedelta(days=STRIP_DAYS - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    queries: list[MetricDataQueryTypeDef] = [
+        {
+            "Id": f"q{i}",
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": contracts.NAMESPACE,
+                    "MetricName": contracts.VERIFY_PASSED,
+                    "Dimensions": [
+                        {"Name": contracts.SOURCE, "Value": c.source},
+                        {"Name": contracts.KIND, "Value": c.kind},
+                    ],
+                },
+                "Period": 86400,
+                "Stat": "Minimum",
+            },
+            "ReturnData": True,
+        }
+        for i, c in enumerate(checks)
+    ]
+    found: dict[tuple[str, str], dict[str, float]] = {(c.source, c.kind): {} for c in checks}
+    for offset in range(0, len(queries), 500):
+        batch = queries[offset : offset + 500]
+        for page in cloudwatch.get_paginator("get_metric_data").paginate(
+            MetricDataQueries=batch, StartTime=start, EndTime=now
+        ):
+            for series in page.get("MetricDataResults", []):
+                check = checks[int(series["Id"][1:])]
+                days = found[(check.source, check.kind)]
+                for stamp, value in zip(series.get("Timestamps", []), series.get("Values", []), strict=False):
+                    day = f"{stamp.astimezone(UTC):%Y-%m-%d}"
+                    days[day] = min(value, days.get(day, value))
+    return found
+
+
+def daily_strip(days: dict[str, float], now: datetime) -> tuple[str, ...]:
+    """One of GOOD/BAD/NONE per day of the last 30, oldest first."""
+    out = []
+    for offset in range(STRIP_DAYS - 1, -1, -1):
+        value = days.get(f"{now - timedelta(days=offset):%Y-%m-%d}")
+        out.append(NONE if value is None else GOOD if value >= 1 else BAD)
+    return tuple(out)
+
+
+def last_restore_test(s3: S3Client, bucket: str, now: datetime) -> RestoreTestStatus | None:
+    """The newest record under reports/restore-tests/ from before ``now`` (names sort by time)."""
+    latest = f"{RESTORE_TEST_PREFIX}/{report_stamp(now)}.json"
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{RESTORE_TEST_PREFIX}/")
+    keys = [o["Key"] for page in pages for o in page.get("Contents", []) if o["Key"].endswith(".json")]
+    keys = [k for k in keys if k <= latest]
+    if not keys:
+        return None
+    key = max(keys)
+    record = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    return RestoreTestStatus(
+        when=parse_time(str(record["started_at"])),
+        passed=bool(record.get("passed")),
+        duration_seconds=float(record.get("duration_seconds", 0.0)),
+        dump=record.get("dump"),
+        problems=tuple(record.get("problems", [])),
+    )
+
+
+def alarms_this_week(cloudwatch: CloudWatchClient, prefix: str, now: datetime) -> list[AlarmEvent]:
+    """Transitions into ALARM in the last 7 days of alarms whose name starts with ``prefix``."""
+    events: list[AlarmEvent] = []
+    pages = cloudwatch.get_paginator("describe_alarm_history").paginate(
+        HistoryItemType="StateUpdate", StartDate=now - WEEK, EndDate=now, ScanBy="TimestampDescending"
+    )
+    for page in pages:
+        for item in page.get("AlarmHistoryItems", []):
+            name = item.get("AlarmName", "")
+            if not name.startswith(prefix):
+                continue
+            try:
+                data = json.loads(item.get("HistoryData", "{}"))
+            except ValueError:
+                continue
+            new_state = data.get("newState", {})
+            if new_state.get("stateValue") != "ALARM":
+                continue
+            events.append(AlarmEvent(name, item["Timestamp"], str(new_state.get("stateReason", ""))))
+    return sorted(events, key=lambda e: e.when)
+
+
+def build_health_report(
+    *,
+    ec2: EC2Client,
+    rds: RDSClient,
+    s3: S3Client,
+    cloudwatch: CloudWatchClient,
+    settings: ReportSettings,
+    now: datetime,
+) -> HealthReport:
+    """The report as data: verify's checks, 30 days of their history, prune's plan, records, alarms."""
+    result = run_checks(ec2, rds, s3, settings.verify, now)
+    history = verify_history(cloudwatch, result.checks, now)
+    _, items = retention_plan(ec2, rds, settings.retention, now)
+    counts = retention_counts(items)
+    sources: dict[str, list[KindStatus]] = {}
+    databases: set[str] = set()
+    for check in result.checks:
+        kept = policy = None
+        if check.kind in contracts.PRUNED_KINDS:  # dumps expire by the bucket lifecycle, not by prune
+            kept, policy = counts.get((check.source, check.kind), (0, 0))
+        days = history.get((check.source, check.kind), {})
+        last_day = max(days) if days else None
+        good = check.newest_good
+        sources.setdefault(check.source, []).append(
+            KindStatus(
+                kind=check.kind,
+                ok=check.ok,
+                target_hours=check.target_hours,
+                newest_good=good.id if good else None,
+                newest_good_time=good.created if good else None,
+                age_hours=check.age_hours,
+                problems=tuple(check.problems),
+                kept=kept,
+                policy_keeps=policy,
+                strip=daily_strip(days, now),
+                last_verified=datetime.fromisoformat(last_day).replace(tzinfo=UTC) if last_day else None,
+                last_verify_ok=(days[last_day] >= 1) if last_day else None,
+            )
+        )
+        if check.kind == contracts.KIND_RDS:
+            databases.add(check.source)
+    quota = read_snapshot_quota(rds)
+    return HealthReport(
+        generated_at=now,
+        language=settings.language,
+        sources=tuple(
+            SourceStatus(source, source in databases, tuple(kinds))
+            for source, kinds in sorted(sources.items())
+        ),
+        restore_test=last_restore_test(s3, settings.verify.bucket, now),
+        alarms=tuple(alarms_this_week(cloudwatch, settings.alarm_prefix, now)),
+        quota=Quota(quota.used, quota.limit) if quota else None,
+        notes=(*result.general, *(n for c in result.checks for n in c.notes)),
+    )
+
+
+@dataclass(frozen=True)
+class Sent:
+    channel: str  # ses | sns
+    message_id: str
+    report: HealthReport  # as sent (an SES refusal adds a note)
+
+
+def send(report: HealthReport, settings: ReportSettings, ses: SESV2Client, sns: SNSClient) -> Sent:
+    """By SES when a sender is configured; else, or when SES refuses the sender, through the topic."""
+    if settings.ses_sender:
+        try:
+            message_id = send_by_ses(
+                ses,
+                settings.ses_sender,
+                settings.recipients,
+                subject=subject(report),
+                text=render_text(report),
+                html=render_html(report),
+            )
+            return Sent("ses", message_id, report)
+        except SesNotReady as refused:
+            logger.error("SES refused the report; sending it by SNS", extra={"code": refused.code})
+            note = f"{refused}; is the sender verified in SES?"
+            report = replace(report, notes=(*report.notes, note))
+    message_id = publish_to_topic(sns, settings.topic_arn, subject(report), render_text(report))
+    return Sent("sns", message_id, report)
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    key: str
+    record: dict[str, Any]
+    sent: bool  # False: the mail of this scheduled time had been sent by an earlier run
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.record, "repeated": not self.sent}
+
+
+def send_weekly_report(
+    *,
+    ec2: EC2Client,
+    rds: RDSClient,
+    s3: S3Client,
+    cloudwatch: CloudWatchClient,
+    ses: SESV2Client,
+    sns: SNSClient,
+    settings: ReportSettings,
+    now: datetime,
+) -> ReportResult:
+    """Build and send the report of scheduled time ``now``, unless that mail went out already."""
+    bucket, key = settings.verify.bucket, contracts.weekly_report_record_key(now)
+    earlier = read_record(s3, bucket, key)
+    if earlier is not None:
+        logger.info("the report of this scheduled time was sent already", extra={"record": key})
+        return ReportResult(key, earlier, sent=False)
+    report = build_health_report(ec2=ec2, rds=rds, s3=s3, cloudwatch=cloudwatch, settings=settings, now=now)
+    sent = send(report, settings, ses, sns)
+    record = {
+        "scheduled_time": f"{now:%Y-%m-%dT%H:%M:%SZ}",
+        "channel": sent.channel,
+        "message_id": sent.message_id,
+        "subject": subject(sent.report),
+        "ok": sent.report.ok,
+        "problems": sent.report.todo(),
+        "alarms": len(sent.report.alarms),
+    }
+    if not write_record_once(s3, bucket, key, record):
+        logger.warning("a second run sent the report of this time as well", extra={"record": key})
+    logger.info("health report sent", extra=record)
+    return ReportResult(key, record, sent=True)

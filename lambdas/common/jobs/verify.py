@@ -1,0 +1,336 @@
+"""Is there a good, fresh backup of every selected source? (verify, daily; the weekly report runs it too)
+
+Sources are the EC2 and RDS instances of the selection (lambdas.common.aws.selection). Kinds: ``dump``
+and ``ami`` for EC2 instances (a dump's source is the server's instance id), ``rds`` for RDS instances.
+For each (source, kind) the backups are read through the state table (lambdas.common.aws.states):
+
+- rds: manual snapshots tagged ManagedBy=schoolbackup and BackupSource=<db>;
+- ami: images with the same tags; usable only with every EBS snapshot completed (one
+  DescribeSnapshots for all images);
+- dump: the folders of the last few days, newest first, down to the newest usable one (one
+  ListObjectsV2 per source and day, no HEAD per object).
+
+A check fails with a sentence naming source, kind and what is wrong: no backup at all, the newest
+backup failed, or the newest *good* backup older than the target.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+from lambdas.common.aws.db_snapshots import managed_db_snapshots
+from lambdas.common.aws.dumps import inspect_dump
+from lambdas.common.aws.images import managed_images, snapshot_ids, snapshot_states
+from lambdas.common.aws.selection import (
+    AURORA_NOT_SUPPORTED,
+    MISSING_EC2,
+    MISSING_RDS,
+    selected_databases,
+    selected_servers,
+)
+from lambdas.common.aws.states import ami_state, rds_snapshot_state
+from lambdas.common.contracts import (
+    JOB_AMI,
+    KIND_AMI,
+    KIND_DUMP,
+    KIND_RDS,
+    SOURCE_KEY,
+    State,
+    parse_backup_name,
+    parse_time,
+    tag_dict,
+)
+from lambdas.common.manifest import Manifest, days_back, list_dump_day
+from lambdas.common.observability import logger
+from lambdas.common.retention import RetentionPolicy
+from lambdas.common.settings import VerifySettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_rds.type_defs import DBSnapshotTypeDef
+    from mypy_boto3_s3 import S3Client
+
+KIND_LABEL: Final = {KIND_DUMP: "dump", KIND_RDS: "RDS snapshot", KIND_AMI: "AMI"}
+PRUNE_GRACE_DAYS: Final = 1
+# What the worst-age metric shows for a kind when some source has no good backup at all (~14 months):
+# far above any target, so the age alarm fires.
+NO_GOOD_BACKUP_AGE_HOURS: Final = 10_000.0
+
+
+class VerificationFailed(RuntimeError):
+    """At least one backup check failed; raised after every source was checked and metrics were published."""
+
+
+def _fmt(when: datetime) -> str:
+    return f"{when.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+@dataclass(frozen=True)
+class BackupSeen:
+    """One backup as a check sees it; ``detail`` says why it is not usable.
+
+    ``note`` is for a usable backup with something the admin should know (not an alarm).
+    """
+
+    id: str
+    created: datetime
+    state: State
+    detail: str = ""
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "created": f"{self.created.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}",
+            "state": str(self.state),
+            **({"detail": self.detail} if self.detail else {}),
+            **({"note": self.note} if self.note else {}),
+        }
+
+
+@dataclass
+class Check:
+    source: str
+    kind: str
+    target_hours: int
+    now: datetime
+    backups: list[BackupSeen] = field(default_factory=list)  # newest first
+    problems: list[str] = field(default_factory=list)
+    searched: str = ""  # for "no backup found": where we looked
+
+    @property
+    def newest(self) -> BackupSeen | None:
+        return self.backups[0] if self.backups else None
+
+    @property
+    def newest_good(self) -> BackupSeen | None:
+        return next((b for b in self.backups if b.state is State.USABLE), None)
+
+    @property
+    def notes(self) -> list[str]:
+        """What the admin should know about the newest good backup; never an alarm."""
+        good = self.newest_good
+        if good is None or not good.note:
+            return []
+        return [f"{KIND_LABEL[self.kind]} of {self.source}: the newest good backup {good.id} {good.note}"]
+
+    @property
+    def age_hours(self) -> float | None:
+        good = self.newest_good
+        if good is None:
+            return None
+        return max(0.0, (self.now - good.created).total_seconds() / 3600)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def evaluate(self) -> Check:
+        """Fill ``problems`` from ``backups``; call once the backups are known."""
+        self.backups.sort(key=lambda b: (b.created, b.id), reverse=True)
+        what = f"{KIND_LABEL[self.kind]} of {self.source}"
+        newest, good, age = self.newest, self.newest_good, self.age_hours
+        if newest is None:
+            self.problems.append(f"{what}: no backup found{self.searched}.")
+            return self
+        if newest.state is State.FAILED:
+            self.problems.append(
+                f"{what}: the newest backup {newest.id} ({_fmt(newest.created)}) {newest.detail}."
+            )
+        if good is None:
+            self.problems.append(f"{what}: none of the {len(self.backups)} backups found is usable.")
+        elif age is not None and age > self.target_hours:
+            self.problems.append(
+                f"{what}: the newest good backup {good.id} is {age:.0f} hours old "
+                f"({_fmt(good.created)}); the target is at most {self.target_hours} hours."
+            )
+        return self
+
+    def check_pruned(self, policy: RetentionPolicy) -> Check:
+        """Prune's dead-man check: usable backups past MAX_AGE_DAYS beyond the newest MIN_KEEP should be gone.
+
+        Prune runs daily before verify, so one day of grace; dumps expire by the bucket lifecycle instead.
+        """
+        if self.kind == KIND_DUMP:
+            return self
+        usable = [b for b in self.backups if b.state is State.USABLE]  # newest first (evaluate sorted them)
+        limit = self.now - timedelta(days=policy.max_age_days + PRUNE_GRACE_DAYS)
+        overdue = [b for b in usable[policy.min_keep :] if b.created < limit]
+        if overdue:
+            oldest = overdue[-1]
+            self.problems.append(
+                f"{KIND_LABEL[self.kind]} of {self.source}: {len(overdue)} backup(s) older than "
+                f"{policy.max_age_days} days are still there (oldest {oldest.id}, {_fmt(oldest.created)}); "
+                "the prune job should have removed them. Is it running? Look at its log."
+            )
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        age = self.age_hours
+        return {
+            "source": self.source,
+            "kind": self.kind,
+            "ok": self.ok,
+            "target_hours": self.target_hours,
+            "age_hours": None if age is None else round(age, 2),
+            "newest": self.newest.as_dict() if self.newest else None,
+            "newest_good": self.newest_good.as_dict() if self.newest_good else None,
+            "count": len(self.backups),
+            "problems": list(self.problems),
+            "notes": self.notes,
+        }
+
+
+@dataclass
+class VerifyResult:
+    now: datetime
+    checks: list[Check]
+    general: list[str] = field(default_factory=list)  # problems of no single check (selection)
+
+    @property
+    def problems(self) -> list[str]:
+        return [*(p for c in self.checks for p in c.problems), *self.general]
+
+    @property
+    def failures(self) -> int:
+        return sum(1 for c in self.checks if not c.ok) + len(self.general)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "checked_at": f"{self.now:%Y-%m-%dT%H:%M:%SZ}",
+            "passed": not self.problems,
+            "failures": self.failures,
+            "problems": list(self.problems),
+            "checks": [c.as_dict() for c in self.checks],
+        }
+
+    def raise_if_failed(self) -> None:
+        if self.problems:
+            raise VerificationFailed(f"{len(self.problems)} backup problem(s): " + " ".join(self.problems))
+
+
+def _snapshot_time(snap: DBSnapshotTypeDef) -> datetime | None:
+    created = snap.get("SnapshotCreateTime")
+    if created is not None:
+        return created.astimezone(UTC)
+    parsed = parse_backup_name(snap.get("DBSnapshotIdentifier", ""))
+    return parsed[1] if parsed else None
+
+
+def rds_backups(rds: RDSClient) -> dict[str, list[BackupSeen]]:
+    """Every schoolbackup manual snapshot, by BackupSource."""
+    by_source: dict[str, list[BackupSeen]] = defaultdict(list)
+    for snap in managed_db_snapshots(rds):
+        source = tag_dict(snap.get("TagList")).get(SOURCE_KEY)
+        created = _snapshot_time(snap)
+        reading = rds_snapshot_state(snap.get("Status", "unknown"))
+        if not source or created is None or reading.gone:
+            continue
+        seen = BackupSeen(
+            snap["DBSnapshotIdentifier"], created, reading.for_verify(), reading.verify_detail()
+        )
+        by_source[source].append(seen)
+    return by_source
+
+
+def ami_backups(ec2: EC2Client) -> dict[str, list[BackupSeen]]:
+    """Every schoolbackup AMI by BackupSource; an available AMI is good only if all its snapshots are."""
+    images = managed_images(ec2, JOB_AMI)
+    states = snapshot_states(
+        ec2, {s for i in images if i.get("State") == "available" for s in snapshot_ids(i)}
+    )
+    by_source: dict[str, list[BackupSeen]] = defaultdict(list)
+    for image in images:
+        source = tag_dict(image.get("Tags")).get(SOURCE_KEY)
+        raw_created = image.get("CreationDate")
+        reading = ami_state(image.get("State", "unknown"), snapshot_ids(image), states)
+        if source and raw_created and not reading.gone:
+            name = image.get("Name", image["ImageId"])
+            seen = BackupSeen(name, parse_time(raw_created), reading.for_verify(), reading.verify_detail())
+            by_source[source].append(seen)
+    return by_source
+
+
+def dump_lookback_days(target_hours: int) -> int:
+    """Days to search for the newest good dump: the target plus two days, at least three."""
+    return max(3, math.ceil(target_hours / 24) + 2)
+
+
+def _inconsistent_note(manifest: Manifest | None) -> str:
+    tables = manifest.inconsistent_tables if manifest else ()
+    if not tables:
+        return ""
+    shown = ", ".join(tables[:10]) + (f" and {len(tables) - 10} more" if len(tables) > 10 else "")
+    return (
+        f"holds {len(tables)} table(s) that are not transactional ({shown}): they were dumped a moment "
+        "apart from the rest, so rows that belong together may not match. Convert them to InnoDB "
+        "(ALTER TABLE ... ENGINE=InnoDB) or set dump.mysql_consistency: lock-tables."
+    )
+
+
+def dump_backups(s3: S3Client, bucket: str, source: str, now: datetime, days: int) -> list[BackupSeen]:
+    """Dumps of ``source`` in the last ``days`` UTC days, newest first, down to the newest good one."""
+    found: list[BackupSeen] = []
+    for day in days_back(now, days):
+        for folder in list_dump_day(s3, bucket, source, day):
+            name = folder.prefix.rstrip("/").rsplit("/", 1)[-1]
+            reading, manifest = inspect_dump(s3, bucket, folder)
+            when = manifest.finished_at if manifest is not None else folder.when
+            state = reading.for_verify()
+            note = _inconsistent_note(manifest) if state is State.USABLE else ""
+            found.append(BackupSeen(name, when, state, reading.verify_detail(), note))
+            if state is State.USABLE:
+                return found
+    return found
+
+
+def _for_sources(
+    kind: str, sources: Iterable[str], found: dict[str, list[BackupSeen]], hours: int, now: datetime
+) -> list[Check]:
+    return [Check(s, kind, hours, now, backups=list(found.get(s, []))).evaluate() for s in sources]
+
+
+def check_dumps(
+    s3: S3Client, bucket: str, sources: Iterable[str], target_hours: int, now: datetime
+) -> list[Check]:
+    days = dump_lookback_days(target_hours)
+    checks: list[Check] = []
+    for source in sources:
+        check = Check(
+            source, KIND_DUMP, target_hours, now, backups=dump_backups(s3, bucket, source, now, days)
+        )
+        check.searched = f" in the last {days} days (s3://{bucket}/dumps/{source}/)"
+        checks.append(check.evaluate())
+    return checks
+
+
+def run_checks(
+    ec2: EC2Client, rds: RDSClient, s3: S3Client, settings: VerifySettings, now: datetime
+) -> VerifyResult:
+    """Every check of every selected source; nothing is published or raised here."""
+    selection, targets = settings.selection, settings.targets
+    servers = selected_servers(ec2, selection.tag, selection.ec2_instance_ids)
+    databases = selected_databases(rds, selection.tag, selection.rds_instance_ids)
+    checks: list[Check] = []
+    if settings.dump_enabled:
+        checks += check_dumps(s3, settings.bucket, servers.ids, targets.dump_max_age_hours, now)
+    checks += _for_sources(KIND_RDS, databases.ids, rds_backups(rds), targets.rds_max_age_hours, now)
+    checks += _for_sources(KIND_AMI, servers.ids, ami_backups(ec2), targets.ami_max_age_hours, now)
+    for check in checks:
+        check.check_pruned(settings.retention)
+        (logger.info if check.ok else logger.error)("backup check", extra={"check": check.as_dict()})
+    general = [f"{server}: {MISSING_EC2}." for server in servers.missing]
+    general += [f"{db}: {MISSING_RDS}." for db in databases.missing]
+    general += [f"{cluster}: {AURORA_NOT_SUPPORTED}." for cluster in databases.aurora_clusters]
+    if not checks and not general:
+        general.append(
+            f"No EC2 or RDS instance is selected for backup (tag {selection.tag} or listed ids), "
+            "so nothing is backed up."
+        )
+    return VerifyResult(now=now, checks=checks, general=general)

@@ -1,0 +1,88 @@
+"""Metrics (CloudWatch EMF through Powertools) of every job, published by the handlers only.
+
+The jobs return results; publishing them is the handler's last step before raising on failure, so
+that a job called from backupctl or the rehearsal prints no EMF. Names and dimensions come from
+lambdas.common.contracts, which the alarms and the dashboard read too.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from lambdas.common import contracts as c
+from lambdas.common.jobs.verify import NO_GOOD_BACKUP_AGE_HOURS
+from lambdas.common.observability import metrics
+
+if TYPE_CHECKING:
+    from lambdas.common.aws.quota import SnapshotQuota
+    from lambdas.common.jobs.backup_result import BackupResult
+    from lambdas.common.jobs.prune import PruneResult
+    from lambdas.common.jobs.restore_test import RestoreTestResult
+    from lambdas.common.jobs.verify import VerifyResult
+
+
+def _metric(name: str, unit: MetricUnit, value: float, dimensions: dict[str, str] | None = None) -> None:
+    """One metric with exactly these dimensions (and no others), in its own EMF document."""
+    with single_metric(name=name, unit=unit, value=value, namespace=c.NAMESPACE) as metric:
+        for key, dim in (dimensions or {}).items():
+            metric.add_dimension(name=key, value=dim)
+
+
+def publish_quota(quota: SnapshotQuota | None) -> None:
+    """Used, quota and percent as metrics of their own (no dimension); nothing when it is unknown."""
+    if quota is None:
+        return
+    _metric(c.RDS_SNAPSHOTS_USED, MetricUnit.Count, float(quota.used))
+    _metric(c.RDS_SNAPSHOTS_QUOTA, MetricUnit.Count, float(quota.limit))
+    _metric(c.RDS_SNAPSHOTS_PERCENT, MetricUnit.Percent, round(quota.percent, 1))
+
+
+def publish_backup_result(result: BackupResult) -> None:
+    """Counts per outcome with dimension Job (zeros included, so alarms see every run), and the quota."""
+    metrics.add_dimension(name=c.JOB, value=result.job)
+    metrics.add_metric(name=c.BACKUPS_CREATED, unit=MetricUnit.Count, value=len(result.created))
+    metrics.add_metric(
+        name=c.BACKUPS_ALREADY_EXISTED, unit=MetricUnit.Count, value=len(result.already_existed)
+    )
+    metrics.add_metric(name=c.BACKUPS_FAILED, unit=MetricUnit.Count, value=len(result.failed))
+    publish_quota(result.quota)
+
+
+def publish_prune_result(result: PruneResult) -> None:
+    """Per kind (dimension Kind): deleted, kept, failures, remaining; the RDS quota without dimension."""
+    kept, failures = result.kept(), result.failures_by_kind()
+    for kind in c.PRUNED_KINDS:
+        for name, value in (
+            (c.PRUNE_DELETED, result.deleted[kind]),
+            (c.PRUNE_KEPT, kept[kind]),
+            (c.PRUNE_FAILURES, failures[kind]),
+            (c.PRUNE_REMAINING, result.remaining[kind]),
+        ):
+            _metric(name, MetricUnit.Count, value, {c.KIND: kind})
+    publish_quota(result.rds_quota)
+
+
+def publish_verify_result(result: VerifyResult) -> None:
+    """Per Source+Kind the age of the newest good backup and VerificationPassed; per Kind the worst age
+    (a source without any good backup counts as NO_GOOD_BACKUP_AGE_HOURS, so it cannot hide); failures."""
+    worst: dict[str, float] = {}
+    for check in result.checks:
+        dims = {c.SOURCE: check.source, c.KIND: check.kind}
+        age = check.age_hours
+        if age is not None:
+            _metric(c.BACKUP_AGE_HOURS, MetricUnit.NoUnit, round(age, 2), dims)
+        _metric(c.VERIFY_PASSED, MetricUnit.Count, 1.0 if check.ok else 0.0, dims)
+        effective = NO_GOOD_BACKUP_AGE_HOURS if age is None else age
+        worst[check.kind] = max(worst.get(check.kind, 0.0), effective)
+    for kind, age in sorted(worst.items()):
+        _metric(c.WORST_BACKUP_AGE_HOURS, MetricUnit.NoUnit, round(age, 2), {c.KIND: kind})
+    metrics.add_metric(name=c.VERIFY_FAILURES, unit=MetricUnit.Count, value=result.failures)
+
+
+def publish_restore_test_result(result: RestoreTestResult) -> None:
+    metrics.add_metric(name=c.RESTORE_TEST_PASSED, unit=MetricUnit.Count, value=int(result.passed))
+    metrics.add_metric(
+        name=c.RESTORE_TEST_SECONDS, unit=MetricUnit.Seconds, value=round(result.duration_seconds, 3)
+    )

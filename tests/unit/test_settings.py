@@ -1,0 +1,95 @@
+"""Every job's settings survive the trip stack -> environment -> Lambda unchanged: ``from_env(to_env(s)) == s``.
+
+The values are deliberately not the defaults (a default would survive a variable that is never written)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lambdas.common.retention import RetentionPolicy
+from lambdas.common.settings import (
+    AmiBackupSettings,
+    FunctionSettings,
+    PruneSettings,
+    RdsSnapshotSettings,
+    ReportSettings,
+    RestoreTestSettings,
+    Selection,
+    SelectionTag,
+    SettingsError,
+    Targets,
+    VerifySettings,
+)
+
+TAG = SelectionTag("Sicherung", "ja")
+POLICY = RetentionPolicy(keep_daily=5, keep_weekly=2, keep_monthly=6, max_age_days=200, min_keep=4)
+VERIFY = VerifySettings(
+    bucket="schoolbackup-123456789012-eu-central-2",
+    selection=Selection(TAG, ("i-0123456789abcdef0", "i-0fedcba9876543210"), ("school-db",)),
+    retention=POLICY,
+    dump_enabled=False,
+    targets=Targets(dump_max_age_hours=30, rds_max_age_hours=50, ami_max_age_hours=200),
+)
+EVERY_JOB: dict[str, Any] = {
+    "rds_snapshot": RdsSnapshotSettings(TAG, ("school-db", "moodle-db")),
+    "ami_backup": AmiBackupSettings(TAG, ("i-0123456789abcdef0",), no_reboot=False),
+    "prune": PruneSettings(POLICY, dry_run=True),
+    "verify": VERIFY,
+    "restore_test": RestoreTestSettings("schoolbackup-123456789012-eu-central-2", pick="random"),
+    "report": ReportSettings(
+        verify=VERIFY,
+        topic_arn="arn:aws:sns:eu-central-2:123456789012:SchoolBackup-alarms",
+        alarm_prefix="SchoolBackup-",
+        language="de",
+        ses_sender="backup@school.ch",
+        recipients=("it-admin@school.ch", "it-deputy@school.ch"),
+    ),
+    "function": FunctionSettings(name="verify", tracing=True),
+}
+
+
+@pytest.mark.parametrize("job", sorted(EVERY_JOB))
+def test_from_env_of_to_env_is_the_same_settings(job: str) -> None:
+    settings = EVERY_JOB[job]
+    environment = settings.to_env()
+    assert all(isinstance(v, str) for v in environment.values())
+    assert type(settings).from_env(environment) == settings
+
+
+@pytest.mark.parametrize("job", sorted(set(EVERY_JOB) - {"function"}))
+def test_every_variable_written_is_read(job: str) -> None:
+    """Changing any one variable that to_env() writes changes what from_env() reads (none is ignored)."""
+    settings = EVERY_JOB[job]
+    environment = settings.to_env()
+    for name in environment:
+        changed = dict(environment)
+        changed[name] = _another_value(name, environment[name])
+        assert type(settings).from_env(changed) != settings, f"{job}: {name} is written but not read"
+
+
+def _another_value(name: str, value: str) -> str:
+    if value in ("true", "false"):
+        return "false" if value == "true" else "true"
+    if value.isdigit():
+        return str(int(value) + 1)
+    if name == "SELECTION_TAG":
+        return "Backup=true"
+    if name == "LANGUAGE":
+        return "en"
+    if name == "RESTORE_TEST_PICK":
+        return "newest"
+    if name.endswith("_INSTANCE_IDS"):
+        return ""  # every example lists at least one id
+    if name == "NOTIFICATION_EMAILS":
+        return "someone@school.ch"
+    return value + "x"
+
+
+def test_a_missing_variable_is_named() -> None:
+    environment = EVERY_JOB["report"].to_env()
+    for name in ("BACKUP_BUCKET", "SELECTION_TAG", "MIN_KEEP", "ALARM_TOPIC_ARN"):
+        without = {k: v for k, v in environment.items() if k != name}
+        with pytest.raises(SettingsError, match=name):
+            ReportSettings.from_env(without)
