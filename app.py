@@ -10,6 +10,7 @@ import aws_cdk as cdk
 from infra.config import CONTEXT_KEY, ConfigError, load_config
 from infra.nag import enable_nag
 from infra.stack import BackupStack
+from lambdas.common.contracts import DEFAULT_STACK_NAME
 
 
 def main() -> None:
@@ -24,7 +25,7 @@ def main() -> None:
         for problem in err.problems:
             print(f"  - {problem}", file=sys.stderr)
         sys.exit(1)
-    BackupStack(app, "SchoolBackup", config=config)
+    BackupStack(app, DEFAULT_STACK_NAME, config=config)
     enable_nag(app)
     app.synth()
 

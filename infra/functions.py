@@ -23,6 +23,7 @@ from constructs import Construct
 
 from infra.config import Config
 from infra.nag import acknowledge
+from lambdas.common.contracts import job_resource_name
 from lambdas.common.settings import FunctionSettings
 
 if TYPE_CHECKING:
@@ -116,6 +117,7 @@ class FunctionFactory(Construct):
         fn = lambda_.Function(
             scope,
             "Function",
+            function_name=job_resource_name(Stack.of(self).stack_name, name),
             description=f"schoolbackup: {description}",
             runtime=RUNTIME,
             architecture=ARCHITECTURE,

@@ -21,7 +21,7 @@ from infra.alarms import HealthAlarms
 from infra.config import Config
 from infra.functions import FunctionFactory
 from infra.schedules import JobSchedules
-from lambdas.common.contracts import DUMP_PREFIX, RESTORE_TEST_PREFIX, WEEKLY_REPORT_PREFIX
+from lambdas.common.contracts import DUMP_PREFIX, RESTORE_TEST_PREFIX, WEEKLY_REPORT_PREFIX, alarm_prefix
 from lambdas.common.settings import ReportSettings, RestoreTestSettings, VerifySettings
 
 DESCRIBE_ONLY: Final = "EC2 and RDS Describe* calls cannot be limited to resources; these roles only read, never change anything."
@@ -46,7 +46,7 @@ class Health(Construct):
         functions: Sequence[lambda_.IFunction] = (),
     ) -> None:
         super().__init__(scope, construct_id)
-        self.prefix = f"{Stack.of(self).stack_name}-"
+        self.prefix = alarm_prefix(Stack.of(self).stack_name)
         self.config, self.bucket, self.key, self.topic = config, bucket, key, topic
         self.verify_settings = VerifySettings(
             bucket=bucket.bucket_name,

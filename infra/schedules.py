@@ -22,6 +22,7 @@ from constructs import Construct
 
 from infra.config import Config
 from infra.nag import acknowledge
+from lambdas.common.contracts import job_resource_name
 
 SCHEDULED_TIME: Final = "<aws.scheduler.scheduled-time>"
 MAX_RETRIES: Final = 3
@@ -106,7 +107,7 @@ class JobSchedules(Construct):
         schedule = scheduler.CfnSchedule(
             self,
             job,
-            name=f"{Stack.of(self).stack_name}-{job.replace('_', '-')}",
+            name=job_resource_name(Stack.of(self).stack_name, job),
             description=f"schoolbackup {job}",
             schedule_expression=self.config.schedules[job],
             schedule_expression_timezone=self.config.timezone,

@@ -12,7 +12,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import Bucket as BucketConfig
-from lambdas.common.contracts import DUMP_PREFIX
+from lambdas.common.contracts import DUMP_PREFIX, bucket_name
 
 
 class BackupStorage(Construct):
@@ -53,7 +53,7 @@ class BackupStorage(Construct):
         self.bucket = s3.Bucket(
             self,
             "BackupBucket",
-            bucket_name=f"schoolbackup-{stack.account}-{stack.region}",
+            bucket_name=bucket_name(stack.account, stack.region),
             encryption=s3.BucketEncryption.KMS,
             encryption_key=self.key,
             bucket_key_enabled=True,

@@ -23,6 +23,7 @@ JOB_AMI: Final = "ami-weekly"
 JOB_DUMP: Final = "dump-daily"
 JOB_DRILL: Final = "drill"
 
+DEFAULT_STACK_NAME: Final = "SchoolBackup"
 NAME_PREFIX: Final = "sb-"
 DUMP_PREFIX: Final = "dumps"
 REPORT_PREFIX: Final = "reports"
@@ -57,6 +58,21 @@ def aws_tags(tags: Mapping[str, str]) -> list[AwsTag]:
 def tag_dict(tags: Any) -> dict[str, str]:
     """AWS ``[{"Key": k, "Value": v}]`` lists (also the boto3 stubs' TagTypeDef lists) as a plain dict."""
     return {str(t["Key"]): str(t.get("Value", "")) for t in tags or []}
+
+
+def bucket_name(account: str, region: str) -> str:
+    """The backup bucket: ``schoolbackup-<account>-<region>``."""
+    return f"schoolbackup-{account}-{region}"
+
+
+def job_resource_name(stack: str, job: str) -> str:
+    """``<stack>-<job>`` with dashes (``SchoolBackup-restore-test``): a job's function and its schedule."""
+    return f"{stack}-{job.replace('_', '-')}"
+
+
+def alarm_prefix(stack: str) -> str:
+    """Every alarm of the stack is named ``<stack>-<what>``."""
+    return f"{stack}-"
 
 
 def is_managed(tags: Mapping[str, str]) -> bool:

@@ -1,0 +1,1 @@
+"""backupctl: the admin's command line for schoolbackup (status, run, prune, restore, simulate)."""

@@ -1,0 +1,199 @@
+"""What every command shares: the AWS session (profile, region, endpoint), the stack's names, the configuration.
+
+Names come from the contracts the stack uses (``lambdas.common.contracts``): the bucket is
+``schoolbackup-<account>-<region>``, a job's function and schedule ``<stack>-<job>``, the alarms
+``<stack>-...``. The configuration is the same cdk.json that ``cdk synth`` reads, with the same validation.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import boto3
+import typer
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    ProfileNotFound,
+)
+
+from cli.backupctl.errors import PROBLEM, USAGE, CliError
+from cli.backupctl.output import Output
+from infra.config import CONTEXT_KEY, Config, ConfigError, load_config
+from lambdas.common.aws.errors import error_code, error_text
+from lambdas.common.contracts import alarm_prefix, bucket_name, job_resource_name
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_ssm import SSMClient
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RETRIES = BotoConfig(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10, read_timeout=120)
+NO_CREDENTIALS = (
+    "No AWS credentials found: log in with `aws sso login` or `aws configure` (or pass --profile), "
+    "then run backupctl again."
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def read_config(path: Path | None = None) -> Config:
+    """The configuration block of cdk.json (``path``, else ./cdk.json, else the repository's), validated."""
+    candidates = [path] if path else [Path("cdk.json"), REPO_ROOT / "cdk.json"]
+    found = next((p for p in candidates if p is not None and p.is_file()), None)
+    if found is None:
+        raise CliError(
+            f"No configuration file: {candidates[0]} does not exist (pass --config cdk.json)", USAGE
+        )
+    try:
+        context = json.loads(found.read_text(encoding="utf-8")).get("context", {})
+    except ValueError as err:
+        raise CliError(f"{found} is not valid JSON ({err})", USAGE) from None
+    try:
+        return load_config(context.get(CONTEXT_KEY))
+    except ConfigError as err:
+        raise CliError(f"{found}: " + "; ".join(err.problems), USAGE) from None
+
+
+@dataclass
+class Aws:
+    profile: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+    stack: str = "SchoolBackup"
+    _session: boto3.Session | None = field(default=None, repr=False)
+    _account: str | None = field(default=None, repr=False)
+
+    def session(self) -> boto3.Session:
+        if self._session is None:
+            try:
+                self._session = boto3.Session(profile_name=self.profile, region_name=self.region)
+            except ProfileNotFound:
+                raise CliError(
+                    f"There is no AWS profile named {self.profile!r} (see `aws configure list-profiles`)",
+                    USAGE,
+                ) from None
+        return self._session
+
+    @property
+    def region_name(self) -> str:
+        region = self.session().region_name
+        if not region:
+            raise CliError("No AWS region is set: pass --region eu-central-2 or export AWS_REGION.", USAGE)
+        return region
+
+    def client(self, service: str) -> Any:
+        return self.session().client(
+            service,  # type: ignore[call-overload]
+            region_name=self.region_name,
+            endpoint_url=self.endpoint_url,
+            config=RETRIES,
+        )
+
+    def ec2(self) -> EC2Client:
+        return self.client("ec2")  # type: ignore[no-any-return]
+
+    def rds(self) -> RDSClient:
+        return self.client("rds")  # type: ignore[no-any-return]
+
+    def s3(self) -> S3Client:
+        return self.client("s3")  # type: ignore[no-any-return]
+
+    def cloudwatch(self) -> CloudWatchClient:
+        return self.client("cloudwatch")  # type: ignore[no-any-return]
+
+    def sns(self) -> SNSClient:
+        return self.client("sns")  # type: ignore[no-any-return]
+
+    def lambda_(self) -> LambdaClient:
+        return self.client("lambda")  # type: ignore[no-any-return]
+
+    def ssm(self) -> SSMClient:
+        return self.client("ssm")  # type: ignore[no-any-return]
+
+    @property
+    def account(self) -> str:
+        if self._account is None:
+            self._account = self.client("sts").get_caller_identity()["Account"]
+        return self._account
+
+    @property
+    def bucket(self) -> str:
+        return bucket_name(self.account, self.region_name)
+
+    def function_name(self, job: str) -> str:
+        return job_resource_name(self.stack, job)
+
+    @property
+    def alarm_prefix(self) -> str:
+        return alarm_prefix(self.stack)
+
+
+@dataclass
+class Cli:
+    """``ctx.obj`` of every command."""
+
+    aws: Aws
+    config_path: Path | None = None
+    _config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = read_config(self.config_path)
+        return self._config
+
+
+def speaks_aws(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn what AWS (or the lack of it) says into one sentence and exit status 1 (2 for bad usage)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except CliError as err:
+            Output().error(str(err))
+            raise typer.Exit(err.exit_code) from None
+        except NoCredentialsError:
+            Output().error(NO_CREDENTIALS)
+            raise typer.Exit(PROBLEM) from None
+        except NoRegionError:
+            Output().error("No AWS region is set: pass --region eu-central-2 or export AWS_REGION.")
+            raise typer.Exit(USAGE) from None
+        except EndpointConnectionError as err:
+            Output().error(f"Cannot reach AWS ({err}); check the network or --endpoint-url.")
+            raise typer.Exit(PROBLEM) from None
+        except ClientError as err:
+            code = error_code(err)
+            if code in (
+                "ExpiredToken",
+                "ExpiredTokenException",
+                "InvalidClientTokenId",
+                "UnrecognizedClientException",
+            ):
+                Output().error(
+                    f"The AWS credentials do not work ({code}): log in again, then run backupctl again."
+                )
+            else:
+                Output().error(f"AWS refused {err.operation_name}: {error_text(err)}")
+            raise typer.Exit(PROBLEM) from None
+        except BotoCoreError as err:
+            Output().error(f"AWS call failed: {err}")
+            raise typer.Exit(PROBLEM) from None
+
+    return wrapper

@@ -1,0 +1,213 @@
+"""backupctl against moto: a school (web server, database, backup bucket), dumps written the way the
+dump script writes them, and the command line run in process (``cli``)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from typer.testing import CliRunner
+
+from cli.backupctl.app import app
+from lambdas.common.contracts import bucket_name, dump_folder
+
+ACCOUNT = "123456789012"  # moto's default account
+REGION = "eu-central-2"
+BUCKET = bucket_name(ACCOUNT, REGION)
+DB = "school-db"
+
+
+@dataclass(frozen=True)
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def cli() -> Callable[..., Result]:
+    """Run ``backupctl <args>`` in this process (inside the test's mock_aws)."""
+    runner = CliRunner()
+
+    def run(*args: str) -> Result:
+        result = runner.invoke(app, list(args), catch_exceptions=False)
+        return Result(result.exit_code, result.stdout, result.stderr)
+
+    return run
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        boto3.client("s3").create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+        )
+        yield
+
+
+@dataclass(frozen=True)
+class School:
+    server: str  # instance id, tagged Backup=true, Name=web
+    database: str
+    vpc: str
+    subnet: str
+    security_group: str
+    instance_profile_arn: str
+    db_subnet_group: str
+    db_security_group: str
+    db_parameter_group: str
+
+
+@pytest.fixture
+def school(aws: None) -> School:
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone=f"{REGION}a")["Subnet"][
+        "SubnetId"
+    ]
+    subnet_b = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24", AvailabilityZone=f"{REGION}b")["Subnet"][
+        "SubnetId"
+    ]
+    web_sg = ec2.create_security_group(GroupName="web", Description="web server", VpcId=vpc)["GroupId"]
+    db_sg = ec2.create_security_group(GroupName="db", Description="database", VpcId=vpc)["GroupId"]
+    iam = boto3.client("iam")
+    iam.create_role(RoleName="web-server", AssumeRolePolicyDocument="{}")
+    profile = iam.create_instance_profile(InstanceProfileName="web-server")["InstanceProfile"]["Arn"]
+    iam.add_role_to_instance_profile(InstanceProfileName="web-server", RoleName="web-server")
+    image = ec2.register_image(
+        Name="al2023",
+        RootDeviceName="/dev/xvda",
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
+        VirtualizationType="hvm",
+    )["ImageId"]
+    server = ec2.run_instances(
+        ImageId=image,
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="t4g.small",
+        SubnetId=subnet,
+        SecurityGroupIds=[web_sg],
+        IamInstanceProfile={"Arn": profile},
+        TagSpecifications=[
+            {
+                "ResourceType": "instance",
+                "Tags": [{"Key": "Backup", "Value": "true"}, {"Key": "Name", "Value": "web"}],
+            }
+        ],
+    )["Instances"][0]["InstanceId"]
+    rds = boto3.client("rds")
+    rds.create_db_subnet_group(
+        DBSubnetGroupName="school-db-subnets", DBSubnetGroupDescription="db", SubnetIds=[subnet, subnet_b]
+    )
+    rds.create_db_parameter_group(
+        DBParameterGroupName="school-mysql8", DBParameterGroupFamily="mysql8.0", Description="school"
+    )
+    rds.create_db_instance(
+        DBInstanceIdentifier=DB,
+        DBInstanceClass="db.t4g.micro",
+        Engine="mysql",
+        AllocatedStorage=20,
+        MasterUsername="admin",
+        MasterUserPassword="not-a-secret-1",
+        DBSubnetGroupName="school-db-subnets",
+        VpcSecurityGroupIds=[db_sg],
+        DBParameterGroupName="school-mysql8",
+        PubliclyAccessible=False,
+        Tags=[{"Key": "Backup", "Value": "true"}, {"Key": "Name", "Value": "school database"}],
+    )
+    return School(server, DB, vpc, subnet, web_sg, profile, "school-db-subnets", db_sg, "school-mysql8")
+
+
+def tar_gz(files: dict[str, bytes]) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue())
+
+
+FILES = {
+    "etc/hostname": b"web\n",
+    "var/www/index.php": b"<?php echo 'hi';\n",
+    "var/www/uploads/class-5a/timetable.pdf": b"%PDF-1.4 timetable\n",
+    "var/www/uploads/class-5b/notes.txt": b"notes\n",
+}
+MYSQL_DUMP = (
+    b"-- MariaDB dump 10.19\n--\n-- Host: db    Database: school\n"
+    + b"INSERT INTO pupils VALUES (1,'Anna'),(2,'Ben');\n" * 200
+    + b"-- Dump completed on 2026-11-27  1:04:41\n"
+)
+
+
+@dataclass(frozen=True)
+class Dump:
+    folder: str
+    keys: dict[str, str]  # short name -> key
+    manifest: dict[str, Any]
+
+
+def write_dump(
+    source: str,
+    when: datetime,
+    *,
+    files: dict[str, bytes] | None = None,
+    sql: bytes = MYSQL_DUMP,
+    status: str = "ok",
+    manifest: bool = True,
+) -> Dump:
+    """A dump slot as the script writes it: every object create-only, the manifest last."""
+    s3 = boto3.client("s3")
+    folder = dump_folder(source, when)
+    contents = {
+        "files.tar.gz": tar_gz(files if files is not None else FILES),
+        "db-school.sql.gz": gzip.compress(sql),
+    }
+    objects, keys = [], {}
+    for name, data in contents.items():
+        key = keys[name] = folder + name
+        s3.put_object(Bucket=BUCKET, Key=key, Body=data, IfNoneMatch="*")
+        entry: dict[str, Any] = {
+            "key": key,
+            "kind": "files" if name.startswith("files") else "db",
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+        if entry["kind"] == "db":
+            entry["engine"] = "mysql"
+        objects.append(entry)
+    doc = {
+        "version": 1,
+        "source": source,
+        "started_at": f"{when:%Y-%m-%dT%H:%M:03Z}",
+        "finished_at": f"{when + timedelta(minutes=4, seconds=38):%Y-%m-%dT%H:%M:%SZ}",
+        "status": status,
+        "objects": objects,
+    }
+    if manifest:
+        s3.put_object(
+            Bucket=BUCKET, Key=folder + "manifest.json", Body=json.dumps(doc).encode(), IfNoneMatch="*"
+        )
+    return Dump(folder, keys, doc)
+
+
+def replace_object(key: str, data: bytes) -> None:
+    """What a corrupted or tampered object looks like to a reader (tests only: the server cannot do this)."""
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=data)
+
+
+NIGHT = datetime(2026, 11, 26, 0, 30, tzinfo=UTC)  # 01:30 in Zurich on 26.11.2026, the dump's default time
