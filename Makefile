@@ -33,10 +33,12 @@ node_modules/.installed: package.json package-lock.json
 
 setup: $(VENV)/.installed node_modules/.installed  ## create .venv and node_modules when missing
 
-demo: setup  ## synthesize the stack offline and print what would be deployed
+demo: setup  ## synthesize the stack offline, print what would be deployed, rehearse 120 days of it (no AWS account)
 	@$(PY) -m infra.preflight --json-only
 	@$(NO_AWS) $(CDK) synth --quiet >/dev/null 2>.synth.log || { cat .synth.log; exit 1; }
 	@$(PY) -m cli.summary cdk.out/SchoolBackup.template.json
+	@echo; echo "== backupctl simulate: 120 days of every job, locally (moto), with this cdk.json"
+	@$(NO_AWS) $(VENV)/bin/backupctl simulate --days 120
 
 lint: setup  ## ruff (lint + format check) and mypy
 	$(PY) -m ruff check .

@@ -18,6 +18,7 @@ from constructs import Construct
 
 from infra.config import Config
 from infra.functions import FunctionFactory
+from infra.job_settings import JobSettings
 from infra.schedules import JobSchedules
 from lambdas.common.contracts import (
     JOB_AMI,
@@ -28,7 +29,6 @@ from lambdas.common.contracts import (
     NAME_PREFIX,
     TAG_KEYS,
 )
-from lambdas.common.settings import AmiBackupSettings, RdsSnapshotSettings
 
 
 def _tag_conditions(job: str) -> dict[str, dict[str, object]]:
@@ -50,11 +50,12 @@ class BackupJobs(Construct):
         construct_id: str,
         *,
         config: Config,
+        settings: JobSettings,
         factory: FunctionFactory,
         schedules: JobSchedules,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.config = config
+        self.config, self.settings = config, settings
         stack = Stack.of(self)
         self.region, self.account, self.partition = stack.region, stack.account, stack.partition
         self.rds_snapshot = self._rds_snapshot(factory, schedules)
@@ -106,7 +107,7 @@ class BackupJobs(Construct):
         return factory.job(
             "rds_snapshot",
             description="manual snapshot of every selected RDS instance",
-            environment=RdsSnapshotSettings(tag, selection.rds_instance_ids).to_env(),
+            environment=self.settings.rds_snapshot.to_env(),
             statements=statements,
             wildcards={
                 "*": "rds:DescribeAccountAttributes (the snapshot quota) has no resource-level permissions.",
@@ -179,9 +180,7 @@ class BackupJobs(Construct):
         return factory.job(
             "ami_backup",
             description="AMI (NoReboot) of every selected EC2 instance, image and snapshots tagged",
-            environment=AmiBackupSettings(
-                tag, selection.ec2_instance_ids, self.config.ami_no_reboot
-            ).to_env(),
+            environment=self.settings.ami_backup.to_env(),
             statements=statements,
             wildcards={
                 "*": "ec2:DescribeInstances/DescribeImages/DescribeSnapshots support no resource-level permissions.",

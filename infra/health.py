@@ -20,9 +20,9 @@ from constructs import Construct
 from infra.alarms import HealthAlarms
 from infra.config import Config
 from infra.functions import FunctionFactory
+from infra.job_settings import JobSettings
 from infra.schedules import JobSchedules
 from lambdas.common.contracts import DUMP_PREFIX, RESTORE_TEST_PREFIX, WEEKLY_REPORT_PREFIX, alarm_prefix
-from lambdas.common.settings import ReportSettings, RestoreTestSettings, VerifySettings
 
 DESCRIBE_ONLY: Final = "EC2 and RDS Describe* calls cannot be limited to resources; these roles only read, never change anything."
 DUMPS_READ: Final = "Reads every dump object under dumps/ to check or restore it; nothing else in the bucket."
@@ -38,6 +38,7 @@ class Health(Construct):
         construct_id: str,
         *,
         config: Config,
+        settings: JobSettings,
         factory: FunctionFactory,
         schedules: JobSchedules,
         bucket: s3.IBucket,
@@ -47,14 +48,7 @@ class Health(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.prefix = alarm_prefix(Stack.of(self).stack_name)
-        self.config, self.bucket, self.key, self.topic = config, bucket, key, topic
-        self.verify_settings = VerifySettings(
-            bucket=bucket.bucket_name,
-            selection=config.selection,
-            retention=config.retention,
-            dump_enabled=config.dump.enabled,
-            targets=config.targets,
-        )
+        self.config, self.settings, self.bucket, self.key, self.topic = config, settings, bucket, key, topic
         self.verify = self._verify(factory, schedules)
         self.restore_test = self._restore_test(factory, schedules)
         self.report = self._report(factory, schedules)
@@ -111,7 +105,7 @@ class Health(Construct):
         return factory.job(
             "verify",
             description="daily freshness and integrity of every backup",
-            environment=self.verify_settings.to_env(),
+            environment=self.settings.verify.to_env(),
             statements=[*self._reads([f"{DUMP_PREFIX}/"]), self._describe()],
             wildcards={
                 f"{BUCKET_ARN}/{DUMP_PREFIX}/*": DUMPS_READ,
@@ -125,7 +119,7 @@ class Health(Construct):
         return factory.job(
             "restore_test",
             description="weekly spot restore of a dump: checksums and content",
-            environment=RestoreTestSettings(self.bucket.bucket_name).to_env(),
+            environment=self.settings.restore_test.to_env(),
             statements=[*self._reads([f"{DUMP_PREFIX}/", records]), *self._writes(records)],
             wildcards={
                 f"{BUCKET_ARN}/{DUMP_PREFIX}/*": DUMPS_READ,
@@ -141,14 +135,6 @@ class Health(Construct):
 
     def _report(self, factory: FunctionFactory, schedules: JobSchedules) -> lambda_.Function:
         config = self.config
-        settings = ReportSettings(
-            verify=self.verify_settings,
-            topic_arn=self.topic.topic_arn,
-            alarm_prefix=self.prefix,
-            language=config.language,
-            ses_sender=config.ses_sender,
-            recipients=config.notification_emails,
-        )
         weekly = f"{WEEKLY_REPORT_PREFIX}/"
         statements = [
             *self._reads([f"{DUMP_PREFIX}/", f"{RESTORE_TEST_PREFIX}/", weekly]),
@@ -179,7 +165,7 @@ class Health(Construct):
         return factory.job(
             "report",
             description="weekly health mail",
-            environment=settings.to_env(),
+            environment=self.settings.report.to_env(),
             statements=statements,
             wildcards={
                 f"{BUCKET_ARN}/{DUMP_PREFIX}/*": DUMPS_READ,

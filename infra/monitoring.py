@@ -12,6 +12,8 @@ from aws_cdk import aws_sns_subscriptions as subs
 from aws_cdk.interfaces.aws_events import IRuleRef
 from constructs import Construct
 
+from lambdas.common.contracts import alarm_topic_name
+
 
 class AlarmTopic(Construct):
     """Every alarm and the weekly health message (when SES is not configured) go to this topic."""
@@ -23,6 +25,7 @@ class AlarmTopic(Construct):
         self.topic = sns.Topic(
             self,
             "Topic",
+            topic_name=alarm_topic_name(Stack.of(self).stack_name),
             display_name="schoolbackup alarms",
             master_key=key,
             enforce_ssl=True,

@@ -18,11 +18,10 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from infra.config import Config
 from infra.functions import FunctionFactory
+from infra.job_settings import JobSettings
 from infra.schedules import JobSchedules
 from lambdas.common.contracts import MANAGED_BY_KEY, MANAGED_BY_VALUE, NAME_PREFIX
-from lambdas.common.settings import PruneSettings
 
 JOB: Final = "prune"
 # Prune stops starting deletions 30 s before its timeout and reports what is left for the next run;
@@ -38,7 +37,7 @@ class Prune(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        config: Config,
+        settings: JobSettings,
         factory: FunctionFactory,
         schedules: JobSchedules,
     ) -> None:
@@ -46,7 +45,7 @@ class Prune(Construct):
         self.function = factory.job(
             JOB,
             description="apply the retention policy to AMIs (+ their EBS snapshots) and RDS snapshots",
-            environment=PruneSettings(config.retention).to_env(),
+            environment=settings.prune.to_env(),
             statements=self._statements(),
             wildcards=WILDCARD_REASONS,
             schedules=schedules,

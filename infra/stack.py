@@ -12,10 +12,12 @@ from infra.config import Config
 from infra.dump import DumpJob
 from infra.functions import FunctionFactory
 from infra.health import Health
+from infra.job_settings import job_settings
 from infra.monitoring import AlarmTopic
 from infra.prune import Prune
 from infra.schedules import JobSchedules
 from infra.storage import BackupStorage
+from lambdas.common.contracts import alarm_prefix
 
 
 class BackupStack(Stack):
@@ -32,14 +34,25 @@ class BackupStack(Stack):
         self.schedules = JobSchedules(
             self, "Schedules", config=config, key=self.storage.key, topic=self.alarms.topic
         )
+        settings = job_settings(
+            config,
+            bucket=self.storage.bucket.bucket_name,
+            topic_arn=self.alarms.topic.topic_arn,
+            alarm_prefix=alarm_prefix(self.stack_name),
+        )
 
         # Jobs: one construct per concern; each builds its functions through self.factory.
         # rds_snapshot (daily) and ami_backup (weekly)
         self.backup_jobs = BackupJobs(
-            self, "BackupJobs", config=config, factory=self.factory, schedules=self.schedules
+            self,
+            "BackupJobs",
+            config=config,
+            settings=settings,
+            factory=self.factory,
+            schedules=self.schedules,
         )
         # retention: prune (daily)
-        self.prune = Prune(self, "Prune", config=config, factory=self.factory, schedules=self.schedules)
+        self.prune = Prune(self, "Prune", settings=settings, factory=self.factory, schedules=self.schedules)
         # the dump on the server: SSM document, schedule, the server role's add-only policy
         self.dump = DumpJob(
             self,
@@ -54,6 +67,7 @@ class BackupStack(Stack):
             self,
             "Health",
             config=config,
+            settings=settings,
             factory=self.factory,
             schedules=self.schedules,
             bucket=self.storage.bucket,

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from cli.backupctl import later, prune, restore_aws, restore_files, run_job, simulate, status
-from cli.backupctl.context import Aws, Cli
+from cli.backupctl.context import Aws, Cli, domain_logs_to_stderr
 
 app = typer.Typer(
     name="backupctl",
@@ -41,7 +41,11 @@ def options(  # noqa: PLR0917 - Typer passes the global options positionally
     config: Annotated[
         Path | None, typer.Option(help="The cdk.json with the configuration (default: ./cdk.json).")
     ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Show the jobs' own log lines (stderr).")
+    ] = False,
 ) -> None:
+    domain_logs_to_stderr(verbose)
     ctx.obj = Cli(Aws(profile=profile, region=region, endpoint_url=endpoint_url, stack=stack), config)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +52,26 @@ NO_CREDENTIALS = (
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is at the time of writing (a test runner swaps it per command)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def domain_logs_to_stderr(verbose: bool) -> None:
+    """The jobs log JSON lines for CloudWatch; here they go to stderr, and only with ``--verbose``."""
+    from lambdas.common.observability import logger  # noqa: PLC0415 - Powertools only when a command runs
+
+    handler = logger.registered_handler
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(_CurrentStderr())
+    logger.setLevel(logging.INFO if verbose else logging.CRITICAL)
 
 
 def read_config(path: Path | None = None) -> Config:

@@ -20,11 +20,20 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
+PIPED_WIDTH = 160  # a table written to a file or a pipe: wide enough for the reasons, no wrapping mid-id
+
+
+def _console(*, stderr: bool) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else PIPED_WIDTH
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
+
+
 @dataclass
 class Output:
     as_json: bool = False
-    console: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
-    errors: Console = field(default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True))
+    console: Console = field(default_factory=lambda: _console(stderr=False))
+    errors: Console = field(default_factory=lambda: _console(stderr=True))
 
     def json(self, data: Any) -> None:
         sys.stdout.write(json.dumps(data, indent=2, default=_default, ensure_ascii=False) + "\n")

@@ -1,9 +1,72 @@
-"""placeholder"""
+"""``backupctl prune --dry-run``: prune's own plan (the one state table, the configured policy), nothing deleted."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Annotated
+
 import typer
+
+from cli.backupctl.context import Cli, speaks_aws
+from cli.backupctl.errors import UsageError
+from cli.backupctl.output import Output
+from lambdas.common.jobs.prune import plan
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    @app.command("prune")
+    @speaks_aws
+    def prune_command(
+        ctx: typer.Context,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; delete nothing.")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    ) -> None:
+        """The retention plan for every AMI and RDS snapshot: keep or delete, and why. Deletes nothing."""
+        if not dry_run:
+            raise UsageError(
+                "backupctl only shows the plan (prune --dry-run); the prune job deletes "
+                "(it runs daily, or now with `backupctl run prune`)."
+            )
+        cli: Cli = ctx.obj
+        policy = cli.config.retention
+        now = datetime.now(UTC)
+        _, items = plan(cli.aws.ec2(), cli.aws.rds(), policy, now)
+        out = Output(as_json)
+        deletes = [i for i in items if i.delete]
+        if as_json:
+            out.json(
+                {
+                    "generated_at": now,
+                    "policy": {
+                        "keep_daily": policy.keep_daily,
+                        "keep_weekly": policy.keep_weekly,
+                        "keep_monthly": policy.keep_monthly,
+                        "max_age_days": policy.max_age_days,
+                        "min_keep": policy.min_keep,
+                    },
+                    "delete": len(deletes),
+                    "keep": len(items) - len(deletes),
+                    "items": [i.as_dict() for i in items],
+                }
+            )
+            return
+        zone = cli.config.zone
+        rows = [
+            [
+                i.source or "-",
+                i.kind,
+                i.name,
+                "-" if i.created is None else f"{i.created.astimezone(zone):%d.%m.%Y %H:%M}",
+                str(i.backup_state or i.state),
+                "DELETE" if i.delete else "keep",
+                i.reason,
+            ]
+            for i in sorted(items, key=lambda i: (i.source or "", i.kind, i.created or now), reverse=True)
+        ]
+        out.table(
+            f"Retention plan ({policy.keep_daily} daily, {policy.keep_weekly} weekly, {policy.keep_monthly} monthly, "
+            f"max {policy.max_age_days} days, at least {policy.min_keep} usable kept)",
+            ["source", "kind", "backup", f"made ({cli.config.timezone})", "state", "action", "why"],
+            rows,
+        )
+        out.line(f"{len(deletes)} to delete, {len(items) - len(deletes)} to keep. Nothing was deleted.")

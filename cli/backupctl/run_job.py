@@ -1,9 +1,142 @@
-"""placeholder"""
+"""``backupctl run <job>``: start a deployed job now and print what it did (the plan's "after updates" check).
+
+A Lambda job is invoked synchronously with ``{}`` (it names what it makes after the current minute); the
+dump is sent as a Run Command to the servers its schedule targets and followed to its end.
+"""
 
 from __future__ import annotations
 
+import json
+import time
+from typing import TYPE_CHECKING, Annotated, Any, Final
+
 import typer
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError
+
+from cli.backupctl.context import Cli, speaks_aws
+from cli.backupctl.errors import PROBLEM, CliError, UsageError
+from cli.backupctl.output import Output
+from lambdas.common.aws.errors import error_code
+from lambdas.common.aws.selection import selected_servers
+from lambdas.common.contracts import SCHEDULED_JOBS
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
+
+LAMBDA_JOBS: Final = tuple(j for j in SCHEDULED_JOBS if j != "dump")
+# Invoke once (a retry would run the job twice) and wait as long as the longest job may run.
+INVOKE: Final = BotoConfig(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=16 * 60)
+TERMINAL: Final = ("Success", "Failed", "TimedOut", "Cancelled", "Undeliverable", "Terminated")
+POLL_SECONDS: Final = 5.0
+TAIL_LINES: Final = 5
+
+
+def _invoke(cli: Cli, job: str, out: Output) -> dict[str, Any]:
+    client = cli.aws.session().client(
+        "lambda", region_name=cli.aws.region_name, endpoint_url=cli.aws.endpoint_url, config=INVOKE
+    )
+    name = cli.aws.function_name(job)
+    out.line(f"Running {name} (it may take a few minutes) ...")
+    answer = client.invoke(FunctionName=name, InvocationType="RequestResponse", Payload=b"{}")
+    raw = answer["Payload"].read().decode("utf-8", errors="replace")
+    try:
+        payload: Any = json.loads(raw) if raw else None
+    except ValueError:
+        payload = raw
+    failed = "FunctionError" in answer
+    return {"job": job, "function": name, "ok": not failed, "result": payload}
+
+
+def dump_document(ssm: SSMClient, stack: str) -> str:
+    """The newest ``<stack>-Dump-<hash>`` document of this account (its name changes with its content)."""
+    found: list[tuple[Any, str]] = []
+    for page in ssm.get_paginator("list_documents").paginate(Filters=[{"Key": "Owner", "Values": ["Self"]}]):
+        for doc in page.get("DocumentIdentifiers", []):
+            name = doc.get("Name", "")
+            if name.startswith(f"{stack}-Dump-"):
+                found.append((doc.get("CreatedDate") or 0, name))
+    if not found:
+        raise CliError(
+            f"No dump document {stack}-Dump-... in this account and region: is the stack deployed with the dump on?"
+        )
+    return max(found, key=lambda f: (str(f[0]), f[1]))[1]
+
+
+def _dump(cli: Cli, out: Output, wait_minutes: int) -> dict[str, Any]:
+    ssm, config = cli.aws.ssm(), cli.config
+    if not config.dump.enabled:
+        raise UsageError("The dump is switched off in the configuration (dump.enabled: false).")
+    document = dump_document(ssm, cli.aws.stack)
+    selection = config.selection
+    targets: dict[str, Any] = (
+        {"InstanceIds": list(selection.ec2_instance_ids)}
+        if selection.ec2_instance_ids
+        else {"Targets": [{"Key": f"tag:{selection.tag.key}", "Values": [selection.tag.value]}]}
+    )
+    group = f"/schoolbackup/{cli.aws.stack}/dump"
+    command = ssm.send_command(
+        DocumentName=document,
+        DocumentVersion="$LATEST",
+        Comment="schoolbackup dump started by backupctl run dump",
+        CloudWatchOutputConfig={"CloudWatchLogGroupName": group, "CloudWatchOutputEnabled": True},
+        TimeoutSeconds=config.dump.timeout_minutes * 60,
+        **targets,
+    )["Command"]
+    command_id = command["CommandId"]
+    out.line(f"Sent {document} as command {command_id}; output in the log group {group}.")
+    deadline = time.monotonic() + wait_minutes * 60
+    while True:  # the command's overall status (every target done); then each server's output
+        [listed] = ssm.list_commands(CommandId=command_id)["Commands"]
+        if listed.get("Status") in TERMINAL:
+            break
+        if time.monotonic() > deadline:
+            raise CliError(
+                f"The dump command {command_id} is still running after {wait_minutes} minutes; follow it in {group}."
+            )
+        time.sleep(POLL_SECONDS)
+    servers = selected_servers(cli.aws.ec2(), selection.tag, selection.ec2_instance_ids)
+    results = []
+    for instance in servers.ids if not selection.ec2_instance_ids else list(selection.ec2_instance_ids):
+        try:
+            inv = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance)
+        except ClientError as err:
+            results.append({"instance": instance, "status": f"not run ({error_code(err)})", "last_lines": []})
+            continue
+        output = inv.get("StandardOutputContent", "") + inv.get("StandardErrorContent", "")
+        results.append(
+            {
+                "instance": instance,
+                "status": inv.get("Status"),
+                "last_lines": output.strip().splitlines()[-TAIL_LINES:],
+            }
+        )
+    ok = listed.get("Status") == "Success" and all(r["status"] == "Success" for r in results)
+    return {"job": "dump", "document": document, "command_id": command_id, "ok": ok, "result": results}
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    @app.command("run")
+    @speaks_aws
+    def run_command(
+        ctx: typer.Context,
+        job: Annotated[str, typer.Argument(help="One of: " + ", ".join(SCHEDULED_JOBS))],
+        wait_minutes: Annotated[int, typer.Option(help="How long to follow the dump.")] = 180,
+        as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    ) -> None:
+        """Run a deployed job now, wait for it and print its result; exit 1 if it failed."""
+        cli: Cli = ctx.obj
+        out = Output(as_json)
+        job = job.replace("-", "_")
+        if job not in SCHEDULED_JOBS:
+            raise UsageError(f"There is no job {job!r}; the jobs are: {', '.join(SCHEDULED_JOBS)}.")
+        result = _dump(cli, out, wait_minutes) if job == "dump" else _invoke(cli, job, out)
+        if as_json:
+            out.json(result)
+        else:
+            out.line(
+                json.dumps(result["result"], indent=2, default=str) if result["result"] is not None else ""
+            )
+            out.line(f"{job}: " + ("done" if result["ok"] else "FAILED (see above and its log)"))
+        if not result["ok"]:
+            raise typer.Exit(PROBLEM)

@@ -24,6 +24,8 @@ JOB_DUMP: Final = "dump-daily"
 JOB_DRILL: Final = "drill"
 
 DEFAULT_STACK_NAME: Final = "SchoolBackup"
+# The jobs the stack schedules (the configuration also knows iam_review and restore_drill, not deployed yet).
+SCHEDULED_JOBS: Final = ("dump", "rds_snapshot", "ami_backup", "prune", "verify", "restore_test", "report")
 NAME_PREFIX: Final = "sb-"
 DUMP_PREFIX: Final = "dumps"
 REPORT_PREFIX: Final = "reports"
@@ -68,6 +70,11 @@ def bucket_name(account: str, region: str) -> str:
 def job_resource_name(stack: str, job: str) -> str:
     """``<stack>-<job>`` with dashes (``SchoolBackup-restore-test``): a job's function and its schedule."""
     return f"{stack}-{job.replace('_', '-')}"
+
+
+def alarm_topic_name(stack: str) -> str:
+    """The SNS topic every alarm (and the plain-text weekly mail) goes to: ``<stack>-alarms``."""
+    return f"{stack}-alarms"
 
 
 def alarm_prefix(stack: str) -> str:

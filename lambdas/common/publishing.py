@@ -7,7 +7,8 @@ lambdas.common.contracts, which the alarms and the dashboard read too.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
@@ -86,3 +87,29 @@ def publish_restore_test_result(result: RestoreTestResult) -> None:
     metrics.add_metric(
         name=c.RESTORE_TEST_SECONDS, unit=MetricUnit.Seconds, value=round(result.duration_seconds, 3)
     )
+
+
+def read_emf(text: str) -> list[dict[str, Any]]:
+    """Every metric in EMF lines as printed by the handlers: {"name", "value", "unit", "dimensions",
+    "namespace", "timestamp_ms"}, dimensions exactly as published (what CloudWatch makes of them)."""
+    found: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        if '"_aws"' not in line:
+            continue
+        blob = json.loads(line)
+        meta = blob["_aws"]
+        for directive in meta["CloudWatchMetrics"]:
+            dims = {d: blob[d] for group in directive["Dimensions"] for d in group}
+            for metric in directive["Metrics"]:
+                value = blob[metric["Name"]]
+                found.append(
+                    {
+                        "name": metric["Name"],
+                        "value": value[0] if isinstance(value, list) else value,
+                        "unit": metric.get("Unit", "None"),
+                        "dimensions": dims,
+                        "namespace": directive["Namespace"],
+                        "timestamp_ms": meta.get("Timestamp"),
+                    }
+                )
+    return found

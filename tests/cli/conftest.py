@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import io
 import json
+import logging
 import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from moto import mock_aws
 from typer.testing import CliRunner
@@ -25,6 +28,32 @@ ACCOUNT = "123456789012"  # moto's default account
 REGION = "eu-central-2"
 BUCKET = bucket_name(ACCOUNT, REGION)
 DB = "school-db"
+
+
+_LOADER = botocore.loaders.create_loader()
+
+
+@pytest.fixture(autouse=True)
+def one_model_loader(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every boto3 session (moto hands each test a new default one, and each backupctl run makes its own)
+    parses the service models again, a few tenths of a second each; here they share one loader."""
+    monkeypatch.setattr(botocore.session, "create_loader", lambda *_: _LOADER)
+
+
+@pytest.fixture(autouse=True)
+def domain_logger_as_it_was() -> Iterator[None]:
+    """backupctl sends the jobs' log lines to stderr and quiets them (one command per process in real use);
+    the next test in this worker gets the logger back as it was."""
+    from lambdas.common.observability import logger
+
+    handler = logger.registered_handler
+    level, handler_level = logger.log_level, handler.level
+    stream = handler.stream if isinstance(handler, logging.StreamHandler) else None
+    yield
+    logger.setLevel(level)
+    handler.setLevel(handler_level)
+    if stream is not None and isinstance(handler, logging.StreamHandler):
+        handler.setStream(stream)
 
 
 @dataclass(frozen=True)
@@ -73,6 +102,11 @@ class School:
 
 @pytest.fixture
 def school(aws: None) -> School:
+    return build_school()
+
+
+def build_school() -> School:
+    """The school's servers in whatever AWS boto3 talks to (moto in process, or a moto server)."""
     ec2 = boto3.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone=f"{REGION}a")["Subnet"][

@@ -11,6 +11,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from infra.functions import powertools_version
+from lambdas.common.contracts import SCHEDULED_JOBS, job_resource_name
 from lambdas.common.settings import (
     AmiBackupSettings,
     FunctionSettings,
@@ -122,3 +123,13 @@ def test_each_function_gets_exactly_the_environment_its_settings_write(config: d
         assert rebuilt == variables, name
         seen.add(name)
     assert seen == set(SETTINGS_OF)
+
+
+def test_the_stack_schedules_exactly_the_jobs_the_contracts_name(template: Template) -> None:
+    """backupctl status shows the next run of these (and says the others are not deployed yet)."""
+    names = {s["Properties"]["Name"] for s in resources_of(template, "AWS::Scheduler::Schedule").values()}
+    assert names == {job_resource_name("SchoolBackup", job) for job in SCHEDULED_JOBS}
+    functions = {
+        f["Properties"]["FunctionName"] for f in resources_of(template, "AWS::Lambda::Function").values()
+    }
+    assert functions == {job_resource_name("SchoolBackup", job) for job in SCHEDULED_JOBS if job != "dump"}

@@ -1,0 +1,68 @@
+"""Every job's settings from the configuration: what the stack puts into each function's environment and
+what ``backupctl simulate`` runs the real handlers with. No CDK: deploy-time values (the bucket name, the
+topic ARN) come in as strings, which may be CDK tokens when the stack calls this."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infra.config import Config
+from lambdas.common.settings import (
+    AmiBackupSettings,
+    PruneSettings,
+    RdsSnapshotSettings,
+    ReportSettings,
+    RestoreTestSettings,
+    VerifySettings,
+)
+
+AnySettings = (
+    RdsSnapshotSettings
+    | AmiBackupSettings
+    | PruneSettings
+    | VerifySettings
+    | RestoreTestSettings
+    | ReportSettings
+)
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    rds_snapshot: RdsSnapshotSettings
+    ami_backup: AmiBackupSettings
+    prune: PruneSettings
+    verify: VerifySettings
+    restore_test: RestoreTestSettings
+    report: ReportSettings
+
+    def for_job(self, job: str) -> AnySettings:
+        found: AnySettings = getattr(self, job)
+        return found
+
+
+def job_settings(config: Config, *, bucket: str, topic_arn: str, alarm_prefix: str) -> JobSettings:
+    selection = config.selection
+    verify = VerifySettings(
+        bucket=bucket,
+        selection=selection,
+        retention=config.retention,
+        dump_enabled=config.dump.enabled,
+        targets=config.targets,
+    )
+    return JobSettings(
+        rds_snapshot=RdsSnapshotSettings(selection.tag, selection.rds_instance_ids),
+        ami_backup=AmiBackupSettings(
+            selection.tag, selection.ec2_instance_ids, no_reboot=config.ami_no_reboot
+        ),
+        prune=PruneSettings(config.retention),
+        verify=verify,
+        restore_test=RestoreTestSettings(bucket),
+        report=ReportSettings(
+            verify=verify,
+            topic_arn=topic_arn,
+            alarm_prefix=alarm_prefix,
+            language=config.language,
+            ses_sender=config.ses_sender,
+            recipients=config.notification_emails,
+        ),
+    )

@@ -1,0 +1,208 @@
+"""backupctl status and prune --dry-run against moto: an empty account, a healthy one, a stale one, an
+unconfirmed alarm subscription; exit status 0 only when nothing needs the admin."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+import time_machine
+
+from cli.backupctl.context import Aws
+from lambdas.common.contracts import backup_name, backup_tags, restore_test_record_key
+from tests.cli.conftest import BUCKET, Result, School, write_dump
+
+NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)  # Friday 09:00 in Zurich
+ADMINS = ("it-admin@example.org", "it-deputy@example.org")  # the shipped cdk.json
+
+
+@pytest.fixture
+def clock() -> Iterator[None]:
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+def _tags(job: str, source: str) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in backup_tags(job, source).items()]
+
+
+def _healthy(school: School, *, age: timedelta = timedelta(0)) -> None:
+    """Backups of every kind as the jobs make them, ``age`` older than a healthy night."""
+    write_dump(school.server, NOW - age - timedelta(hours=7, minutes=30))
+    with time_machine.travel(NOW - age - timedelta(hours=5), tick=False):
+        boto3.client("rds").create_db_snapshot(
+            DBInstanceIdentifier=school.database,
+            DBSnapshotIdentifier=backup_name(school.database, NOW - age - timedelta(hours=5)),
+            Tags=_tags("rds-daily", school.database),
+        )
+    ec2 = boto3.client("ec2")
+    with time_machine.travel(NOW - age - timedelta(days=5), tick=False):
+        image = ec2.create_image(
+            InstanceId=school.server,
+            Name=backup_name(school.server, NOW - age - timedelta(days=5)),
+            NoReboot=True,
+        )["ImageId"]
+    ec2.create_tags(Resources=[image], Tags=_tags("ami-weekly", school.server))
+    boto3.client("cloudwatch").put_metric_data(
+        Namespace="schoolbackup",
+        MetricData=[
+            {"MetricName": "VerificationFailures", "Value": 0, "Timestamp": NOW - timedelta(hours=1)}
+        ],
+    )
+    record = {
+        "started_at": f"{NOW - timedelta(days=4):%Y-%m-%dT%H:%M:%SZ}",
+        "passed": True,
+        "duration_seconds": 12.5,
+    }
+    boto3.client("s3").put_object(
+        Bucket=BUCKET, Key=restore_test_record_key(NOW - timedelta(days=4)), Body=json.dumps(record)
+    )
+    sns = boto3.client("sns")
+    topic = sns.create_topic(Name="SchoolBackup-alarms")["TopicArn"]
+    for address in ADMINS:
+        sns.subscribe(TopicArn=topic, Protocol="email", Endpoint=address)
+
+
+def test_an_empty_account_is_a_problem_with_reasons(
+    aws: None, clock: None, cli: Callable[..., Result]
+) -> None:
+    result = cli("status", "--json")
+    assert result.exit_code == 1
+    status = result.json()
+    assert status["ok"] is False
+    text = " ".join(status["problems"])
+    assert "No EC2 or RDS instance is selected for backup" in text
+    assert "The alarm topic SchoolBackup-alarms does not exist" in text
+    assert "No restore test has run yet" in text
+
+
+def test_a_healthy_school_is_all_good_and_exits_0(
+    school: School, clock: None, cli: Callable[..., Result]
+) -> None:
+    _healthy(school)
+    result = cli("status", "--json")
+    status = result.json()
+    assert status["problems"] == []
+    assert result.exit_code == 0
+    [web] = [s for s in status["sources"] if s["id"] == school.server]
+    assert web["name"] == "web"
+    assert {b["kind"]: b["state"] for b in web["backups"]} == {"dump": "usable", "ami": "usable"}
+    [db] = [s for s in status["sources"] if s["id"] == school.database]
+    assert db["name"] == "school database"
+    [rds] = db["backups"]
+    assert (rds["state"], rds["age_hours"], rds["target_hours"]) == ("usable", 5.0, 26)
+    assert [s["confirmed"] for s in status["subscriptions"]] == [True, True]
+    assert status["restore_test"]["passed"] is True
+    next_dump = next(s for s in status["schedules"] if s["job"] == "dump")
+    assert next_dump["next_run"] == "2026-11-28T00:30:00Z"  # 01:30 in Zurich
+    assert status["drill"] == {"last": None, "deployed": False}
+
+    human = cli("status")
+    assert human.exit_code == 0
+    assert "All good" in human.stdout
+    assert f"web ({school.server})" in human.stdout
+
+
+def test_stale_backups_are_named_and_exit_1(school: School, clock: None, cli: Callable[..., Result]) -> None:
+    _healthy(school, age=timedelta(days=2))
+    result = cli("status", "--json")
+    assert result.exit_code == 1
+    problems = result.json()["problems"]
+    assert any(
+        f"RDS snapshot of {school.database}: the newest good backup" in p and "53 hours old" in p
+        for p in problems
+    )
+    assert any(f"dump of {school.server}" in p for p in problems)
+    human = cli("status")
+    assert "PROBLEM" in human.stdout and "need you" in human.stdout
+
+
+def test_an_unconfirmed_subscription_means_alarms_reach_no_one(
+    school: School, clock: None, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _healthy(school)
+    original = Aws.sns
+
+    def pending_for_deputy(self: Aws) -> Any:
+        client = original(self)
+
+        def rewrite(parsed: dict[str, Any], **_: Any) -> None:
+            for sub in parsed.get("Subscriptions", []):
+                if sub.get("Endpoint") == ADMINS[1]:
+                    sub["SubscriptionArn"] = "PendingConfirmation"
+
+        client.meta.events.register("after-call.sns.ListSubscriptionsByTopic", rewrite)
+        return client
+
+    monkeypatch.setattr(Aws, "sns", pending_for_deputy)
+    result = cli("status", "--json")
+    assert result.exit_code == 1
+    assert [s["confirmed"] for s in result.json()["subscriptions"]] == [True, False]
+    assert any(
+        f"{ADMINS[1]} has not confirmed the alarm subscription" in p for p in result.json()["problems"]
+    )
+
+
+def test_an_alarm_in_alarm_is_a_problem(school: School, clock: None, cli: Callable[..., Result]) -> None:
+    _healthy(school)
+    cloudwatch = boto3.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName="SchoolBackup-dump-backup-age",
+        MetricName="WorstNewestGoodBackupAgeHours",
+        Namespace="schoolbackup",
+        Statistic="Maximum",
+        Period=3600,
+        EvaluationPeriods=1,
+        Threshold=26,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    cloudwatch.set_alarm_state(
+        AlarmName="SchoolBackup-dump-backup-age", StateValue="ALARM", StateReason="too old"
+    )
+    result = cli("status", "--json")
+    assert result.exit_code == 1
+    assert result.json()["alarms"] == [{"name": "SchoolBackup-dump-backup-age", "reason": "too old"}]
+
+
+def test_prune_dry_run_shows_the_plan_and_deletes_nothing(
+    school: School, clock: None, cli: Callable[..., Result]
+) -> None:
+    rds = boto3.client("rds")
+    for days in range(0, 120, 3):
+        when = NOW - timedelta(days=days, hours=5)
+        with time_machine.travel(when, tick=False):
+            rds.create_db_snapshot(
+                DBInstanceIdentifier=school.database,
+                DBSnapshotIdentifier=backup_name(school.database, when),
+                Tags=_tags("rds-daily", school.database),
+            )
+    result = cli("prune", "--dry-run", "--json")
+    assert result.exit_code == 0
+    plan = result.json()
+    deleted = [i for i in plan["items"] if i["action"] == "delete"]
+    assert deleted and plan["delete"] == len(deleted)
+    assert all(
+        "older than 90 days" in i["reason"] or "not kept" in i["reason"] or i["reason"] for i in deleted
+    )
+    names = {
+        s["DBSnapshotIdentifier"] for s in rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
+    }
+    assert len(names) == 40  # nothing deleted
+    human = cli("prune", "--dry-run")
+    assert "Nothing was deleted" in human.stdout
+    assert cli("prune").exit_code == 2
+
+
+def test_without_credentials_one_sentence(
+    monkeypatch: pytest.MonkeyPatch, cli: Callable[..., Result]
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    result = cli("--endpoint-url", "http://127.0.0.1:9", "status")
+    assert result.exit_code == 1
+    assert "No AWS credentials found" in result.stderr
+    assert result.stderr.count("\n") <= 2
