@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from cli.backupctl import later, prune, restore_aws, restore_files, run_job, simulate, status
+from cli.backupctl import later, prune, restore_db, restore_files, restore_server, run_job, simulate, status
 from cli.backupctl.context import Aws, Cli, domain_logs_to_stderr
 
 app = typer.Typer(
@@ -56,7 +56,8 @@ restore = typer.Typer(
     help="Bring a backup back: files, the database dump, the database, the server.", no_args_is_help=True
 )
 restore_files.register(restore)
-restore_aws.register(restore)
+restore_db.register(restore)
+restore_server.register(restore)
 app.add_typer(restore, name="restore")
 later.register(app)
 simulate.register(app)

@@ -6,8 +6,9 @@ import json
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
@@ -20,6 +21,10 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
+# Every read command's --json: one JSON object on stdout, people's lines on stderr.
+JsonFlag = Annotated[
+    bool, typer.Option("--json", help="One JSON object on stdout (people's lines go to stderr).")
+]
 PIPED_WIDTH = 160  # a table written to a file or a pipe: wide enough for the reasons, no wrapping mid-id
 
 

@@ -9,7 +9,7 @@ import typer
 
 from cli.backupctl.context import Cli, speaks_aws
 from cli.backupctl.errors import UsageError
-from cli.backupctl.output import Output
+from cli.backupctl.output import JsonFlag, Output
 from lambdas.common.jobs.prune import plan
 
 
@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
     def prune_command(
         ctx: typer.Context,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; delete nothing.")] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+        as_json: JsonFlag = False,
     ) -> None:
         """The retention plan for every AMI and RDS snapshot: keep or delete, and why. Deletes nothing."""
         if not dry_run:

@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import hashlib
 import importlib
 import io
 import json
 import logging
 import os
-import tarfile
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,13 +32,14 @@ import time_machine
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from moto import mock_aws
 
+from cli.backupctl.dumpwriter import tar_gz, write_dump_slot
 from infra.config import Config
 from infra.cron import parse_cron
 from infra.job_settings import job_settings
 from lambdas.common import contracts
 from lambdas.common.aws.db_snapshots import managed_db_snapshots
 from lambdas.common.aws.images import managed_images
-from lambdas.common.contracts import SCHEDULED_JOBS, dump_folder
+from lambdas.common.contracts import SCHEDULED_JOBS
 from lambdas.common.jobs.prune import PlanItem, plan
 from lambdas.common.manifest import list_sources
 from lambdas.common.publishing import read_emf
@@ -275,55 +274,19 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def tar_gz(files: dict[str, bytes]) -> bytes:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(raw.getvalue(), mtime=0)
-
-
-def write_dump_slot(s3: Any, bucket: str, source: str, when: datetime, night: int) -> dict[str, Any]:
-    """One night's dump as the script writes it: each object create-only, the manifest last."""
-    folder = dump_folder(source, when)
+def night_contents(when: datetime, night: int) -> dict[str, bytes]:
+    """A small but real dump of one night: a tar of the web root and a MySQL dump with its last line."""
     sql = (
         b"-- MariaDB dump 10.19\n-- Host: db    Database: school\n"
         + f"INSERT INTO attendance VALUES ({night},'present');\n".encode() * 50  # noqa: S608 - file text
         + f"-- Dump completed on {when:%Y-%m-%d %H:%M:%S}\n".encode()
     )
-    contents = {
+    return {
         "files.tar.gz": tar_gz(
             {"etc/hostname": b"web\n", "var/www/index.php": f"<?php // night {night}\n".encode()}
         ),
         "db-school.sql.gz": gzip.compress(sql, mtime=0),
     }
-    objects = []
-    for name, data in contents.items():
-        key = folder + name
-        s3.put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
-        entry: dict[str, Any] = {
-            "key": key,
-            "kind": "files" if name.startswith("files") else "db",
-            "bytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-        }
-        if entry["kind"] == "db":
-            entry["engine"] = "mysql"
-        objects.append(entry)
-    manifest = {
-        "version": 1,
-        "source": source,
-        "started_at": f"{when:%Y-%m-%dT%H:%M:%SZ}",
-        "finished_at": f"{when + timedelta(minutes=3):%Y-%m-%dT%H:%M:%SZ}",
-        "status": "ok",
-        "objects": objects,
-    }
-    s3.put_object(
-        Bucket=bucket, Key=folder + "manifest.json", Body=json.dumps(manifest).encode(), IfNoneMatch="*"
-    )
-    return manifest
 
 
 @dataclass
@@ -438,9 +401,11 @@ class World:
             if rehearsal.injected("missed-dump", when):
                 return {"day": day, "job": job, "ok": False, "detail": "did not run"}
             self.nights += 1
-            manifest = write_dump_slot(self.s3, rehearsal.bucket, self.server, when, self.nights)
+            written = write_dump_slot(
+                self.s3, rehearsal.bucket, self.server, when, night_contents(when, self.nights)
+            )
             if rehearsal.injected("corrupt-dump", when):
-                db = next(o for o in manifest["objects"] if o["kind"] == "db")
+                db = next(o for o in written.manifest["objects"] if o["kind"] == "db")
                 # Cut short after it was written (what a damaged copy looks like): the listed size differs.
                 self.s3.put_object(
                     Bucket=rehearsal.bucket, Key=db["key"], Body=b"\0" * (int(db["bytes"]) // 2)

@@ -44,7 +44,7 @@ from rich.progress import (
 
 from cli.backupctl.context import Cli, speaks_aws
 from cli.backupctl.errors import CliError, UsageError
-from cli.backupctl.output import Output
+from cli.backupctl.output import JsonFlag, Output
 from lambdas.common.aws.dumps import inspect_dump
 from lambdas.common.contracts import DUMP_PREFIX, State
 from lambdas.common.jobs.restore_test import CheckedStream, ContentError, decoder_for
@@ -840,7 +840,7 @@ def register(restore: typer.Typer) -> None:
                 "--path", help="Only this file or folder of the archive, e.g. var/www/uploads/class-5a."
             ),
         ] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+        as_json: JsonFlag = False,
     ) -> None:
         """Files from a night's dump into a new folder, verified against the manifest before anything lands."""
         wanted_day = parse_day(day)
@@ -881,7 +881,7 @@ def register(restore: typer.Typer) -> None:
         db: Annotated[
             str | None, typer.Option("--db", help="The database, when the dump holds several.")
         ] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+        as_json: JsonFlag = False,
     ) -> None:
         """The database dump of a night into a new file, verified against the manifest before it lands."""
         wanted_day = parse_day(day)

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from cli.backupctl.context import Cli, speaks_aws
 from cli.backupctl.errors import PROBLEM, CliError, UsageError
-from cli.backupctl.output import Output
+from cli.backupctl.output import JsonFlag, Output
 from lambdas.common.aws.errors import error_code
 from lambdas.common.aws.selection import selected_servers
 from lambdas.common.contracts import SCHEDULED_JOBS
@@ -122,7 +122,7 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         job: Annotated[str, typer.Argument(help="One of: " + ", ".join(SCHEDULED_JOBS))],
         wait_minutes: Annotated[int, typer.Option(help="How long to follow the dump.")] = 180,
-        as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+        as_json: JsonFlag = False,
     ) -> None:
         """Run a deployed job now, wait for it and print its result; exit 1 if it failed."""
         cli: Cli = ctx.obj

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from cli.backupctl.context import Cli, speaks_aws
 from cli.backupctl.errors import PROBLEM, UsageError
-from cli.backupctl.output import Output
+from cli.backupctl.output import JsonFlag, Output
 from cli.backupctl.rehearsal import INJECTIONS, Injection, Rehearsal
 
 DEFAULT_DAYS = 120
@@ -149,9 +149,7 @@ def register(app: typer.Typer) -> None:
                 help=f"A failure to inject, WHAT[@DAY]: {', '.join(INJECTIONS)}, or none. Repeatable."
             ),
         ] = None,
-        as_json: Annotated[
-            bool, typer.Option("--json", help="One JSON object on stdout (DESIGN.md).")
-        ] = False,
+        as_json: JsonFlag = False,
     ) -> None:
         """Rehearse every job at its scheduled times for DAYS days, locally (moto), with the real handlers."""
         cli: Cli = ctx.obj

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
 from cli.backupctl.context import Cli, speaks_aws
 from cli.backupctl.errors import PROBLEM
-from cli.backupctl.output import Output, age_text
+from cli.backupctl.output import JsonFlag, Output, age_text
 from infra.cron import parse_cron
 from lambdas.common import contracts
 from lambdas.common.aws.selection import selected_databases, selected_servers
@@ -312,7 +312,7 @@ def register(app: typer.Typer) -> None:
     @speaks_aws
     def status_command(
         ctx: typer.Context,
-        as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+        as_json: JsonFlag = False,
     ) -> None:
         """Are we safe? Newest backups, last checks, alarms, subscriptions, next runs. Exit 1 if not."""
         cli: Cli = ctx.obj

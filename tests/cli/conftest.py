@@ -4,14 +4,11 @@ dump script writes them, and the command line run in process (``cli``)."""
 from __future__ import annotations
 
 import gzip
-import hashlib
-import io
 import json
 import logging
-import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -22,7 +19,8 @@ from moto import mock_aws
 from typer.testing import CliRunner
 
 from cli.backupctl.app import app
-from lambdas.common.contracts import bucket_name, dump_folder
+from cli.backupctl.dumpwriter import WrittenDump, tar_gz, write_dump_slot
+from lambdas.common.contracts import bucket_name
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "eu-central-2"
@@ -165,16 +163,6 @@ def build_school() -> School:
     return School(server, DB, vpc, subnet, web_sg, profile, "school-db-subnets", db_sg, "school-mysql8")
 
 
-def tar_gz(files: dict[str, bytes]) -> bytes:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(raw.getvalue())
-
-
 FILES = {
     "etc/hostname": b"web\n",
     "var/www/index.php": b"<?php echo 'hi';\n",
@@ -188,11 +176,7 @@ MYSQL_DUMP = (
 )
 
 
-@dataclass(frozen=True)
-class Dump:
-    folder: str
-    keys: dict[str, str]  # short name -> key
-    manifest: dict[str, Any]
+Dump = WrittenDump
 
 
 def write_dump(
@@ -205,38 +189,13 @@ def write_dump(
     manifest: bool = True,
 ) -> Dump:
     """A dump slot as the script writes it: every object create-only, the manifest last."""
-    s3 = boto3.client("s3")
-    folder = dump_folder(source, when)
     contents = {
         "files.tar.gz": tar_gz(files if files is not None else FILES),
         "db-school.sql.gz": gzip.compress(sql),
     }
-    objects, keys = [], {}
-    for name, data in contents.items():
-        key = keys[name] = folder + name
-        s3.put_object(Bucket=BUCKET, Key=key, Body=data, IfNoneMatch="*")
-        entry: dict[str, Any] = {
-            "key": key,
-            "kind": "files" if name.startswith("files") else "db",
-            "bytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-        }
-        if entry["kind"] == "db":
-            entry["engine"] = "mysql"
-        objects.append(entry)
-    doc = {
-        "version": 1,
-        "source": source,
-        "started_at": f"{when:%Y-%m-%dT%H:%M:03Z}",
-        "finished_at": f"{when + timedelta(minutes=4, seconds=38):%Y-%m-%dT%H:%M:%SZ}",
-        "status": status,
-        "objects": objects,
-    }
-    if manifest:
-        s3.put_object(
-            Bucket=BUCKET, Key=folder + "manifest.json", Body=json.dumps(doc).encode(), IfNoneMatch="*"
-        )
-    return Dump(folder, keys, doc)
+    return write_dump_slot(
+        boto3.client("s3"), BUCKET, source, when, contents, status=status, manifest=manifest
+    )
 
 
 def replace_object(key: str, data: bytes) -> None:

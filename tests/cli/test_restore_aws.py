@@ -11,7 +11,7 @@ import boto3
 import pytest
 import time_machine
 
-from cli.backupctl import restore_aws
+from cli.backupctl import restore_common
 from cli.backupctl.context import Aws
 from lambdas.common.contracts import aws_tags, backup_name, backup_tags, tag_dict
 from tests.cli.conftest import DB, NIGHT, REGION, Result, School
@@ -305,8 +305,8 @@ def test_a_restore_that_does_not_finish_in_time_says_so(
 ) -> None:
     make_db_snapshot(rds, DB, NIGHT)
     clock = [0.0]
-    monkeypatch.setattr(restore_aws, "_now", lambda: clock[0])
-    monkeypatch.setattr(restore_aws, "_sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+    monkeypatch.setattr(restore_common, "_now", lambda: clock[0])
+    monkeypatch.setattr(restore_common, "_sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
 
     def creating(parsed: dict[str, Any], **_: Any) -> None:
         for db in parsed.get("DBInstances", []):

@@ -4,21 +4,16 @@ and helpers that write real dumps (gzip'd tar + SQL with manifest), RDS snapshot
 from __future__ import annotations
 
 import gzip
-import hashlib
-import io
-import json
-import tarfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 
 import boto3
 import pytest
 import time_machine
 from moto import mock_aws
 
-from lambdas.common.contracts import backup_name, backup_tags, dump_folder
+from cli.backupctl.dumpwriter import WrittenDump, tar_gz, write_dump_slot
+from lambdas.common.contracts import backup_name, backup_tags
 from tests.emf import emf_metrics  # noqa: F401 - re-exported for the tests here
 
 BUCKET = "schoolbackup-123456789012-eu-central-2"
@@ -89,16 +84,6 @@ def database(aws: None) -> str:
     return DB
 
 
-def tar_gz(files: dict[str, bytes]) -> bytes:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(raw.getvalue())
-
-
 MYSQL_DUMP = (
     b"-- MariaDB dump 10.19\n--\n-- Host: db    Database: school\n"
     + b"INSERT INTO pupils VALUES (1,'Anna'),(2,'Ben');\n" * 200
@@ -106,11 +91,7 @@ MYSQL_DUMP = (
 )
 
 
-@dataclass
-class Dump:
-    folder: str
-    keys: dict[str, str]  # short name -> key
-    manifest: dict[str, Any]
+Dump = WrittenDump
 
 
 @pytest.fixture
@@ -127,40 +108,22 @@ def make_dump(aws: None) -> Callable[..., Dump]:
         engine: str = "mysql",
         inconsistent: tuple[str, ...] = (),
     ) -> Dump:
-        s3 = boto3.client("s3")
-        folder = dump_folder(source, when)
         contents = {
             "files.tar.gz": tar_gz({"etc/hostname": b"web\n", "var/www/index.php": b"<?php echo 'hi';\n"}),
             "db-school.sql.gz": gzip.compress(sql),
         }
-        objects = []
-        keys = {}
-        for name, data in contents.items():
-            key = folder + name
-            keys[name] = key
-            s3.put_object(Bucket=BUCKET, Key=key, Body=data)
-            entry = {
-                "key": key,
-                "kind": "files" if name.startswith("files") else "db",
-                "bytes": len(data),
-                "sha256": hashlib.sha256(data).hexdigest(),
-            }
-            if entry["kind"] == "db":
-                entry["engine"] = engine
-            objects.append(entry)
-        doc = {
-            "version": 1,
-            "source": source,
-            "started_at": f"{when:%Y-%m-%dT%H:%M:03Z}",
-            "finished_at": f"{when + timedelta(minutes=4, seconds=38):%Y-%m-%dT%H:%M:%SZ}",
-            "status": status,
-            "objects": objects,
-        }
-        if inconsistent:
-            doc["inconsistent_tables"] = list(inconsistent)
-        if manifest:
-            s3.put_object(Bucket=BUCKET, Key=folder + "manifest.json", Body=json.dumps(doc).encode())
-        return Dump(folder, keys, doc)
+        return write_dump_slot(
+            boto3.client("s3"),
+            BUCKET,
+            source,
+            when,
+            contents,
+            engine=engine,
+            status=status,
+            manifest=manifest,
+            inconsistent=inconsistent,
+            create_only=False,  # the tests here also damage dumps afterwards
+        )
 
     return make
 
