@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RETRIES = BotoConfig(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10, read_timeout=120)
+# For calls that must not be sent twice (a retry after a lost answer would start a second dump or collide
+# with the restore it already started): one attempt, and TCP keepalive so a long wait is not cut by a NAT.
+ONCE = BotoConfig(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=120, tcp_keepalive=True)
 NO_CREDENTIALS = (
     "No AWS credentials found: log in with `aws sso login` or `aws configure` (or pass --profile), "
     "then run backupctl again."
@@ -119,13 +122,17 @@ class Aws:
             raise CliError("No AWS region is set: pass --region eu-central-2 or export AWS_REGION.", USAGE)
         return region
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, config: BotoConfig = RETRIES) -> Any:
         return self.session().client(
             service,  # type: ignore[call-overload]
             region_name=self.region_name,
             endpoint_url=self.endpoint_url,
-            config=RETRIES,
+            config=config,
         )
+
+    def once(self, service: str) -> Any:
+        """A client that sends each request once (see ONCE)."""
+        return self.client(service, ONCE)
 
     def ec2(self) -> EC2Client:
         return self.client("ec2")  # type: ignore[no-any-return]

@@ -188,6 +188,14 @@ def plan_db_restore(
             ),
             None,
         )
+        if _major(instance.get("EngineVersion")) != _major(raw.get("EngineVersion")) and not parameter_group:
+            # The source was upgraded after this snapshot: its groups are for another engine version.
+            plan.notes.append(
+                f"The snapshot is {raw.get('Engine', '')} {raw.get('EngineVersion', '')}, the source is now "
+                f"{instance.get('EngineVersion', '')}: the new instance gets the engine's default parameter and "
+                "option groups (pass --parameter-group for another one)."
+            )
+            params = options = None
         port = instance.get("Endpoint", {}).get("Port") or instance.get("DbInstancePort") or raw.get("Port")
         multi_az = bool(instance.get("MultiAZ", False))
         klass = instance_class or instance.get("DBInstanceClass")
@@ -243,6 +251,11 @@ def plan_db_restore(
     return plan
 
 
+def _major(version: Any) -> str:
+    """``8.0.35`` -> ``8.0``: what a parameter group family depends on."""
+    return ".".join(str(version or "").split(".")[:2])
+
+
 def request_db_restore(rds: RDSClient, plan: DbRestore) -> None:
     s = plan.settings
     request: RestoreDBInstanceFromDBSnapshotMessageTypeDef = {
@@ -266,7 +279,20 @@ def request_db_restore(rds: RDSClient, plan: DbRestore) -> None:
         request["DBInstanceClass"] = s["instance_class"]
     if s["port"]:
         request["Port"] = int(s["port"])
-    rds.restore_db_instance_from_db_snapshot(**request)
+    try:
+        rds.restore_db_instance_from_db_snapshot(**request)
+    except ClientError as err:
+        # The client does not retry this call (a retry would collide with itself); a first attempt whose
+        # answer was lost shows as "already exists" with our own RestoredFrom tag: the restore is running.
+        if error_code(err) != "DBInstanceAlreadyExists" or not _restored_from(
+            rds, plan.new_id, plan.backup.id
+        ):
+            raise
+
+
+def _restored_from(rds: RDSClient, db_id: str, snapshot_id: str) -> bool:
+    found = rds.describe_db_instances(DBInstanceIdentifier=db_id)["DBInstances"]
+    return bool(found) and tag_dict(found[0].get("TagList")).get(RESTORED_FROM_KEY) == snapshot_id
 
 
 def _db_steps(
@@ -347,7 +373,7 @@ def restore_db_command(  # noqa: PLR0917 - Typer passes the options positionally
     )
     for note in plan.notes:
         out.line(note)
-    request_db_restore(rds, plan)
+    request_db_restore(cli.aws.once("rds"), plan)
     region = cli.aws.region_name
     selection = selection_tag(cli)
     endpoint: str | None = None

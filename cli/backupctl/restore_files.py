@@ -23,8 +23,10 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import tarfile
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -387,9 +389,17 @@ class Scratch:
         self._paths.remove(path)
 
     def __enter__(self) -> Scratch:
+        # A closed SSH session (SIGHUP) or a kill (SIGTERM) must clean up too: school data must not stay
+        # behind in hidden files. Both become KeyboardInterrupt, which the finally-paths already handle.
+        self._signals: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGTERM, signal.SIGHUP):
+                self._signals[number] = signal.signal(number, _interrupt)
         return self
 
     def __exit__(self, *_exc: object) -> None:
+        for number, previous in self._signals.items():
+            signal.signal(number, previous)
         for path in reversed(self._paths):
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)
@@ -398,11 +408,18 @@ class Scratch:
         self._paths.clear()
 
 
+def _interrupt(number: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {number}")
+
+
 def _os_call(call: Callable[[], Any], where: Path) -> Any:
     try:
         return call()
     except OSError as err:
         raise CliError(f"Cannot write in {where}: {err.strerror or err}.") from None
+
+
+EXPANSION = 4  # how much bigger a gzip'd dump or archive usually is once decompressed
 
 
 def _room_for(where: Path, size: int, what: str) -> None:
@@ -590,7 +607,8 @@ def restore_files(
     obj = _files_object(slot)
     want = "/".join(prefix)
     with Scratch(dest) as scratch:
-        _room_for(dest.parent, obj.bytes, _short(obj.key))
+        # The archive, and its files once extracted (compressed about 4x; a guess, checked again by the disk).
+        _room_for(dest.parent, obj.bytes * (1 + EXPANSION), _short(obj.key))
         archive, handle = scratch.file()
         with handle:
             fetched = download_raw(s3, bucket, slot, obj, handle, out=out)
@@ -690,6 +708,10 @@ def next_steps(engine: str, host: str, db: str, dest: Path, compression: str | N
     load = f"mysql -h {host} -u <master user> -p {target}"
     return [
         f"mysql -h {host} -u <master user> -p -e 'CREATE DATABASE {target}'",
+        # RDS: the dump holds triggers and routines with DEFINER=; with binary logging on (automated backups)
+        # the master user may create them only when the parameter group allows it.
+        "On RDS, set log_bin_trust_function_creators=1 in the instance's parameter group first "
+        "(the dump has triggers and routines), or loading stops at ERROR 1419",
         f"{feed}{load}" if feed else f"{load} < {file}",
     ]
 
@@ -712,7 +734,7 @@ def restore_dump(
             f"{stored or 'uncompressed'}; end the name in .sql (decompressed) or as stored."
         )
     with Scratch(dest) as scratch:
-        _room_for(dest.parent, obj.bytes, _short(obj.key))
+        _room_for(dest.parent, obj.bytes * (EXPANSION if decompress else 1), _short(obj.key))
         temp, handle = scratch.file()
         with handle:
             if decompress:

@@ -304,8 +304,10 @@ def _server_steps(
     if plan.isolated:
         group = plan.settings["security_groups"][0]
         steps.append(
-            f"It is isolated: {group} lets nothing in or out and it has no instance profile; look at it through "
-            "the EC2 serial console, or stop it and attach its volume to a clean instance."
+            f"It is isolated as far as security groups go: {group} has no rule and it has no instance profile. "
+            "Security groups do not stop the VPC's own DNS resolver, time service or instance metadata: for a "
+            "server you suspect, also block DNS (Route 53 Resolver DNS Firewall) or use a quarantine subnet. "
+            "Look at it through the EC2 serial console, or stop it and attach its volume to a clean instance."
         )
         groups = " ".join(plan.source_groups) or "sg-<your server's groups>"
         leave = (

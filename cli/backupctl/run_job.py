@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
 from cli.backupctl.context import Cli, speaks_aws
 from cli.backupctl.errors import PROBLEM, CliError, UsageError
@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 
 LAMBDA_JOBS: Final = tuple(j for j in SCHEDULED_JOBS if j != "dump")
 # Invoke once (a retry would run the job twice) and wait as long as the longest job may run.
-INVOKE: Final = BotoConfig(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=16 * 60)
+INVOKE: Final = BotoConfig(
+    retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=16 * 60, tcp_keepalive=True
+)
 TERMINAL: Final = ("Success", "Failed", "TimedOut", "Cancelled", "Undeliverable", "Terminated")
 POLL_SECONDS: Final = 5.0
 TAIL_LINES: Final = 5
@@ -38,7 +40,13 @@ def _invoke(cli: Cli, job: str, out: Output) -> dict[str, Any]:
     )
     name = cli.aws.function_name(job)
     out.line(f"Running {name} (it may take a few minutes) ...")
-    answer = client.invoke(FunctionName=name, InvocationType="RequestResponse", Payload=b"{}")
+    try:
+        answer = client.invoke(FunctionName=name, InvocationType="RequestResponse", Payload=b"{}")
+    except (ReadTimeoutError, ConnectionClosedError) as err:
+        raise CliError(
+            f"The connection to AWS broke while {name} ran ({err}); the job may still be running. Look at its "
+            f"log group /aws/lambda/{name} (or `backupctl status` in a few minutes) before running it again."
+        ) from None
     raw = answer["Payload"].read().decode("utf-8", errors="replace")
     try:
         payload: Any = json.loads(raw) if raw else None
@@ -75,7 +83,7 @@ def _dump(cli: Cli, out: Output, wait_minutes: int) -> dict[str, Any]:
         else {"Targets": [{"Key": f"tag:{selection.tag.key}", "Values": [selection.tag.value]}]}
     )
     group = f"/schoolbackup/{cli.aws.stack}/dump"
-    command = ssm.send_command(
+    command = cli.aws.once("ssm").send_command(  # sent once: a retried SendCommand is a second dump
         DocumentName=document,
         DocumentVersion="$LATEST",
         Comment="schoolbackup dump started by backupctl run dump",
@@ -87,7 +95,8 @@ def _dump(cli: Cli, out: Output, wait_minutes: int) -> dict[str, Any]:
     out.line(f"Sent {document} as command {command_id}; output in the log group {group}.")
     deadline = time.monotonic() + wait_minutes * 60
     while True:  # the command's overall status (every target done); then each server's output
-        [listed] = ssm.list_commands(CommandId=command_id)["Commands"]
+        found = ssm.list_commands(CommandId=command_id)["Commands"]  # empty for a moment right after sending
+        listed = found[0] if found else {}
         if listed.get("Status") in TERMINAL:
             break
         if time.monotonic() > deadline:
@@ -110,6 +119,11 @@ def _dump(cli: Cli, out: Output, wait_minutes: int) -> dict[str, Any]:
                 "status": inv.get("Status"),
                 "last_lines": output.strip().splitlines()[-TAIL_LINES:],
             }
+        )
+    if listed.get("TargetCount") == 0 or not results:
+        raise CliError(
+            f"No server matched the dump's targets ({targets}): is the web server running and tagged "
+            f"{selection.tag}, with the SSM agent online (Systems Manager, Fleet Manager)?"
         )
     ok = listed.get("Status") == "Success" and all(r["status"] == "Success" for r in results)
     return {"job": "dump", "document": document, "command_id": command_id, "ok": ok, "result": results}

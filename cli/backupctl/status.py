@@ -154,8 +154,12 @@ def _restore_test(cli: Cli, now: datetime, status: Status) -> None:
 
 
 def _newest_record(cli: Cli, folder: str) -> dict[str, Any]:
-    listed = cli.aws.s3().list_objects_v2(Bucket=cli.aws.bucket, Prefix=f"{REPORT_PREFIX}/{folder}/")
-    keys = sorted(o["Key"] for o in listed.get("Contents", []) if o["Key"].endswith(".json"))
+    pages = (
+        cli.aws.s3()
+        .get_paginator("list_objects_v2")
+        .paginate(Bucket=cli.aws.bucket, Prefix=f"{REPORT_PREFIX}/{folder}/")
+    )
+    keys = sorted(o["Key"] for p in pages for o in p.get("Contents", []) if o["Key"].endswith(".json"))
     return {"last": keys[-1] if keys else None, "deployed": False}
 
 
@@ -185,14 +189,14 @@ def _subscriptions(cli: Cli, status: Status) -> None:
     for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=arn):
         for sub in page.get("Subscriptions", []):
             if sub.get("Protocol") == "email":
-                found[sub.get("Endpoint", "")] = sub.get("SubscriptionArn", "") not in (
+                found[sub.get("Endpoint", "").lower()] = sub.get("SubscriptionArn", "") not in (
                     "PendingConfirmation",
                     "",
                 )
     for address in cli.config.notification_emails:
-        confirmed = found.get(address)
+        confirmed = found.get(address.lower())
         status.subscriptions.append(
-            {"address": address, "confirmed": bool(confirmed), "subscribed": address in found}
+            {"address": address, "confirmed": bool(confirmed), "subscribed": address.lower() in found}
         )
         if confirmed is None:
             status.problems.append(f"{address} is not subscribed to the alarm topic: alarms do not reach it.")

@@ -83,8 +83,8 @@ def on_call(monkeypatch: pytest.MonkeyPatch) -> OnCall:
     handlers: list[tuple[str, str, Callable[..., None]]] = []
     original = Aws.client
 
-    def client(self: Aws, service: str) -> Any:
-        made = original(self, service)
+    def client(self: Aws, service: str, *args: Any) -> Any:
+        made = original(self, service, *args)
         for svc, event, handler in handlers:
             if svc == service:
                 made.meta.events.register(event, handler)

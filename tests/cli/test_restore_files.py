@@ -445,3 +445,24 @@ def test_an_existing_destination_is_never_overwritten(aws: None, cli: Cli, tmp_p
     nowhere = cli("restore", "dump", "--date", DAY, "--to", str(tmp_path / "missing" / "school.sql"))
     assert nowhere.exit_code == 2 and "does not exist: create it first" in nowhere.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "school.sql"]
+
+
+def test_a_kill_during_the_download_leaves_no_temporary_file(
+    aws: None, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM (or a closed SSH session, SIGHUP) in the middle of a restore cleans up like Ctrl-C."""
+    import os
+    import signal
+
+    write_dump(SOURCE, NIGHT)
+    original = restore_files.download_raw
+
+    def killed(*args: Any, **kwargs: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(restore_files, "download_raw", killed)
+    result = cli("restore", "files", "--date", DAY, "--to", str(tmp_path / "out"))
+    assert result.exit_code != 0
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handed back after the restore

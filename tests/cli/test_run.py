@@ -92,3 +92,19 @@ def test_run_dump_without_a_document_says_the_stack_is_missing(
     result = cli("run", "dump")
     assert result.exit_code == 1
     assert "No dump document SchoolBackup-Dump-" in result.stderr
+
+
+def test_run_dump_with_no_server_to_dump_is_a_problem_not_done(aws: None, cli: Callable[..., Result]) -> None:
+    """A tag that matches no running server: SSM reports the command Success with 0 targets."""
+    ssm = boto3.client("ssm")
+    content = {
+        "schemaVersion": "2.2",
+        "description": "d",
+        "mainSteps": [{"action": "aws:runShellScript", "name": "dump", "inputs": {"runCommand": ["true"]}}],
+    }
+    ssm.create_document(
+        Name="SchoolBackup-Dump-0123456789", Content=json.dumps(content), DocumentType="Command"
+    )
+    result = cli("run", "dump")
+    assert result.exit_code == 1
+    assert "No server matched the dump's targets" in result.stderr
