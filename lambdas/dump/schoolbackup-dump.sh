@@ -116,7 +116,9 @@ descendants() {
 # keeper is) does not; `kill -0` would say it does.
 running() {
     local stat
-    read -r stat <"/proc/$1/stat" 2>/dev/null || return 1
+    # The group's 2>/dev/null also covers the failing <, which a trailing 2>/dev/null would not
+    # (redirections apply left to right): a process that just exited must not add a line after the last.
+    { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
     stat="${stat##*) }"
     [[ "${stat:0:1}" != Z ]]
 }
