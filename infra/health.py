@@ -148,7 +148,10 @@ class Health(Construct):
                 ],
                 resources=["*"],
             ),
-            iam.PolicyStatement(actions=["sns:Publish"], resources=[self.topic.topic_arn]),
+            # Publish: the plain-text mail; ListSubscriptionsByTopic: whether every address confirmed.
+            iam.PolicyStatement(
+                actions=["sns:Publish", "sns:ListSubscriptionsByTopic"], resources=[self.topic.topic_arn]
+            ),
         ]
         if config.ses_sender:
             stack = Stack.of(self)

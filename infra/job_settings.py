@@ -48,6 +48,7 @@ def job_settings(config: Config, *, bucket: str, topic_arn: str, alarm_prefix: s
         retention=config.retention,
         dump_enabled=config.dump.enabled,
         targets=config.targets,
+        timezone=config.timezone,
     )
     return JobSettings(
         rds_snapshot=RdsSnapshotSettings(selection.tag, selection.rds_instance_ids),

@@ -20,8 +20,9 @@ from cli.backupctl.errors import PROBLEM
 from cli.backupctl.output import JsonFlag, Output, age_text
 from infra.cron import parse_cron
 from lambdas.common import contracts
-from lambdas.common.aws.selection import selected_databases, selected_servers
-from lambdas.common.contracts import REPORT_PREFIX, tag_dict
+from lambdas.common.aws.selection import source_names
+from lambdas.common.aws.subscriptions import mail_subscriptions, topic_by_name
+from lambdas.common.contracts import REPORT_PREFIX
 from lambdas.common.jobs.report import last_restore_test
 from lambdas.common.jobs.verify import Check, run_checks
 from lambdas.common.settings import VerifySettings
@@ -75,13 +76,7 @@ def _source_rows(cli: Cli, now: datetime, status: Status) -> None:
         targets=config.targets,
     )
     result = run_checks(ec2, rds, aws.s3(), settings, now)
-    names: dict[str, str] = {}
-    servers = selected_servers(ec2, config.selection.tag, config.selection.ec2_instance_ids)
-    for server_id, instance in servers.instances.items():
-        names[server_id] = tag_dict(instance.get("Tags")).get("Name", "")
-    databases = selected_databases(rds, config.selection.tag, config.selection.rds_instance_ids)
-    for db_id, db in databases.instances.items():
-        names[db_id] = tag_dict(db.get("TagList")).get("Name", "")
+    names = source_names(ec2, rds, config.selection)
     by_source: dict[str, list[Check]] = {}
     for check in result.checks:
         by_source.setdefault(check.source, []).append(check)
@@ -176,33 +171,25 @@ def _alarms(cli: Cli, status: Status) -> None:
 
 
 def _subscriptions(cli: Cli, status: Status) -> None:
-    sns = cli.aws.sns()
     name = contracts.alarm_topic_name(cli.aws.stack)
-    topics = [t["TopicArn"] for p in sns.get_paginator("list_topics").paginate() for t in p.get("Topics", [])]
-    arn = next((t for t in topics if t.rsplit(":", 1)[-1] == name), None)
+    sns = cli.aws.sns()
+    arn = topic_by_name(sns, name)
     if arn is None:
         status.problems.append(
             f"The alarm topic {name} does not exist: is the stack {cli.aws.stack} deployed here?"
         )
         return
-    found: dict[str, bool] = {}
-    for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=arn):
-        for sub in page.get("Subscriptions", []):
-            if sub.get("Protocol") == "email":
-                found[sub.get("Endpoint", "").lower()] = sub.get("SubscriptionArn", "") not in (
-                    "PendingConfirmation",
-                    "",
-                )
-    for address in cli.config.notification_emails:
-        confirmed = found.get(address.lower())
+    for sub in mail_subscriptions(sns, arn, cli.config.notification_emails):
         status.subscriptions.append(
-            {"address": address, "confirmed": bool(confirmed), "subscribed": address.lower() in found}
+            {"address": sub.address, "confirmed": sub.confirmed, "subscribed": sub.subscribed}
         )
-        if confirmed is None:
-            status.problems.append(f"{address} is not subscribed to the alarm topic: alarms do not reach it.")
-        elif not confirmed:
+        if not sub.subscribed:
             status.problems.append(
-                f"{address} has not confirmed the alarm subscription: alarms do not reach it until the "
+                f"{sub.address} is not subscribed to the alarm topic: alarms do not reach it."
+            )
+        elif not sub.confirmed:
+            status.problems.append(
+                f"{sub.address} has not confirmed the alarm subscription: alarms do not reach it until the "
                 "link in the AWS Notification mail is clicked."
             )
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final
+from zoneinfo import ZoneInfo
 
 from lambdas.common.contracts import KIND_AMI, KIND_DUMP, KIND_RDS
 
@@ -22,6 +23,7 @@ STRIP_COLOR: Final = {GOOD: "#2e7d32", BAD: "#c62828", NONE: "#d0d0d0"}
 TEXTS: Final[dict[str, dict[str, str]]] = {
     "en": {
         "title": "schoolbackup weekly report",
+        "times_in": "All times in {zone}.",
         "all_ok": "Everything is fine: every backup is there, fresh and checked.",
         "attention": "Attention: {n} thing(s) need you. Details below.",
         "todo": "What needs your attention",
@@ -44,6 +46,10 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "restore_ok": "{when}: passed in {seconds} (dump {dump})",
         "restore_bad": "{when}: FAILED after {seconds}",
         "restore_none": "no restore test was recorded",
+        "unconfirmed": (
+            "{address} gets no alarm: its subscription to the alarm topic is not confirmed. Click the link in "
+            'the mail "AWS Notification - Subscription Confirmation" (or subscribe the address again).'
+        ),
         "quota": "Database snapshot quota",
         "quota_value": "{used} of {limit} used ({percent} %)",
         "quota_unknown": "could not be read",
@@ -59,6 +65,7 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
     },
     "de": {
         "title": "schoolbackup Wochenbericht",
+        "times_in": "Alle Zeiten in {zone}.",
         "all_ok": "Alles in Ordnung: Jede Sicherung ist vorhanden, aktuell und geprüft.",
         "attention": "Achtung: {n} Punkt(e) brauchen Sie. Einzelheiten unten.",
         "todo": "Was Sie tun sollten",
@@ -81,6 +88,10 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "restore_ok": "{when}: bestanden in {seconds} (Dump {dump})",
         "restore_bad": "{when}: FEHLGESCHLAGEN nach {seconds}",
         "restore_none": "kein Wiederherstellungstest aufgezeichnet",
+        "unconfirmed": (
+            "{address} erhält keine Alarme: das Abonnement des Alarm-Themas ist nicht bestätigt. Bitte den Link "
+            "in der Mail «AWS Notification - Subscription Confirmation» anklicken (oder die Adresse neu eintragen)."
+        ),
         "quota": "Kontingent für Datenbank-Snapshots",
         "quota_value": "{used} von {limit} belegt ({percent} %)",
         "quota_unknown": "konnte nicht gelesen werden",
@@ -118,6 +129,12 @@ class SourceStatus:
     source: str
     is_database: bool
     kinds: tuple[KindStatus, ...]
+    name: str = ""  # its Name tag
+
+    @property
+    def label(self) -> str:
+        """``web (i-0abc...)``: what the admin calls it, with the id AWS uses beside it."""
+        return f"{self.name} ({self.source})" if self.name else self.source
 
 
 @dataclass(frozen=True)
@@ -155,6 +172,8 @@ class HealthReport:
     alarms: tuple[AlarmEvent, ...]
     quota: Quota | None
     notes: tuple[str, ...] = field(default=())
+    unconfirmed: tuple[str, ...] = ()  # alarm addresses not subscribed or not confirmed: alarms miss them
+    timezone: str = "UTC"  # every time in the mail is shown in it
 
     def todo(self) -> list[str]:
         """Every problem, in plain sentences."""
@@ -173,6 +192,7 @@ class HealthReport:
             items.extend(self.restore_test.problems or (f"{t['restore']}: {t['failed']}.",))
         if self.quota is not None and self.quota.percent > 80:
             items.append(f"{t['quota']}: " + _quota(self.quota, t) + ".")
+        items += [t["unconfirmed"].format(address=a) for a in self.unconfirmed]
         return items
 
     @property
@@ -180,8 +200,13 @@ class HealthReport:
         return not self.todo() and not self.alarms
 
 
-def _when(when: datetime) -> str:
-    return f"{when.astimezone(UTC):%d.%m.%Y %H:%M} UTC"
+def _day(report: HealthReport) -> str:
+    return f"{report.generated_at.astimezone(ZoneInfo(report.timezone)):%d.%m.%Y}"
+
+
+def _when(when: datetime, zone: str) -> str:
+    """A time as the admin reads it: in the configured timezone (the header of the mail names it)."""
+    return f"{when.astimezone(ZoneInfo(zone)):%d.%m.%Y %H:%M}"
 
 
 def _age(hours: float, t: dict[str, str]) -> str:
@@ -205,13 +230,15 @@ def subject(report: HealthReport) -> str:
         if report.ok
         else t["attention"].format(n=len(report.todo()) + len(report.alarms)).split(".")[0]
     )
-    return f"{t['title']} {report.generated_at:%d.%m.%Y}: {status}"[:100]
+    return f"{t['title']} {_day(report)}: {status}"[:100]
 
 
-def _kind_lines(k: KindStatus, t: dict[str, str]) -> list[str]:
+def _kind_lines(k: KindStatus, t: dict[str, str], zone: str) -> list[str]:
     target = _age(k.target_hours, t)
     if k.newest_good_time is not None and k.age_hours is not None:
-        state = t["newest"].format(when=_when(k.newest_good_time), age=_age(k.age_hours, t), target=target)
+        state = t["newest"].format(
+            when=_when(k.newest_good_time, zone), age=_age(k.age_hours, t), target=target
+        )
     else:
         state = t["none"].format(target=target)
     lines = [f"  {t[k.kind]}: {state}  [{t['ok'] if k.ok else t['problem']}]"]
@@ -226,33 +253,33 @@ def _kind_lines(k: KindStatus, t: dict[str, str]) -> list[str]:
     return lines
 
 
-def _restore_line(r: RestoreTestStatus | None, t: dict[str, str]) -> str:
+def _restore_line(r: RestoreTestStatus | None, t: dict[str, str], zone: str) -> str:
     if r is None:
         return t["restore_none"]
     if r.passed:
         return t["restore_ok"].format(
-            when=_when(r.when), seconds=_seconds(r.duration_seconds), dump=r.dump or "-"
+            when=_when(r.when, zone), seconds=_seconds(r.duration_seconds), dump=r.dump or "-"
         )
-    return t["restore_bad"].format(when=_when(r.when), seconds=_seconds(r.duration_seconds))
+    return t["restore_bad"].format(when=_when(r.when, zone), seconds=_seconds(r.duration_seconds))
 
 
 def render_text(report: HealthReport) -> str:
     t = TEXTS[report.language]
     todo = report.todo()
-    out = [f"{t['title']} – {report.generated_at:%d.%m.%Y}", ""]
+    out = [f"{t['title']} – {_day(report)}", t["times_in"].format(zone=report.timezone), ""]
     out.append(t["all_ok"] if report.ok else t["attention"].format(n=len(todo) + len(report.alarms)))
     if todo:
         out += ["", t["todo"] + ":", *(f" - {item}" for item in todo)]
     for s in report.sources:
-        out += ["", f"{t['database'] if s.is_database else t['server']} {s.source}"]
+        out += ["", f"{t['database'] if s.is_database else t['server']} {s.label}"]
         for k in s.kinds:
-            out += _kind_lines(k, t)
+            out += _kind_lines(k, t, report.timezone)
     legend = "   ".join(f"{STRIP_CHAR[state]} {t['legend_' + state]}" for state in (GOOD, BAD, NONE))
     out += ["", f"    ({legend})", ""]
-    out.append(f"{t['restore']}: {_restore_line(report.restore_test, t)}")
+    out.append(f"{t['restore']}: {_restore_line(report.restore_test, t, report.timezone)}")
     out.append(f"{t['quota']}: {_quota(report.quota, t) if report.quota else t['quota_unknown']}")
     out.append(f"{t['alarms']}: {t['alarms_none'] if not report.alarms else ''}".rstrip())
-    out += [f" - {_when(a.when)} {a.name}: {a.reason}" for a in report.alarms]
+    out += [f" - {_when(a.when, report.timezone)} {a.name}: {a.reason}" for a in report.alarms]
     if report.notes:
         out += ["", t["notes"] + ":", *(f" - {n}" for n in report.notes)]
     out += ["", t["footer"], ""]
@@ -280,10 +307,12 @@ def _strip_html(strip: tuple[str, ...]) -> str:
     return f'<table role="presentation" style="border-collapse:collapse;margin-top:4px;"><tr>{cells}</tr></table>'
 
 
-def _kind_html(k: KindStatus, t: dict[str, str]) -> str:
+def _kind_html(k: KindStatus, t: dict[str, str], zone: str) -> str:
     target = _age(k.target_hours, t)
     if k.newest_good_time is not None and k.age_hours is not None:
-        state = t["newest"].format(when=_when(k.newest_good_time), age=_age(k.age_hours, t), target=target)
+        state = t["newest"].format(
+            when=_when(k.newest_good_time, zone), age=_age(k.age_hours, t), target=target
+        )
     else:
         state = t["none"].format(target=target)
     extra: list[str] = []
@@ -316,7 +345,8 @@ def render_html(report: HealthReport) -> str:
         'color:#222;font-size:14px;line-height:1.45;">',
         '<div style="max-width:760px;margin:0 auto;background:#fff;border-radius:8px;padding:20px 24px;">',
         f'<h1 style="font-size:20px;margin:0 0 4px 0;">{_E(t["title"])}</h1>',
-        f'<div style="color:#666;margin-bottom:14px;">{_E(f"{report.generated_at:%d.%m.%Y}")}</div>',
+        f'<div style="color:#666;margin-bottom:14px;">{_E(_day(report))} · '
+        f"{_E(t['times_in'].format(zone=report.timezone))}</div>",
         f'<div style="padding:12px 14px;border-radius:6px;background:{color};color:#fff;font-size:16px;'
         f'font-weight:bold;">{_E(headline)}</div>',
     ]
@@ -327,9 +357,9 @@ def render_html(report: HealthReport) -> str:
         )
     for s in report.sources:
         label = t["database"] if s.is_database else t["server"]
-        rows = "".join(_kind_html(k, t) for k in s.kinds)
+        rows = "".join(_kind_html(k, t, report.timezone) for k in s.kinds)
         parts.append(
-            f'<h2 style="font-size:16px;margin:20px 0 6px 0;">{_E(label)} <code>{_E(s.source)}</code></h2>'
+            f'<h2 style="font-size:16px;margin:20px 0 6px 0;">{_E(label)} {_E(s.name)} <code>{_E(s.source)}</code></h2>'
             f'<table role="presentation" style="border-collapse:collapse;width:100%;">{rows}</table>'
         )
     legend = "".join(
@@ -340,7 +370,10 @@ def render_html(report: HealthReport) -> str:
     parts.append(f'<div style="color:#666;font-size:12px;margin-top:8px;">{_E(t["strip"])}: {legend}</div>')
     quota = _quota(report.quota, t) if report.quota else t["quota_unknown"]
     alarms = (
-        "".join(f"<li>{_E(_when(a.when))} <b>{_E(a.name)}</b>: {_E(a.reason)}</li>" for a in report.alarms)
+        "".join(
+            f"<li>{_E(_when(a.when, report.timezone))} <b>{_E(a.name)}</b>: {_E(a.reason)}</li>"
+            for a in report.alarms
+        )
         if report.alarms
         else f"<li>{_E(t['alarms_none'])}</li>"
     )
@@ -348,7 +381,7 @@ def render_html(report: HealthReport) -> str:
     parts.append(
         '<table role="presentation" style="border-collapse:collapse;width:100%;margin-top:18px;">'
         f'<tr><td style="{_CELL}width:190px;"><b>{_E(t["restore"])}</b><br>{_badge(restore_ok, t)}</td>'
-        f'<td style="{_CELL}">{_E(_restore_line(report.restore_test, t))}</td></tr>'
+        f'<td style="{_CELL}">{_E(_restore_line(report.restore_test, t, report.timezone))}</td></tr>'
         f'<tr><td style="{_CELL}"><b>{_E(t["quota"])}</b></td><td style="{_CELL}">{_E(quota)}</td></tr>'
         f'<tr><td style="{_CELL}"><b>{_E(t["alarms"])}</b><br>{_badge(not report.alarms, t)}</td>'
         f'<td style="{_CELL}"><ul style="margin:0;padding-left:18px;">{alarms}</ul></td></tr></table>'

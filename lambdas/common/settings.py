@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lambdas.common.contracts import EC2_INSTANCE_ID, NAMESPACE, RDS_INSTANCE_ID, TAG_PART
 from lambdas.common.retention import RetentionPolicy
@@ -75,6 +76,21 @@ def env_list(name: str, environ: Env | None = None) -> tuple[str, ...]:
     """A comma-separated list; an absent or empty variable is an empty tuple."""
     raw = _env(environ).get(name, "")
     return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+DEFAULT_TIMEZONE: Final = "Europe/Zurich"
+
+
+def env_timezone(name: str = "TIMEZONE", environ: Env | None = None) -> str:
+    """An IANA timezone name (the times shown to the admin); default Europe/Zurich."""
+    raw = _env(environ).get(name, "").strip() or DEFAULT_TIMEZONE
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"environment variable {name}={raw!r} is not an IANA timezone like Europe/Zurich"
+        ) from None
+    return raw
 
 
 def env_choice(name: str, default: str, choices: tuple[str, ...], environ: Env | None = None) -> str:
@@ -289,6 +305,7 @@ class VerifySettings:
     retention: RetentionPolicy  # verify checks that prune removed what the policy no longer keeps
     dump_enabled: bool = True
     targets: Targets = field(default_factory=Targets)
+    timezone: str = DEFAULT_TIMEZONE  # the times in verify's sentences and the weekly mail
 
     @classmethod
     def from_env(cls, environ: Env | None = None) -> VerifySettings:
@@ -298,6 +315,7 @@ class VerifySettings:
             retention=retention_from_env(environ),
             dump_enabled=env_bool("DUMP_ENABLED", True, environ),
             targets=Targets.from_env(environ),
+            timezone=env_timezone("TIMEZONE", environ),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -307,6 +325,7 @@ class VerifySettings:
             **retention_to_env(self.retention),
             "DUMP_ENABLED": _flag(self.dump_enabled),
             **self.targets.to_env(),
+            "TIMEZONE": self.timezone,
         }
 
 

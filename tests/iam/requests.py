@@ -626,6 +626,13 @@ def _publish(params: Params, world: World) -> list[IamRequest]:
     return out
 
 
+@_row("sns", "ListSubscriptionsByTopic", "sns:ListSubscriptionsByTopic", note="on the topic")
+def _list_subscriptions(params: Params, world: World) -> list[IamRequest]:
+    return [
+        _req("sns:ListSubscriptionsByTopic", world.topic(params["TopicArn"]), "sns.ListSubscriptionsByTopic")
+    ]
+
+
 @_row("sesv2", "SendEmail", "ses:SendEmail", keys=("ses:FromAddress",), note="on the sender's identity")
 def _send_email(params: Params, world: World) -> list[IamRequest]:
     sender = params["FromEmailAddress"]

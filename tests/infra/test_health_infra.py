@@ -116,11 +116,12 @@ def test_restore_test_and_report_write_only_their_own_records_and_verify_writes_
         assert not any(a.startswith("s3:Delete") for a in _actions(_policy_of(template, job)))
 
 
-def test_report_may_publish_only_to_the_alarm_topic(template: Template) -> None:
+def test_report_may_publish_to_and_read_the_subscriptions_of_only_the_alarm_topic(template: Template) -> None:
     statements = _policy_of(template, "report")
-    publish = [s for s in statements if s["Action"] == "sns:Publish"]
-    assert len(publish) == 1
-    assert "AlarmsTopic" in json.dumps(publish[0]["Resource"])
+    on_topic = [s for s in statements if "sns:" in json.dumps(s["Action"])]
+    assert len(on_topic) == 1
+    assert sorted(on_topic[0]["Action"]) == ["sns:ListSubscriptionsByTopic", "sns:Publish"]
+    assert "AlarmsTopic" in json.dumps(on_topic[0]["Resource"])
     assert {"cloudwatch:GetMetricData", "cloudwatch:DescribeAlarmHistory"} <= _actions(statements)
     assert "cloudwatch:PutMetricData" not in _actions(statements)
 

@@ -31,6 +31,7 @@ VERIFY = VerifySettings(
     retention=POLICY,
     dump_enabled=False,
     targets=Targets(dump_max_age_hours=30, rds_max_age_hours=50, ami_max_age_hours=200),
+    timezone="Europe/Berlin",
 )
 EVERY_JOB: dict[str, Any] = {
     "rds_snapshot": RdsSnapshotSettings(TAG, ("school-db", "moodle-db")),
@@ -76,6 +77,8 @@ def _another_value(name: str, value: str) -> str:
         return str(int(value) + 1)
     if name == "SELECTION_TAG":
         return "Backup=true"
+    if name == "TIMEZONE":
+        return "UTC"
     if name == "LANGUAGE":
         return "en"
     if name == "RESTORE_TEST_PICK":
@@ -93,3 +96,9 @@ def test_a_missing_variable_is_named() -> None:
         without = {k: v for k, v in environment.items() if k != name}
         with pytest.raises(SettingsError, match=name):
             ReportSettings.from_env(without)
+
+
+def test_a_timezone_that_does_not_exist_is_named() -> None:
+    environment = {**EVERY_JOB["verify"].to_env(), "TIMEZONE": "Europe/Zürich"}
+    with pytest.raises(SettingsError, match="TIMEZONE='Europe/Zürich' is not an IANA timezone"):
+        VerifySettings.from_env(environment)

@@ -14,10 +14,15 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
+from botocore.exceptions import ClientError
+
 from lambdas.common import contracts
+from lambdas.common.aws.errors import error_text
 from lambdas.common.aws.mail import SesNotReady, publish_to_topic, send_by_ses
 from lambdas.common.aws.quota import read_snapshot_quota
 from lambdas.common.aws.records import read_record, write_record_once
+from lambdas.common.aws.selection import source_names
+from lambdas.common.aws.subscriptions import mail_subscriptions
 from lambdas.common.contracts import RESTORE_TEST_PREFIX, State, parse_time, report_stamp
 from lambdas.common.jobs.prune import PlanItem
 from lambdas.common.jobs.prune import plan as retention_plan
@@ -159,10 +164,12 @@ def build_health_report(
     rds: RDSClient,
     s3: S3Client,
     cloudwatch: CloudWatchClient,
+    sns: SNSClient,
     settings: ReportSettings,
     now: datetime,
 ) -> HealthReport:
-    """The report as data: verify's checks, 30 days of their history, prune's plan, records, alarms."""
+    """The report as data: verify's checks, 30 days of their history, prune's plan, records, alarms,
+    and whether every alarm address still gets the alarms."""
     result = run_checks(ec2, rds, s3, settings.verify, now)
     history = verify_history(cloudwatch, result.checks, now)
     _, items = retention_plan(ec2, rds, settings.retention, now)
@@ -195,18 +202,30 @@ def build_health_report(
         if check.kind == contracts.KIND_RDS:
             databases.add(check.source)
     quota = read_snapshot_quota(rds)
+    names = source_names(ec2, rds, settings.verify.selection)
     return HealthReport(
         generated_at=now,
         language=settings.language,
         sources=tuple(
-            SourceStatus(source, source in databases, tuple(kinds))
+            SourceStatus(source, source in databases, tuple(kinds), names.get(source, ""))
             for source, kinds in sorted(sources.items())
         ),
         restore_test=last_restore_test(s3, settings.verify.bucket, now),
         alarms=tuple(alarms_this_week(cloudwatch, settings.alarm_prefix, now)),
         quota=Quota(quota.used, quota.limit) if quota else None,
         notes=(*result.general, *(n for c in result.checks for n in c.notes)),
+        unconfirmed=_unconfirmed(sns, settings),
+        timezone=settings.verify.timezone,
     )
+
+
+def _unconfirmed(sns: SNSClient, settings: ReportSettings) -> tuple[str, ...]:
+    try:
+        subscriptions = mail_subscriptions(sns, settings.topic_arn, settings.recipients)
+    except ClientError as err:  # the mail goes out anyway; the log says why this part is missing
+        logger.warning("could not read the alarm subscriptions", extra={"error": error_text(err)})
+        return ()
+    return tuple(s.address for s in subscriptions if not s.confirmed)
 
 
 @dataclass(frozen=True)
@@ -264,7 +283,9 @@ def send_weekly_report(
     if earlier is not None:
         logger.info("the report of this scheduled time was sent already", extra={"record": key})
         return ReportResult(key, earlier, sent=False)
-    report = build_health_report(ec2=ec2, rds=rds, s3=s3, cloudwatch=cloudwatch, settings=settings, now=now)
+    report = build_health_report(
+        ec2=ec2, rds=rds, s3=s3, cloudwatch=cloudwatch, sns=sns, settings=settings, now=now
+    )
     sent = send(report, settings, ses, sns)
     record = {
         "scheduled_time": f"{now:%Y-%m-%dT%H:%M:%SZ}",

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
+from zoneinfo import ZoneInfo
 
 from lambdas.common.aws.db_snapshots import managed_db_snapshots
 from lambdas.common.aws.dumps import inspect_dump
@@ -67,8 +68,13 @@ class VerificationFailed(RuntimeError):
     """At least one backup check failed; raised after every source was checked and metrics were published."""
 
 
-def _fmt(when: datetime) -> str:
-    return f"{when.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+def _fmt(when: datetime, zone: str) -> str:
+    """The configured timezone first, then UTC (backup names are made from UTC times): for brackets."""
+    local, utc = when.astimezone(ZoneInfo(zone)), when.astimezone(UTC)
+    if zone == "UTC":
+        return f"{utc:%d.%m.%Y %H:%M} UTC"
+    in_utc = f"{utc:%H:%M}" if local.date() == utc.date() else f"{utc:%d.%m.%Y %H:%M}"
+    return f"{local:%d.%m.%Y %H:%M} {zone}, {in_utc} UTC"
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,7 @@ class Check:
     backups: list[BackupSeen] = field(default_factory=list)  # newest first
     problems: list[str] = field(default_factory=list)
     searched: str = ""  # for "no backup found": where we looked
+    zone: str = "UTC"  # the times in its sentences
 
     @property
     def newest(self) -> BackupSeen | None:
@@ -141,14 +148,14 @@ class Check:
             return self
         if newest.state is State.FAILED:
             self.problems.append(
-                f"{what}: the newest backup {newest.id} ({_fmt(newest.created)}) {newest.detail}."
+                f"{what}: the newest backup {newest.id} ({_fmt(newest.created, self.zone)}) {newest.detail}."
             )
         if good is None:
             self.problems.append(f"{what}: none of the {len(self.backups)} backups found is usable.")
         elif age is not None and age > self.target_hours:
             self.problems.append(
                 f"{what}: the newest good backup {good.id} is {age:.0f} hours old "
-                f"({_fmt(good.created)}); the target is at most {self.target_hours} hours."
+                f"({_fmt(good.created, self.zone)}); the target is at most {self.target_hours} hours."
             )
         return self
 
@@ -166,7 +173,7 @@ class Check:
             oldest = overdue[-1]
             self.problems.append(
                 f"{KIND_LABEL[self.kind]} of {self.source}: {len(overdue)} backup(s) older than "
-                f"{policy.max_age_days} days are still there (oldest {oldest.id}, {_fmt(oldest.created)}); "
+                f"{policy.max_age_days} days are still there (oldest {oldest.id}, {_fmt(oldest.created, self.zone)}); "
                 "the prune job should have removed them. Is it running? Look at its log."
             )
         return self
@@ -291,19 +298,30 @@ def dump_backups(s3: S3Client, bucket: str, source: str, now: datetime, days: in
 
 
 def _for_sources(
-    kind: str, sources: Iterable[str], found: dict[str, list[BackupSeen]], hours: int, now: datetime
+    kind: str,
+    sources: Iterable[str],
+    found: dict[str, list[BackupSeen]],
+    hours: int,
+    now: datetime,
+    *,
+    zone: str,
 ) -> list[Check]:
-    return [Check(s, kind, hours, now, backups=list(found.get(s, []))).evaluate() for s in sources]
+    return [Check(s, kind, hours, now, backups=list(found.get(s, [])), zone=zone).evaluate() for s in sources]
 
 
 def check_dumps(
-    s3: S3Client, bucket: str, sources: Iterable[str], target_hours: int, now: datetime
+    s3: S3Client, bucket: str, sources: Iterable[str], target_hours: int, now: datetime, *, zone: str = "UTC"
 ) -> list[Check]:
     days = dump_lookback_days(target_hours)
     checks: list[Check] = []
     for source in sources:
         check = Check(
-            source, KIND_DUMP, target_hours, now, backups=dump_backups(s3, bucket, source, now, days)
+            source,
+            KIND_DUMP,
+            target_hours,
+            now,
+            backups=dump_backups(s3, bucket, source, now, days),
+            zone=zone,
         )
         check.searched = f" in the last {days} days (s3://{bucket}/dumps/{source}/)"
         checks.append(check.evaluate())
@@ -319,9 +337,14 @@ def run_checks(
     databases = selected_databases(rds, selection.tag, selection.rds_instance_ids)
     checks: list[Check] = []
     if settings.dump_enabled:
-        checks += check_dumps(s3, settings.bucket, servers.ids, targets.dump_max_age_hours, now)
-    checks += _for_sources(KIND_RDS, databases.ids, rds_backups(rds), targets.rds_max_age_hours, now)
-    checks += _for_sources(KIND_AMI, servers.ids, ami_backups(ec2), targets.ami_max_age_hours, now)
+        checks += check_dumps(
+            s3, settings.bucket, servers.ids, targets.dump_max_age_hours, now, zone=settings.timezone
+        )
+    zone = settings.timezone
+    checks += _for_sources(
+        KIND_RDS, databases.ids, rds_backups(rds), targets.rds_max_age_hours, now, zone=zone
+    )
+    checks += _for_sources(KIND_AMI, servers.ids, ami_backups(ec2), targets.ami_max_age_hours, now, zone=zone)
     for check in checks:
         check.check_pruned(settings.retention)
         (logger.info if check.ok else logger.error)("backup check", extra={"check": check.as_dict()})

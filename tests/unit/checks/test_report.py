@@ -42,7 +42,10 @@ ALARM = "SchoolBackup-dump-age"
 
 @pytest.fixture
 def report_env(aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
-    topic = boto3.client("sns").create_topic(Name="alarms")["TopicArn"]
+    sns = boto3.client("sns")
+    topic = sns.create_topic(Name="alarms")["TopicArn"]
+    for address in RECIPIENTS.split(","):  # both confirmed (moto confirms e-mail subscriptions at once)
+        sns.subscribe(TopicArn=topic, Protocol="email", Endpoint=address)
     for name, value in {
         "KEEP_DAILY": "7",
         "KEEP_WEEKLY": "4",
@@ -167,9 +170,12 @@ def test_weekly_mail_by_ses_names_the_one_failure_and_everything_else(
     assert f"dump of {server}: the newest good backup" in body
     assert "is 52 hours old" in body
     assert "target: at most 26 hours" in body
-    assert "newest 27.11.2026 03:30 UTC, 3 hours old" in body  # the RDS snapshot
+    assert (
+        "newest 27.11.2026 04:30, 3 hours old" in body
+    )  # in Europe/Zurich, as the mail says  # the RDS snapshot
     assert "kept: 5 (the retention policy keeps 5)" in body
-    assert "23.11.2026 06:00 UTC: passed in 42 s" in body
+    assert "23.11.2026 07:00: passed in 42 s" in body
+    assert "All times in Europe/Zurich." in body
     assert ALARM in body
     assert "Threshold Crossed" in body
     assert "someone-elses-alarm" not in body
@@ -307,7 +313,7 @@ def test_german_report_speaks_german() -> None:
     text = render_text(sample_report("de"))
     assert "Achtung: 2 Punkt(e) brauchen Sie." in text
     assert "Datenbank school-db" in text
-    assert "Wiederherstellungstest: 30.11.2026 05:30 UTC: bestanden in 42 s" in text
+    assert "Wiederherstellungstest: 30.11.2026 05:30: bestanden in 42 s" in text  # HealthReport default: UTC
     assert "14 von 100 belegt (14 %)" in text
 
 
@@ -414,3 +420,59 @@ def test_a_repeated_run_of_one_scheduled_time_sends_no_second_mail(
         report_handler.handler({"scheduled_time": "2026-11-30T06:30:00Z"}, lambda_context)["repeated"]
         is False
     )
+
+
+def test_an_unconfirmed_alarm_address_is_a_problem_in_the_weekly_mail(
+    mails: Callable[[], list[dict[str, Any]]],
+    server: str,
+    database: str,
+    make_dump: Callable[..., Dump],
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An address that never clicked the confirmation link gets no alarm: the mail (which the other
+    address and SES still deliver) says so, as a problem."""
+    _week_with_one_failure(server, database, make_dump)
+    make_dump(server, NOW - timedelta(hours=4))  # fresh: the dump problem is gone
+    original = clients.sns_client
+
+    def deputy_pending() -> Any:
+        client = original()
+
+        def rewrite(parsed: dict[str, Any], **_: Any) -> None:
+            for sub in parsed.get("Subscriptions", []):
+                if sub.get("Endpoint") == "it-deputy@school.ch":
+                    sub["SubscriptionArn"] = "PendingConfirmation"
+
+        client.meta.events.register("after-call.sns.ListSubscriptionsByTopic", rewrite)
+        return client
+
+    monkeypatch.setattr(clients, "sns_client", deputy_pending)
+    result = report_handler.handler({}, lambda_context)
+    assert [p for p in result["problems"] if "@" in p] == [
+        "it-deputy@school.ch gets no alarm: its subscription to the alarm topic is not confirmed. Click the link "
+        'in the mail "AWS Notification - Subscription Confirmation" (or subscribe the address again).'
+    ]
+    [mail] = mails()
+    assert "it-deputy@school.ch gets no alarm" in mail["Message"]
+
+
+def test_servers_and_databases_are_named_by_their_name_tag_with_the_id_beside(
+    mails: Callable[[], list[dict[str, Any]]],
+    server: str,
+    database: str,
+    make_dump: Callable[..., Dump],
+    lambda_context: Any,
+) -> None:
+    _week_with_one_failure(server, database, make_dump)
+    boto3.client("ec2").create_tags(Resources=[server], Tags=[{"Key": "Name", "Value": "web"}])
+    arn = boto3.client("rds").describe_db_instances(DBInstanceIdentifier=database)["DBInstances"][0][
+        "DBInstanceArn"
+    ]
+    boto3.client("rds").add_tags_to_resource(
+        ResourceName=arn, Tags=[{"Key": "Name", "Value": "school database"}]
+    )
+    report_handler.handler({}, lambda_context)
+    [mail] = mails()
+    assert f"Server web ({server})" in mail["Message"]
+    assert f"Database school database ({database})" in mail["Message"]

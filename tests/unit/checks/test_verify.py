@@ -244,6 +244,7 @@ def test_ages_are_measured_from_the_scheduled_time(
     message = str(caught.value)
     assert f"RDS snapshot of {database}: the newest good backup" in message
     assert "is 51 hours old" in message
+    assert "(27.11.2026 04:30 Europe/Zurich, 03:30 UTC)" in message  # local time first; names are UTC
     assert f"dump of {server}: the newest good backup" in message
 
 
