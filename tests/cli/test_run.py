@@ -7,6 +7,7 @@ import io
 import json
 import zipfile
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -41,6 +42,15 @@ def _function(name: str) -> None:
     )
 
 
+def _dump_document(name: str) -> Any:
+    """A Command document named like the stack's dump document (what run dump looks for)."""
+    ssm = boto3.client("ssm")
+    step = {"action": "aws:runShellScript", "name": "dump", "inputs": {"runCommand": ["true"]}}
+    content = {"schemaVersion": "2.2", "description": "dump", "mainSteps": [step]}
+    ssm.create_document(Name=name, Content=json.dumps(content), DocumentType="Command")
+    return ssm
+
+
 def test_run_invokes_the_deployed_function_by_its_contract_name(
     lambda_aws: None, cli: Callable[..., Result]
 ) -> None:
@@ -66,15 +76,7 @@ def test_an_unknown_job_is_bad_usage(lambda_aws: None, cli: Callable[..., Result
 def test_run_dump_sends_the_newest_dump_document_to_the_tagged_servers(
     school: School, cli: Callable[..., Result]
 ) -> None:
-    ssm = boto3.client("ssm")
-    content = {
-        "schemaVersion": "2.2",
-        "description": "d",
-        "mainSteps": [{"action": "aws:runShellScript", "name": "dump", "inputs": {"runCommand": ["true"]}}],
-    }
-    ssm.create_document(
-        Name="SchoolBackup-Dump-0123456789", Content=json.dumps(content), DocumentType="Command"
-    )
+    ssm = _dump_document("SchoolBackup-Dump-0123456789")
     result = cli("run", "dump", "--json")
     assert result.exit_code == 0, result.stderr
     answer = result.json()
@@ -96,15 +98,7 @@ def test_run_dump_without_a_document_says_the_stack_is_missing(
 
 def test_run_dump_with_no_server_to_dump_is_a_problem_not_done(aws: None, cli: Callable[..., Result]) -> None:
     """A tag that matches no running server: SSM reports the command Success with 0 targets."""
-    ssm = boto3.client("ssm")
-    content = {
-        "schemaVersion": "2.2",
-        "description": "d",
-        "mainSteps": [{"action": "aws:runShellScript", "name": "dump", "inputs": {"runCommand": ["true"]}}],
-    }
-    ssm.create_document(
-        Name="SchoolBackup-Dump-0123456789", Content=json.dumps(content), DocumentType="Command"
-    )
+    _dump_document("SchoolBackup-Dump-0123456789")
     result = cli("run", "dump")
     assert result.exit_code == 1
     assert "No server matched the dump's targets" in result.stderr
