@@ -72,6 +72,17 @@ class Injection:
     what: str
 
 
+def evaluated_alarms(config: Config, stack: str = contracts.DEFAULT_STACK_NAME) -> set[str]:
+    """The names of the stack's alarms the rehearsal evaluates (each must exist in the template)."""
+    prefix = contracts.alarm_prefix(stack)
+    kinds = [contracts.KIND_RDS, contracts.KIND_AMI] + ([contracts.KIND_DUMP] if config.dump.enabled else [])
+    return (
+        {f"{prefix}{job}-errors" for job in SCHEDULED_JOBS if job != "dump"}
+        | {f"{prefix}{kind}-backup-age" for kind in kinds}
+        | {f"{prefix}VerificationFailed", f"{prefix}RestoreTestFailed"}
+    )
+
+
 @dataclass
 class Alarms:
     """The stack's alarms, evaluated on what the handlers published."""

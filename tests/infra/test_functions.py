@@ -133,3 +133,12 @@ def test_the_stack_schedules_exactly_the_jobs_the_contracts_name(template: Templ
         f["Properties"]["FunctionName"] for f in resources_of(template, "AWS::Lambda::Function").values()
     }
     assert functions == {job_resource_name("SchoolBackup", job) for job in SCHEDULED_JOBS if job != "dump"}
+
+
+def test_the_alarms_the_rehearsal_evaluates_are_alarms_of_the_stack(template: Template) -> None:
+    """backupctl simulate mirrors these alarms; a renamed or removed alarm must not leave it behind."""
+    from cli.backupctl.context import read_config
+    from cli.backupctl.rehearsal import evaluated_alarms
+
+    names = {a["Properties"]["AlarmName"] for a in resources_of(template, "AWS::CloudWatch::Alarm").values()}
+    assert evaluated_alarms(read_config()) <= names
