@@ -10,10 +10,12 @@ import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from infra.config import DEFAULT_SCHEDULES, ConfigError, load_config
+from infra.cron import clock_changes, parse_cron
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE: dict[str, Any] = json.loads((REPO / "cdk.json").read_text())["context"]["schoolbackup"]
@@ -301,7 +303,16 @@ def test_the_dst_check_follows_the_configured_timezone() -> None:
 
 def test_no_default_schedule_falls_in_a_gap_or_fold_for_the_next_decades() -> None:
     for year in (2026, 2036, 2046):
-        load_config(EXAMPLE, today=date(year, 1, 1))
+        config = load_config(EXAMPLE, today=date(year, 1, 1))
+        assert dict(config.schedules) == DEFAULT_SCHEDULES
+        found = {
+            job: clock_changes(config.cron(job), config.zone, date(year, 1, 1), years=10)
+            for job in config.schedules
+        }
+        assert found == {job: [] for job in DEFAULT_SCHEDULES}
+    # ... and the same look does see a run in the spring gap (02:00-02:59 in Zurich).
+    [gap, *_] = clock_changes(parse_cron("cron(30 2 * * ? *)"), ZoneInfo("Europe/Zurich"), date(2026, 1, 1))
+    assert (gap.kind, gap.day) == ("gap", date(2026, 3, 29))
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import signal
@@ -20,10 +19,6 @@ from lambdas.dump import dbsecret
 SOURCE = Path(dbsecret.__file__)
 PASSWORD = 'p4ss "quoted" back\\slash: colon $x'
 SECRET = {"username": "schoolbackup_dump", "password": PASSWORD}
-
-
-def test_parses_as_python_3_9_for_amazon_linux_2023() -> None:
-    ast.parse(SOURCE.read_text(encoding="utf-8"), feature_version=(3, 9))
 
 
 @pytest.mark.parametrize(
