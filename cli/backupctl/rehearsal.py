@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
@@ -39,7 +39,7 @@ from infra.job_settings import job_settings
 from lambdas.common import contracts
 from lambdas.common.aws.db_snapshots import managed_db_snapshots
 from lambdas.common.aws.images import managed_images
-from lambdas.common.contracts import SCHEDULED_JOBS
+from lambdas.common.contracts import SCHEDULED_JOBS, aws_tags
 from lambdas.common.jobs.prune import PlanItem, plan
 from lambdas.common.manifest import list_sources
 from lambdas.common.publishing import read_emf
@@ -300,6 +300,41 @@ def night_contents(when: datetime, night: int) -> dict[str, bytes]:
     }
 
 
+def launch_server(ec2: Any, tags: Mapping[str, str], **placement: Any) -> str:
+    """A web server in moto: an image with one 8 GiB root volume, one t4g.small instance with ``tags``
+    (``placement``: SubnetId, SecurityGroupIds, IamInstanceProfile...). Returns its instance id."""
+    image = ec2.register_image(
+        Name="al2023",
+        RootDeviceName="/dev/xvda",
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
+        VirtualizationType="hvm",
+    )["ImageId"]
+    instance = ec2.run_instances(
+        ImageId=image,
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="t4g.small",
+        TagSpecifications=[{"ResourceType": "instance", "Tags": aws_tags(tags)}],
+        **placement,
+    )["Instances"][0]
+    return str(instance["InstanceId"])
+
+
+def create_database(rds: Any, db_id: str, tags: Mapping[str, str], **network: Any) -> str:
+    """A MySQL RDS instance in moto with ``tags`` (``network``: subnet group, security and parameter groups)."""
+    rds.create_db_instance(
+        DBInstanceIdentifier=db_id,
+        DBInstanceClass="db.t4g.micro",
+        Engine="mysql",
+        AllocatedStorage=20,
+        MasterUsername="admin",
+        MasterUserPassword="simulated-only-1",
+        Tags=aws_tags(tags),
+        **network,
+    )
+    return db_id
+
+
 @dataclass
 class World:
     rehearsal: Rehearsal
@@ -320,33 +355,8 @@ class World:
         ec2, rds, s3 = boto3.client("ec2"), boto3.client("rds"), boto3.client("s3")
         tag = config.selection.tag
         s3.create_bucket(Bucket=rehearsal.bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-        image = ec2.register_image(
-            Name="al2023",
-            RootDeviceName="/dev/xvda",
-            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
-            VirtualizationType="hvm",
-        )["ImageId"]
-        server = ec2.run_instances(
-            ImageId=image,
-            MinCount=1,
-            MaxCount=1,
-            InstanceType="t4g.small",
-            TagSpecifications=[
-                {
-                    "ResourceType": "instance",
-                    "Tags": [{"Key": tag.key, "Value": tag.value}, {"Key": "Name", "Value": SERVER_NAME}],
-                }
-            ],
-        )["Instances"][0]["InstanceId"]
-        rds.create_db_instance(
-            DBInstanceIdentifier=DATABASE,
-            DBInstanceClass="db.t4g.micro",
-            Engine="mysql",
-            AllocatedStorage=20,
-            MasterUsername="admin",
-            MasterUserPassword="simulated-only-1",
-            Tags=[{"Key": tag.key, "Value": tag.value}, {"Key": "Name", "Value": "school database"}],
-        )
+        server = launch_server(ec2, {tag.key: tag.value, "Name": SERVER_NAME})
+        create_database(rds, DATABASE, {tag.key: tag.value, "Name": "school database"})
         sns, sqs = boto3.client("sns"), boto3.client("sqs")
         topic = sns.create_topic(Name=contracts.alarm_topic_name(rehearsal.stack))["TopicArn"]
         for address in config.notification_emails:

@@ -20,7 +20,6 @@ from cli.backupctl.errors import PROBLEM
 from cli.backupctl.output import JsonFlag, Output, age_text
 from infra.cron import parse_cron
 from lambdas.common import contracts
-from lambdas.common.aws.selection import source_names
 from lambdas.common.aws.subscriptions import mail_subscriptions, topic_by_name
 from lambdas.common.contracts import REPORT_PREFIX
 from lambdas.common.jobs.report import last_restore_test
@@ -76,7 +75,6 @@ def _source_rows(cli: Cli, now: datetime, status: Status) -> None:
         targets=config.targets,
     )
     result = run_checks(ec2, rds, aws.s3(), settings, now)
-    names = source_names(ec2, rds, config.selection)
     by_source: dict[str, list[Check]] = {}
     for check in result.checks:
         by_source.setdefault(check.source, []).append(check)
@@ -84,7 +82,7 @@ def _source_rows(cli: Cli, now: datetime, status: Status) -> None:
         status.sources.append(
             {
                 "id": source,
-                "name": names.get(source, ""),
+                "name": result.names.get(source, ""),
                 "kind": "database" if any(c.kind == contracts.KIND_RDS for c in checks) else "server",
                 "backups": [
                     {

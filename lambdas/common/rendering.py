@@ -233,14 +233,18 @@ def subject(report: HealthReport) -> str:
     return f"{t['title']} {_day(report)}: {status}"[:100]
 
 
-def _kind_lines(k: KindStatus, t: dict[str, str], zone: str) -> list[str]:
+def _kind_state(k: KindStatus, t: dict[str, str], zone: str) -> str:
+    """``newest 27.11.2026 04:30, 3 hours old (target: at most 26 hours)``, or that there is none."""
     target = _age(k.target_hours, t)
     if k.newest_good_time is not None and k.age_hours is not None:
-        state = t["newest"].format(
+        return t["newest"].format(
             when=_when(k.newest_good_time, zone), age=_age(k.age_hours, t), target=target
         )
-    else:
-        state = t["none"].format(target=target)
+    return t["none"].format(target=target)
+
+
+def _kind_lines(k: KindStatus, t: dict[str, str], zone: str) -> list[str]:
+    state = _kind_state(k, t, zone)
     lines = [f"  {t[k.kind]}: {state}  [{t['ok'] if k.ok else t['problem']}]"]
     if k.strip:
         lines.append(f"    {t['strip']}: " + "".join(STRIP_CHAR[d] for d in k.strip))
@@ -308,13 +312,7 @@ def _strip_html(strip: tuple[str, ...]) -> str:
 
 
 def _kind_html(k: KindStatus, t: dict[str, str], zone: str) -> str:
-    target = _age(k.target_hours, t)
-    if k.newest_good_time is not None and k.age_hours is not None:
-        state = t["newest"].format(
-            when=_when(k.newest_good_time, zone), age=_age(k.age_hours, t), target=target
-        )
-    else:
-        state = t["none"].format(target=target)
+    state = _kind_state(k, t, zone)
     extra: list[str] = []
     if k.last_verified is not None:
         result = t["passed"] if k.last_verify_ok else t["failed"]

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from cli.backupctl.app import app
 from cli.backupctl.dumpwriter import WrittenDump, tar_gz, write_dump_slot
+from cli.backupctl.rehearsal import create_database, launch_server
 from lambdas.common.contracts import bucket_name
 
 ACCOUNT = "123456789012"  # moto's default account
@@ -119,27 +120,13 @@ def build_school() -> School:
     iam.create_role(RoleName="web-server", AssumeRolePolicyDocument="{}")
     profile = iam.create_instance_profile(InstanceProfileName="web-server")["InstanceProfile"]["Arn"]
     iam.add_role_to_instance_profile(InstanceProfileName="web-server", RoleName="web-server")
-    image = ec2.register_image(
-        Name="al2023",
-        RootDeviceName="/dev/xvda",
-        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
-        VirtualizationType="hvm",
-    )["ImageId"]
-    server = ec2.run_instances(
-        ImageId=image,
-        MinCount=1,
-        MaxCount=1,
-        InstanceType="t4g.small",
+    server = launch_server(
+        ec2,
+        {"Backup": "true", "Name": "web"},
         SubnetId=subnet,
         SecurityGroupIds=[web_sg],
         IamInstanceProfile={"Arn": profile},
-        TagSpecifications=[
-            {
-                "ResourceType": "instance",
-                "Tags": [{"Key": "Backup", "Value": "true"}, {"Key": "Name", "Value": "web"}],
-            }
-        ],
-    )["Instances"][0]["InstanceId"]
+    )
     rds = boto3.client("rds")
     rds.create_db_subnet_group(
         DBSubnetGroupName="school-db-subnets", DBSubnetGroupDescription="db", SubnetIds=[subnet, subnet_b]
@@ -147,18 +134,14 @@ def build_school() -> School:
     rds.create_db_parameter_group(
         DBParameterGroupName="school-mysql8", DBParameterGroupFamily="mysql8.0", Description="school"
     )
-    rds.create_db_instance(
-        DBInstanceIdentifier=DB,
-        DBInstanceClass="db.t4g.micro",
-        Engine="mysql",
-        AllocatedStorage=20,
-        MasterUsername="admin",
-        MasterUserPassword="not-a-secret-1",
+    create_database(
+        rds,
+        DB,
+        {"Backup": "true", "Name": "school database"},
         DBSubnetGroupName="school-db-subnets",
         VpcSecurityGroupIds=[db_sg],
         DBParameterGroupName="school-mysql8",
         PubliclyAccessible=False,
-        Tags=[{"Key": "Backup", "Value": "true"}, {"Key": "Name", "Value": "school database"}],
     )
     return School(server, DB, vpc, subnet, web_sg, profile, "school-db-subnets", db_sg, "school-mysql8")
 

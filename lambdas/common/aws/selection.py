@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from lambdas.common.contracts import tag_dict
-from lambdas.common.settings import Selection, SelectionTag
+from lambdas.common.settings import SelectionTag
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -112,13 +112,8 @@ def selected_databases(
     return SelectedDatabases(chosen, tuple(sorted(aurora)), missing, members)
 
 
-def source_names(ec2: EC2Client, rds: RDSClient, selection: Selection) -> dict[str, str]:
+def source_names(servers: SelectedServers, databases: SelectedDatabases) -> dict[str, str]:
     """The ``Name`` tag of every selected server and database, by id (what the admin calls them)."""
-    names: dict[str, str] = {}
-    servers = selected_servers(ec2, selection.tag, selection.ec2_instance_ids)
-    for server_id, instance in servers.instances.items():
-        names[server_id] = tag_dict(instance.get("Tags")).get("Name", "")
-    databases = selected_databases(rds, selection.tag, selection.rds_instance_ids)
-    for db_id, db in databases.instances.items():
-        names[db_id] = tag_dict(db.get("TagList")).get("Name", "")
+    names = {i: tag_dict(x.get("Tags")).get("Name", "") for i, x in servers.instances.items()}
+    names |= {i: tag_dict(x.get("TagList")).get("Name", "") for i, x in databases.instances.items()}
     return {k: v for k, v in names.items() if v}

@@ -21,7 +21,6 @@ from lambdas.common.aws.errors import error_text
 from lambdas.common.aws.mail import SesNotReady, publish_to_topic, send_by_ses
 from lambdas.common.aws.quota import read_snapshot_quota
 from lambdas.common.aws.records import read_record, write_record_once
-from lambdas.common.aws.selection import source_names
 from lambdas.common.aws.subscriptions import mail_subscriptions
 from lambdas.common.contracts import RESTORE_TEST_PREFIX, State, parse_time, report_stamp
 from lambdas.common.jobs.prune import PlanItem
@@ -202,12 +201,11 @@ def build_health_report(
         if check.kind == contracts.KIND_RDS:
             databases.add(check.source)
     quota = read_snapshot_quota(rds)
-    names = source_names(ec2, rds, settings.verify.selection)
     return HealthReport(
         generated_at=now,
         language=settings.language,
         sources=tuple(
-            SourceStatus(source, source in databases, tuple(kinds), names.get(source, ""))
+            SourceStatus(source, source in databases, tuple(kinds), result.names.get(source, ""))
             for source, kinds in sorted(sources.items())
         ),
         restore_test=last_restore_test(s3, settings.verify.bucket, now),

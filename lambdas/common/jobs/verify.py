@@ -33,6 +33,7 @@ from lambdas.common.aws.selection import (
     MISSING_RDS,
     selected_databases,
     selected_servers,
+    source_names,
 )
 from lambdas.common.aws.states import ami_state, rds_snapshot_state
 from lambdas.common.contracts import (
@@ -199,6 +200,7 @@ class VerifyResult:
     now: datetime
     checks: list[Check]
     general: list[str] = field(default_factory=list)  # problems of no single check (selection)
+    names: dict[str, str] = field(default_factory=dict)  # source id -> its Name tag, for the admin
 
     @property
     def problems(self) -> list[str]:
@@ -356,4 +358,4 @@ def run_checks(
             f"No EC2 or RDS instance is selected for backup (tag {selection.tag} or listed ids), "
             "so nothing is backed up."
         )
-    return VerifyResult(now=now, checks=checks, general=general)
+    return VerifyResult(now=now, checks=checks, general=general, names=source_names(servers, databases))

@@ -13,6 +13,7 @@ import time_machine
 from moto import mock_aws
 
 from cli.backupctl.dumpwriter import WrittenDump, tar_gz, write_dump_slot
+from cli.backupctl.rehearsal import create_database, launch_server
 from lambdas.common.contracts import backup_name, backup_tags
 from tests.emf import emf_metrics  # noqa: F401 - re-exported for the tests here
 
@@ -54,34 +55,12 @@ def aws(monkeypatch: pytest.MonkeyPatch, clock: time_machine.Coordinates) -> Ite
 
 @pytest.fixture
 def server(aws: None) -> str:
-    ec2 = boto3.client("ec2")
-    image = ec2.register_image(
-        Name="base",
-        RootDeviceName="/dev/xvda",
-        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
-        VirtualizationType="hvm",
-    )["ImageId"]
-    return ec2.run_instances(
-        ImageId=image,
-        MinCount=1,
-        MaxCount=1,
-        InstanceType="t4g.small",
-        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Backup", "Value": "true"}]}],
-    )["Instances"][0]["InstanceId"]
+    return launch_server(boto3.client("ec2"), {"Backup": "true"})
 
 
 @pytest.fixture
 def database(aws: None) -> str:
-    boto3.client("rds").create_db_instance(
-        DBInstanceIdentifier=DB,
-        DBInstanceClass="db.t4g.micro",
-        Engine="mysql",
-        AllocatedStorage=20,
-        MasterUsername="admin",
-        MasterUserPassword="not-a-secret-1",
-        Tags=[{"Key": "Backup", "Value": "true"}],
-    )
-    return DB
+    return create_database(boto3.client("rds"), DB, {"Backup": "true"})
 
 
 MYSQL_DUMP = (
