@@ -21,7 +21,7 @@ from cli.backupctl.context import Cli
 from cli.backupctl.errors import CliError, UsageError
 from cli.backupctl.output import Output
 from lambdas.common.aws.errors import error_code
-from lambdas.common.aws.states import UNKNOWN_FOR_VERIFY, Reading
+from lambdas.common.aws.states import Reading
 from lambdas.common.contracts import (
     MANAGED_BY_KEY,
     MANAGED_BY_VALUE,
@@ -82,9 +82,9 @@ class Backup:
 
     def why_not(self) -> str:
         """Why it cannot be restored, as the end of a sentence ("is still creating")."""
-        if self.reading.state is None and not self.reading.gone:
-            return f"{self.reading.detail} ({UNKNOWN_FOR_VERIFY})"
-        return self.reading.detail
+        if self.reading.gone:
+            return self.reading.detail
+        return self.reading.verify_detail()
 
 
 def created(raw: Any, name: str) -> datetime:

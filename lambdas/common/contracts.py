@@ -77,9 +77,19 @@ def alarm_topic_name(stack: str) -> str:
     return f"{stack}-alarms"
 
 
+def dump_log_group_name(stack: str) -> str:
+    """The CloudWatch log group that holds the dump commands' output."""
+    return f"/schoolbackup/{stack}/dump"
+
+
 def alarm_prefix(stack: str) -> str:
     """Every alarm of the stack is named ``<stack>-<what>``."""
     return f"{stack}-"
+
+
+def stack_of_alarm_prefix(prefix: str) -> str:
+    """The stack's name from its alarm prefix (:func:`alarm_prefix`)."""
+    return prefix.removesuffix("-") or DEFAULT_STACK_NAME
 
 
 def is_managed(tags: Mapping[str, str]) -> bool:
@@ -185,6 +195,11 @@ KIND_RDS: Final = "rds"
 KIND_AMI: Final = "ami"
 KIND_DUMP: Final = "dump"
 KINDS: Final = (KIND_DUMP, KIND_RDS, KIND_AMI)
+JOB_OF_KIND: Final = {
+    KIND_DUMP: "dump",
+    KIND_RDS: "rds_snapshot",
+    KIND_AMI: "ami_backup",
+}  # the job making it
 PRUNED_KINDS: Final = (KIND_RDS, KIND_AMI)  # dumps expire by the bucket lifecycle instead
 
 # Backup jobs (dimension JOB).

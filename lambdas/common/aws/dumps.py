@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 from lambdas.common.aws.errors import error_code
 from lambdas.common.aws.states import Reading, dump_state
 from lambdas.common.manifest import DumpFolder, Manifest, ManifestError, read_manifest
+from lambdas.common.messages import msg
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -21,7 +22,7 @@ def inspect_dump(s3: S3Client, bucket: str, folder: DumpFolder) -> tuple[Reading
     try:
         manifest = read_manifest(s3, bucket, folder)
     except ManifestError as err:
-        return dump_state(folder, None, f"has an invalid manifest: {err}"), None
+        return dump_state(folder, None, msg("state.manifest_invalid", error=str(err))), None
     except ClientError as err:
-        return dump_state(folder, None, f"manifest could not be read ({error_code(err) or 'Error'})"), None
+        return dump_state(folder, None, msg("state.manifest_error", code=error_code(err) or "Error")), None
     return dump_state(folder, manifest), manifest

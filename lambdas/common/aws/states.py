@@ -22,6 +22,7 @@ from typing import Final
 
 from lambdas.common.contracts import State
 from lambdas.common.manifest import DumpFolder, Manifest
+from lambdas.common.messages import Msg, msg
 
 RDS_SNAPSHOT_STATES: Final[Mapping[str, State | None]] = {
     "available": State.USABLE,
@@ -53,17 +54,22 @@ EBS_SNAPSHOT_STATES: Final[Mapping[str, State]] = {
     "error": State.FAILED,
 }
 
-UNKNOWN_FOR_PRUNE: Final = "schoolbackup does not know this state and never deletes what it does not know"
-UNKNOWN_FOR_VERIFY: Final = "schoolbackup does not know this state, so it is not counted as good"
-
 
 @dataclass(frozen=True)
 class Reading:
     """What the table says about one backup. ``state`` is None for a state the table does not know."""
 
     state: State | None
-    detail: str = ""  # why it is not usable, as the end of a sentence ("is still creating")
+    text: Msg | None = None  # why it is not usable, as the end of a sentence ("is still creating")
     gone: bool = False  # being deleted or deregistered: neither kept nor counted
+
+    @property
+    def detail(self) -> str:
+        """The reason in English (logs)."""
+        return self.describe("en")
+
+    def describe(self, language: str) -> str:
+        return self.text.render(language) if self.text is not None else ""
 
     @property
     def known(self) -> bool:
@@ -75,12 +81,29 @@ class Reading:
     def for_verify(self) -> State:
         return State.FAILED if self.state is None else self.state
 
-    def verify_detail(self) -> str:
-        return f"{self.detail}: {UNKNOWN_FOR_VERIFY}" if self.state is None else self.detail
+    def verify_text(self) -> Msg | None:
+        """The reason as verify says it: an unknown state is not counted as good, in words."""
+        if self.state is None and self.text is not None:
+            return msg("state.unknown_verify", detail=self.text)
+        return self.text
+
+    def verify_detail(self, language: str = "en") -> str:
+        text = self.verify_text()
+        return text.render(language) if text is not None else ""
+
+    def prune_detail(self, language: str = "en") -> str:
+        """The reason as prune says it: an unknown state is never deleted, in words."""
+        if self.state is None and self.text is not None:
+            return msg("state.unknown_prune", detail=self.text).render(language)
+        return self.describe(language)
+
+
+def _has(what: str, raw: str) -> Msg:
+    return msg("state.has_status" if what == "status" else "state.has_state", raw=raw)
 
 
 def _unknown(what: str, raw: str) -> Reading:
-    return Reading(None, f"has {what} {raw!r}")
+    return Reading(None, _has(what, raw))
 
 
 def _read(table: Mapping[str, State | None], raw: str, what: str) -> Reading:
@@ -89,11 +112,11 @@ def _read(table: Mapping[str, State | None], raw: str, what: str) -> Reading:
         return _unknown(what, raw)
     state = table[raw]
     if state is None:
-        return Reading(None, f"is {raw}", gone=True)
+        return Reading(None, msg("state.going", raw=raw), gone=True)
     if state is State.PENDING:
-        return Reading(state, f"is still {raw}")
+        return Reading(state, msg("state.still", raw=raw))
     if state is State.FAILED:
-        return Reading(state, f"has {what} {raw!r}")
+        return Reading(state, _has(what, raw))
     return Reading(state)
 
 
@@ -110,40 +133,40 @@ def ami_state(  # noqa: PLR0911 - one return per row of the table
     if image.state is not State.USABLE:
         return image
     if not snapshot_ids:
-        return Reading(State.FAILED, "has no EBS snapshot")
+        return Reading(State.FAILED, msg("state.no_ebs"))
     missing = [s for s in snapshot_ids if s not in snapshot_states]
     if missing:
-        return Reading(State.FAILED, f"is missing its EBS snapshot(s) {', '.join(missing)}")
+        return Reading(State.FAILED, msg("state.ebs_missing", ids=", ".join(missing)))
     by_state = {s: EBS_SNAPSHOT_STATES.get(snapshot_states[s]) for s in snapshot_ids}
     failed = sorted(s for s, st in by_state.items() if st is State.FAILED)
     if failed:
-        return Reading(State.FAILED, "has failed EBS snapshot(s) " + ", ".join(failed))
+        return Reading(State.FAILED, msg("state.ebs_failed", ids=", ".join(failed)))
     unknown = sorted(s for s, st in by_state.items() if st is None)
     if unknown:
         raw = ", ".join(sorted({snapshot_states[s] for s in unknown}))
-        return Reading(None, f"has EBS snapshot(s) in state {raw}")
+        return Reading(None, msg("state.ebs_unknown", raw=raw))
     pending = sorted({snapshot_states[s] for s, st in by_state.items() if st is State.PENDING})
     if pending:
-        return Reading(State.PENDING, "has EBS snapshot(s) still " + ", ".join(pending))
+        return Reading(State.PENDING, msg("state.ebs_pending", raw=", ".join(pending)))
     return Reading(State.USABLE)
 
 
-def dump_state(folder: DumpFolder, manifest: Manifest | None, problem: str = "") -> Reading:
+def dump_state(folder: DumpFolder, manifest: Manifest | None, problem: Msg | None = None) -> Reading:
     """A dump folder as listed, with its manifest (None: absent or unreadable, ``problem`` says why)."""
     if not folder.has_manifest:
-        return Reading(State.FAILED, "has no manifest.json (a dump without one is a failed dump)")
+        return Reading(State.FAILED, msg("state.no_manifest"))
     if manifest is None:
-        return Reading(State.FAILED, problem or "has a manifest that could not be read")
+        return Reading(State.FAILED, problem or msg("state.manifest_unreadable"))
     if not manifest.ok:
-        return Reading(State.FAILED, f"reports status {manifest.status!r}")
-    wrong: list[str] = []
+        return Reading(State.FAILED, msg("state.manifest_status", status=manifest.status))
+    wrong: list[Msg] = []
     for obj in manifest.objects:
         size = folder.sizes.get(obj.key)
         short = obj.key.rsplit("/", 1)[-1]
         if size is None:
-            wrong.append(f"{short} is missing")
+            wrong.append(msg("state.object_missing", name=short))
         elif size != obj.bytes:
-            wrong.append(f"{short} has {size} bytes, the manifest says {obj.bytes}")
+            wrong.append(msg("state.object_size", name=short, size=size, expected=obj.bytes))
     if wrong:
-        return Reading(State.FAILED, "is damaged: " + "; ".join(wrong))
+        return Reading(State.FAILED, msg("state.damaged", what=tuple(wrong)))
     return Reading(State.USABLE)

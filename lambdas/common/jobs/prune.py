@@ -35,7 +35,7 @@ from lambdas.common.aws.db_snapshots import managed_db_snapshots
 from lambdas.common.aws.errors import error_code, error_text
 from lambdas.common.aws.images import managed_images, managed_snapshots, snapshot_ids, snapshot_states
 from lambdas.common.aws.quota import SnapshotQuota, read_snapshot_quota
-from lambdas.common.aws.states import UNKNOWN_FOR_PRUNE, Reading, ami_state, rds_snapshot_state
+from lambdas.common.aws.states import Reading, ami_state, rds_snapshot_state
 from lambdas.common.contracts import (
     JOB_AMI,
     JOB_KEY,
@@ -322,9 +322,7 @@ def _plan_item(artifact: Artifact, decision: Decision) -> PlanItem:
         created=b.created,
         state=artifact.raw_state,
         action=decision.action,
-        reason=decision.reason
-        if artifact.reading.known
-        else f"{artifact.reading.detail}: {UNKNOWN_FOR_PRUNE}",
+        reason=decision.reason if artifact.reading.known else artifact.reading.prune_detail(),
         snapshot_ids=artifact.snapshot_ids,
         untagged_snapshot_ids=artifact.untagged_snapshot_ids,
         backup_state=b.state,

@@ -19,8 +19,6 @@ from lambdas.common.aws.states import (
     AMI_STATES,
     EBS_SNAPSHOT_STATES,
     RDS_SNAPSHOT_STATES,
-    UNKNOWN_FOR_PRUNE,
-    UNKNOWN_FOR_VERIFY,
     ami_state,
     rds_snapshot_state,
 )
@@ -32,6 +30,9 @@ from lambdas.common.settings import VerifySettings
 from tests.unit.checks.conftest import NOW, Dump, make_ami, make_rds_snapshot
 
 P, U, F = State.PENDING, State.USABLE, State.FAILED
+
+UNKNOWN_FOR_PRUNE = "schoolbackup does not know this state and never deletes what it does not know"
+UNKNOWN_FOR_VERIFY = "schoolbackup does not know this state, so it is not counted as good"
 
 
 @pytest.mark.parametrize(
