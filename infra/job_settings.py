@@ -49,6 +49,7 @@ def job_settings(config: Config, *, bucket: str, topic_arn: str, alarm_prefix: s
         dump_enabled=config.dump.enabled,
         targets=config.targets,
         timezone=config.timezone,
+        language=config.language,
     )
     return JobSettings(
         rds_snapshot=RdsSnapshotSettings(selection.tag, selection.rds_instance_ids),
@@ -62,7 +63,6 @@ def job_settings(config: Config, *, bucket: str, topic_arn: str, alarm_prefix: s
             verify=verify,
             topic_arn=topic_arn,
             alarm_prefix=alarm_prefix,
-            language=config.language,
             ses_sender=config.ses_sender,
             recipients=config.notification_emails,
         ),

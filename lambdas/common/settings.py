@@ -306,6 +306,7 @@ class VerifySettings:
     dump_enabled: bool = True
     targets: Targets = field(default_factory=Targets)
     timezone: str = DEFAULT_TIMEZONE  # the times in verify's sentences and the weekly mail
+    language: str = "en"  # of verify's sentences (the same LANGUAGE as the weekly mail)
 
     @classmethod
     def from_env(cls, environ: Env | None = None) -> VerifySettings:
@@ -316,6 +317,7 @@ class VerifySettings:
             dump_enabled=env_bool("DUMP_ENABLED", True, environ),
             targets=Targets.from_env(environ),
             timezone=env_timezone("TIMEZONE", environ),
+            language=env_choice("LANGUAGE", "en", LANGUAGES, environ),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -326,6 +328,7 @@ class VerifySettings:
             "DUMP_ENABLED": _flag(self.dump_enabled),
             **self.targets.to_env(),
             "TIMEZONE": self.timezone,
+            "LANGUAGE": self.language,
         }
 
 
@@ -352,13 +355,17 @@ class ReportSettings:
     verify: VerifySettings
     topic_arn: str
     alarm_prefix: str
-    language: str = "en"
     ses_sender: str | None = None
     recipients: tuple[str, ...] = ()
 
     @property
     def retention(self) -> RetentionPolicy:
         return self.verify.retention
+
+    @property
+    def language(self) -> str:
+        """One LANGUAGE for the whole mail: verify's sentences are part of it."""
+        return self.verify.language
 
     @classmethod
     def from_env(cls, environ: Env | None = None) -> ReportSettings:
@@ -370,7 +377,6 @@ class ReportSettings:
             verify=VerifySettings.from_env(environ),
             topic_arn=env_str("ALARM_TOPIC_ARN", environ),
             alarm_prefix=env_str("ALARM_PREFIX", environ),
-            language=env_choice("LANGUAGE", "en", LANGUAGES, environ),
             ses_sender=sender,
             recipients=recipients,
         )
@@ -380,7 +386,6 @@ class ReportSettings:
             **self.verify.to_env(),
             "ALARM_TOPIC_ARN": self.topic_arn,
             "ALARM_PREFIX": self.alarm_prefix,
-            "LANGUAGE": self.language,
             "SES_SENDER": self.ses_sender or "",
             "NOTIFICATION_EMAILS": ",".join(self.recipients),
         }

@@ -77,7 +77,7 @@ def test_an_empty_account_is_a_problem_with_reasons(
     text = " ".join(status["problems"])
     assert "No EC2 or RDS instance is selected for backup" in text
     assert "The alarm topic SchoolBackup-alarms does not exist" in text
-    assert "No restore test has run yet" in text
+    assert "No restore test has been recorded yet." in text
 
 
 def test_a_healthy_school_is_all_good_and_exits_0(
@@ -113,12 +113,23 @@ def test_stale_backups_are_named_and_exit_1(school: School, clock: None, cli: Ca
     assert result.exit_code == 1
     problems = result.json()["problems"]
     assert any(
-        f"RDS snapshot of {school.database}: the newest good backup" in p and "53 hours old" in p
+        f"Database snapshot: school database ({school.database}): The newest good backup" in p
+        and "53 hours old" in p
         for p in problems
     )
-    assert any(f"dump of {school.server}" in p for p in problems)
+    assert any(f"Files and database dump: web ({school.server})" in p for p in problems)
+    verify_lines = [p for s in result.json()["sources"] for b in s["backups"] for p in b["problems"]]
+    assert any(
+        f"RDS snapshot of school database ({school.database}): the newest good" in p for p in verify_lines
+    )
     human = cli("status")
-    assert "PROBLEM" in human.stdout and "need you" in human.stdout
+    assert "PROBLEM" in human.stdout and "problems need your attention" in human.stdout
+    # Grouped by cause, each with what to do: the stale dump is one problem with its command.
+    findings = result.json()["findings"]
+    assert {(f["cause"], f["kind"]) for f in findings} >= {("backup", "dump"), ("backup", "rds")}
+    dump = next(f for f in findings if f["kind"] == "dump")
+    assert dump["next_step"]["command"] == "backupctl run dump"
+    assert "Command: backupctl run dump" in human.stdout
 
 
 def test_an_unconfirmed_subscription_means_alarms_reach_no_one(
@@ -143,7 +154,8 @@ def test_an_unconfirmed_subscription_means_alarms_reach_no_one(
     assert result.exit_code == 1
     assert [s["confirmed"] for s in result.json()["subscriptions"]] == [True, False]
     assert any(
-        f"{ADMINS[1]} has not confirmed the alarm subscription" in p for p in result.json()["problems"]
+        f"{ADMINS[1]} gets no alarm: its subscription to the alarm topic is not confirmed" in p
+        for p in result.json()["problems"]
     )
 
 
@@ -165,7 +177,8 @@ def test_an_alarm_in_alarm_is_a_problem(school: School, clock: None, cli: Callab
     )
     result = cli("status", "--json")
     assert result.exit_code == 1
-    assert result.json()["alarms"] == [{"name": "SchoolBackup-dump-backup-age", "reason": "too old"}]
+    [alarm] = result.json()["alarms"]
+    assert (alarm["name"], alarm["reason"]) == ("SchoolBackup-dump-backup-age", "too old")
 
 
 def test_prune_dry_run_shows_the_plan_and_deletes_nothing(

@@ -32,6 +32,7 @@ VERIFY = VerifySettings(
     dump_enabled=False,
     targets=Targets(dump_max_age_hours=30, rds_max_age_hours=50, ami_max_age_hours=200),
     timezone="Europe/Berlin",
+    language="de",
 )
 EVERY_JOB: dict[str, Any] = {
     "rds_snapshot": RdsSnapshotSettings(TAG, ("school-db", "moodle-db")),
@@ -43,7 +44,6 @@ EVERY_JOB: dict[str, Any] = {
         verify=VERIFY,
         topic_arn="arn:aws:sns:eu-central-2:123456789012:SchoolBackup-alarms",
         alarm_prefix="SchoolBackup-",
-        language="de",
         ses_sender="backup@school.ch",
         recipients=("it-admin@school.ch", "it-deputy@school.ch"),
     ),

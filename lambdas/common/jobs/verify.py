@@ -28,9 +28,6 @@ from lambdas.common.aws.db_snapshots import managed_db_snapshots
 from lambdas.common.aws.dumps import inspect_dump
 from lambdas.common.aws.images import managed_images, snapshot_ids, snapshot_states
 from lambdas.common.aws.selection import (
-    AURORA_NOT_SUPPORTED,
-    MISSING_EC2,
-    MISSING_RDS,
     selected_databases,
     selected_servers,
     source_names,
@@ -48,9 +45,11 @@ from lambdas.common.contracts import (
     tag_dict,
 )
 from lambdas.common.manifest import Manifest, days_back, list_dump_day
+from lambdas.common.messages import Msg, msg
 from lambdas.common.observability import logger
 from lambdas.common.retention import RetentionPolicy
 from lambdas.common.settings import VerifySettings
+from lambdas.common.week import LATEST_FAILED, MISSING, NONE_USABLE, PRUNE_OVERDUE, STALE, Issue
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -58,7 +57,6 @@ if TYPE_CHECKING:
     from mypy_boto3_rds.type_defs import DBSnapshotTypeDef
     from mypy_boto3_s3 import S3Client
 
-KIND_LABEL: Final = {KIND_DUMP: "dump", KIND_RDS: "RDS snapshot", KIND_AMI: "AMI"}
 PRUNE_GRACE_DAYS: Final = 1
 # What the worst-age metric shows for a kind when some source has no good backup at all (~14 months):
 # far above any target, so the age alarm fires.
@@ -88,8 +86,16 @@ class BackupSeen:
     id: str
     created: datetime
     state: State
-    detail: str = ""
-    note: str = ""
+    text: Msg | None = None  # why it is not usable
+    note_text: Msg | None = None
+
+    @property
+    def detail(self) -> str:
+        return self.text.render("en") if self.text is not None else ""
+
+    @property
+    def note(self) -> str:
+        return self.note_text.render("en") if self.note_text is not None else ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -108,9 +114,30 @@ class Check:
     target_hours: int
     now: datetime
     backups: list[BackupSeen] = field(default_factory=list)  # newest first
-    problems: list[str] = field(default_factory=list)
-    searched: str = ""  # for "no backup found": where we looked
+    issues: list[Issue] = field(default_factory=list)
+    searched: Msg | None = None  # for "no backup found": where we looked
     zone: str = "UTC"  # the times in its sentences
+    language: str = "en"  # of its sentences
+    name: str = ""  # the source's Name tag
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.source})" if self.name else self.source
+
+    @property
+    def what(self) -> Msg:
+        return msg("verify.what", kind=msg(f"verify.kind.{self.kind}"), source=self.label)
+
+    def line(self, text: Msg) -> str:
+        """``dump of web (i-0abc...): <the sentence>`` in the check's language."""
+        return f"{self.what.render(self.language)}: {text.render(self.language)}"
+
+    @property
+    def problems(self) -> list[str]:
+        return [self.line(i.text) for i in self.issues]
+
+    def _problem(self, cause: str, key: str, **values: object) -> None:
+        self.issues.append(Issue(cause, msg(key, **values)))
 
     @property
     def newest(self) -> BackupSeen | None:
@@ -124,9 +151,9 @@ class Check:
     def notes(self) -> list[str]:
         """What the admin should know about the newest good backup; never an alarm."""
         good = self.newest_good
-        if good is None or not good.note:
+        if good is None or good.note_text is None:
             return []
-        return [f"{KIND_LABEL[self.kind]} of {self.source}: the newest good backup {good.id} {good.note}"]
+        return [self.line(msg("verify.note", id=good.id, note=good.note_text))]
 
     @property
     def age_hours(self) -> float | None:
@@ -142,21 +169,21 @@ class Check:
     def evaluate(self) -> Check:
         """Fill ``problems`` from ``backups``; call once the backups are known."""
         self.backups.sort(key=lambda b: (b.created, b.id), reverse=True)
-        what = f"{KIND_LABEL[self.kind]} of {self.source}"
         newest, good, age = self.newest, self.newest_good, self.age_hours
         if newest is None:
-            self.problems.append(f"{what}: no backup found{self.searched}.")
+            self._problem(MISSING, "verify.no_backup", searched=self.searched or "")
             return self
         if newest.state is State.FAILED:
-            self.problems.append(
-                f"{what}: the newest backup {newest.id} ({_fmt(newest.created, self.zone)}) {newest.detail}."
+            when = _fmt(newest.created, self.zone)
+            self._problem(
+                LATEST_FAILED, "verify.newest_failed", id=newest.id, when=when, detail=newest.text or ""
             )
         if good is None:
-            self.problems.append(f"{what}: none of the {len(self.backups)} backups found is usable.")
+            self._problem(NONE_USABLE, "verify.none_usable", n=len(self.backups))
         elif age is not None and age > self.target_hours:
-            self.problems.append(
-                f"{what}: the newest good backup {good.id} is {age:.0f} hours old "
-                f"({_fmt(good.created, self.zone)}); the target is at most {self.target_hours} hours."
+            when = _fmt(good.created, self.zone)
+            self._problem(
+                STALE, "verify.stale", id=good.id, age=f"{age:.0f}", when=when, target=self.target_hours
             )
         return self
 
@@ -172,10 +199,13 @@ class Check:
         overdue = [b for b in usable[policy.min_keep :] if b.created < limit]
         if overdue:
             oldest = overdue[-1]
-            self.problems.append(
-                f"{KIND_LABEL[self.kind]} of {self.source}: {len(overdue)} backup(s) older than "
-                f"{policy.max_age_days} days are still there (oldest {oldest.id}, {_fmt(oldest.created, self.zone)}); "
-                "the prune job should have removed them. Is it running? Look at its log."
+            self._problem(
+                PRUNE_OVERDUE,
+                "verify.prune_overdue",
+                n=len(overdue),
+                days=policy.max_age_days,
+                id=oldest.id,
+                when=_fmt(oldest.created, self.zone),
             )
         return self
 
@@ -190,7 +220,8 @@ class Check:
             "newest": self.newest.as_dict() if self.newest else None,
             "newest_good": self.newest_good.as_dict() if self.newest_good else None,
             "count": len(self.backups),
-            "problems": list(self.problems),
+            "problems": self.problems,
+            "causes": [i.cause for i in self.issues],
             "notes": self.notes,
         }
 
@@ -200,6 +231,7 @@ class VerifyResult:
     now: datetime
     checks: list[Check]
     general: list[str] = field(default_factory=list)  # problems of no single check (selection)
+    selection_tag: str = ""  # for the next step of a selection problem
     names: dict[str, str] = field(default_factory=dict)  # source id -> its Name tag, for the admin
 
     @property
@@ -241,9 +273,7 @@ def rds_backups(rds: RDSClient) -> dict[str, list[BackupSeen]]:
         reading = rds_snapshot_state(snap.get("Status", "unknown"))
         if not source or created is None or reading.gone:
             continue
-        seen = BackupSeen(
-            snap["DBSnapshotIdentifier"], created, reading.for_verify(), reading.verify_detail()
-        )
+        seen = BackupSeen(snap["DBSnapshotIdentifier"], created, reading.for_verify(), reading.verify_text())
         by_source[source].append(seen)
     return by_source
 
@@ -261,7 +291,7 @@ def ami_backups(ec2: EC2Client) -> dict[str, list[BackupSeen]]:
         reading = ami_state(image.get("State", "unknown"), snapshot_ids(image), states)
         if source and raw_created and not reading.gone:
             name = image.get("Name", image["ImageId"])
-            seen = BackupSeen(name, parse_time(raw_created), reading.for_verify(), reading.verify_detail())
+            seen = BackupSeen(name, parse_time(raw_created), reading.for_verify(), reading.verify_text())
             by_source[source].append(seen)
     return by_source
 
@@ -271,16 +301,14 @@ def dump_lookback_days(target_hours: int) -> int:
     return max(3, math.ceil(target_hours / 24) + 2)
 
 
-def _inconsistent_note(manifest: Manifest | None) -> str:
+def _inconsistent_note(manifest: Manifest | None) -> Msg | None:
     tables = manifest.inconsistent_tables if manifest else ()
     if not tables:
-        return ""
-    shown = ", ".join(tables[:10]) + (f" and {len(tables) - 10} more" if len(tables) > 10 else "")
-    return (
-        f"holds {len(tables)} table(s) that are not transactional ({shown}): they were dumped a moment "
-        "apart from the rest, so rows that belong together may not match. Convert them to InnoDB "
-        "(ALTER TABLE ... ENGINE=InnoDB) or set dump.mysql_consistency: lock-tables."
-    )
+        return None
+    shown: str | Msg = ", ".join(tables[:10])
+    if len(tables) > 10:
+        shown = msg("verify.and_more", shown=shown, n=len(tables) - 10)
+    return msg("verify.inconsistent", n=len(tables), tables=shown)
 
 
 def dump_backups(s3: S3Client, bucket: str, source: str, now: datetime, days: int) -> list[BackupSeen]:
@@ -292,8 +320,8 @@ def dump_backups(s3: S3Client, bucket: str, source: str, now: datetime, days: in
             reading, manifest = inspect_dump(s3, bucket, folder)
             when = manifest.finished_at if manifest is not None else folder.when
             state = reading.for_verify()
-            note = _inconsistent_note(manifest) if state is State.USABLE else ""
-            found.append(BackupSeen(name, when, state, reading.verify_detail(), note))
+            note = _inconsistent_note(manifest) if state is State.USABLE else None
+            found.append(BackupSeen(name, when, state, reading.verify_text(), note))
             if state is State.USABLE:
                 return found
     return found
@@ -307,12 +335,34 @@ def _for_sources(
     now: datetime,
     *,
     zone: str,
+    language: str,
+    names: dict[str, str],
 ) -> list[Check]:
-    return [Check(s, kind, hours, now, backups=list(found.get(s, [])), zone=zone).evaluate() for s in sources]
+    return [
+        Check(
+            s,
+            kind,
+            hours,
+            now,
+            backups=list(found.get(s, [])),
+            zone=zone,
+            language=language,
+            name=names.get(s, ""),
+        ).evaluate()
+        for s in sources
+    ]
 
 
 def check_dumps(
-    s3: S3Client, bucket: str, sources: Iterable[str], target_hours: int, now: datetime, *, zone: str = "UTC"
+    s3: S3Client,
+    bucket: str,
+    sources: Iterable[str],
+    target_hours: int,
+    now: datetime,
+    *,
+    zone: str = "UTC",
+    language: str = "en",
+    names: dict[str, str] | None = None,
 ) -> list[Check]:
     days = dump_lookback_days(target_hours)
     checks: list[Check] = []
@@ -324,8 +374,10 @@ def check_dumps(
             now,
             backups=dump_backups(s3, bucket, source, now, days),
             zone=zone,
+            language=language,
+            name=(names or {}).get(source, ""),
         )
-        check.searched = f" in the last {days} days (s3://{bucket}/dumps/{source}/)"
+        check.searched = msg("verify.searched", days=days, where=f"s3://{bucket}/dumps/{source}/")
         checks.append(check.evaluate())
     return checks
 
@@ -337,25 +389,37 @@ def run_checks(
     selection, targets = settings.selection, settings.targets
     servers = selected_servers(ec2, selection.tag, selection.ec2_instance_ids)
     databases = selected_databases(rds, selection.tag, selection.rds_instance_ids)
+    names = source_names(servers, databases)
+    zone, language = settings.timezone, settings.language
     checks: list[Check] = []
     if settings.dump_enabled:
         checks += check_dumps(
-            s3, settings.bucket, servers.ids, targets.dump_max_age_hours, now, zone=settings.timezone
+            s3,
+            settings.bucket,
+            servers.ids,
+            targets.dump_max_age_hours,
+            now,
+            zone=zone,
+            language=language,
+            names=names,
         )
-    zone = settings.timezone
-    checks += _for_sources(
-        KIND_RDS, databases.ids, rds_backups(rds), targets.rds_max_age_hours, now, zone=zone
-    )
-    checks += _for_sources(KIND_AMI, servers.ids, ami_backups(ec2), targets.ami_max_age_hours, now, zone=zone)
+    for kind, ids, found, hours in (
+        (KIND_RDS, databases.ids, rds_backups(rds), targets.rds_max_age_hours),
+        (KIND_AMI, servers.ids, ami_backups(ec2), targets.ami_max_age_hours),
+    ):
+        checks += _for_sources(kind, ids, found, hours, now, zone=zone, language=language, names=names)
     for check in checks:
         check.check_pruned(settings.retention)
         (logger.info if check.ok else logger.error)("backup check", extra={"check": check.as_dict()})
-    general = [f"{server}: {MISSING_EC2}." for server in servers.missing]
-    general += [f"{db}: {MISSING_RDS}." for db in databases.missing]
-    general += [f"{cluster}: {AURORA_NOT_SUPPORTED}." for cluster in databases.aurora_clusters]
+    general = [msg("verify.missing_ec2", id=server) for server in servers.missing]
+    general += [msg("verify.missing_rds", id=db) for db in databases.missing]
+    general += [msg("verify.aurora", id=cluster) for cluster in databases.aurora_clusters]
     if not checks and not general:
-        general.append(
-            f"No EC2 or RDS instance is selected for backup (tag {selection.tag} or listed ids), "
-            "so nothing is backed up."
-        )
-    return VerifyResult(now=now, checks=checks, general=general, names=source_names(servers, databases))
+        general.append(msg("verify.nothing_selected", tag=str(selection.tag)))
+    return VerifyResult(
+        now=now,
+        checks=checks,
+        general=[g.render(language) for g in general],
+        names=names,
+        selection_tag=str(selection.tag),
+    )
