@@ -53,7 +53,7 @@ class Health(Construct):
         self.restore_test = self._restore_test(factory, schedules)
         self.report = self._report(factory, schedules)
 
-        alarms = HealthAlarms(self, prefix=self.prefix, topic=topic)
+        alarms = HealthAlarms(self, prefix=self.prefix, topic=topic, config=config)
         checked = (*functions, self.verify, self.restore_test, self.report)
         for fn in checked:
             alarms.function_errors(fn)
@@ -144,6 +144,7 @@ class Health(Construct):
                 actions=[
                     "cloudwatch:GetMetricData",
                     "cloudwatch:DescribeAlarmHistory",
+                    "cloudwatch:DescribeAlarms",  # alarms in ALARM now (since before the week)
                     "rds:DescribeAccountAttributes",
                 ],
                 resources=["*"],

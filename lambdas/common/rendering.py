@@ -1,393 +1,363 @@
-"""The weekly health report as data, and its rendering to plain text and HTML (pure functions).
+"""The weekly health report rendered to plain text and HTML (pure functions over lambdas.common.week).
 
-Every value that reaches HTML goes through ``html.escape``. Texts exist in English and German.
+The plain text is what most schools get (through the alarm topic); it reads on its own. The HTML is
+responsive (one column, nothing wider than a phone's 390 px), marks states with words and shapes as
+well as colours (blue and vermillion, readable for colour-blind readers), and escapes every value.
+Every word comes from lambdas.common.messages.
 """
 
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Final
-from zoneinfo import ZoneInfo
 
-from lambdas.common.contracts import KIND_AMI, KIND_DUMP, KIND_RDS
+from lambdas.common.messages import say
+from lambdas.common.week import (
+    BAD,
+    GOOD,
+    NONE,
+    STRIP_DAYS,
+    AlarmEvent,
+    Finding,
+    HealthReport,
+    KindStatus,
+    Quota,
+    RestoreTestStatus,
+    SourceStatus,
+    duration,
+    local_day,
+    local_time,
+    strip_dates,
+)
 
-GOOD: Final = "good"
-BAD: Final = "bad"
-NONE: Final = "none"
-STRIP_DAYS: Final = 30
+__all__ = [
+    "BAD",
+    "GOOD",
+    "NONE",
+    "STRIP_DAYS",
+    "AlarmEvent",
+    "HealthReport",
+    "KindStatus",
+    "Quota",
+    "RestoreTestStatus",
+    "SourceStatus",
+    "findings_text",
+    "render_html",
+    "render_text",
+    "subject",
+]
+
 STRIP_CHAR: Final = {GOOD: "■", BAD: "□", NONE: "·"}
-STRIP_COLOR: Final = {GOOD: "#2e7d32", BAD: "#c62828", NONE: "#d0d0d0"}
-
-TEXTS: Final[dict[str, dict[str, str]]] = {
-    "en": {
-        "title": "schoolbackup weekly report",
-        "times_in": "All times in {zone}.",
-        "all_ok": "Everything is fine: every backup is there, fresh and checked.",
-        "attention": "Attention: {n} thing(s) need you. Details below.",
-        "todo": "What needs your attention",
-        "server": "Server",
-        "database": "Database",
-        "newest": "newest {when}, {age} old (target: at most {target})",
-        "none": "no good backup found (target: at most {target})",
-        "ok": "OK",
-        "problem": "PROBLEM",
-        "strip": "last 30 days",
-        "legend_good": "checked and good",
-        "legend_bad": "problem",
-        "legend_none": "not checked",
-        "kept": "kept: {kept} (the retention policy keeps {policy})",
-        "kept_too_many": "kept: {kept}, but the retention policy keeps only {policy}: is the prune job running?",
-        "last_verify": "last check: {when}, {result}",
-        "passed": "passed",
-        "failed": "failed",
-        "restore": "Restore test",
-        "restore_ok": "{when}: passed in {seconds} (dump {dump})",
-        "restore_bad": "{when}: FAILED after {seconds}",
-        "restore_none": "no restore test was recorded",
-        "unconfirmed": (
-            "{address} gets no alarm: its subscription to the alarm topic is not confirmed. Click the link in "
-            'the mail "AWS Notification - Subscription Confirmation" (or subscribe the address again).'
-        ),
-        "quota": "Database snapshot quota",
-        "quota_value": "{used} of {limit} used ({percent} %)",
-        "quota_unknown": "could not be read",
-        "alarms": "Alarms this week",
-        "alarms_none": "none",
-        "notes": "Notes",
-        "hours": "{n} hours",
-        "days": "{n} days",
-        "footer": "Sent every Monday by schoolbackup. Alarms are sent at once, by a separate e-mail.",
-        KIND_DUMP: "Files and database dump",
-        KIND_RDS: "Database snapshot",
-        KIND_AMI: "Server image (AMI)",
-    },
-    "de": {
-        "title": "schoolbackup Wochenbericht",
-        "times_in": "Alle Zeiten in {zone}.",
-        "all_ok": "Alles in Ordnung: Jede Sicherung ist vorhanden, aktuell und geprüft.",
-        "attention": "Achtung: {n} Punkt(e) brauchen Sie. Einzelheiten unten.",
-        "todo": "Was Sie tun sollten",
-        "server": "Server",
-        "database": "Datenbank",
-        "newest": "neueste {when}, {age} alt (Ziel: höchstens {target})",
-        "none": "keine gute Sicherung gefunden (Ziel: höchstens {target})",
-        "ok": "OK",
-        "problem": "PROBLEM",
-        "strip": "letzte 30 Tage",
-        "legend_good": "geprüft und gut",
-        "legend_bad": "Problem",
-        "legend_none": "nicht geprüft",
-        "kept": "aufbewahrt: {kept} (laut Aufbewahrungsregel {policy})",
-        "kept_too_many": "aufbewahrt: {kept}, laut Aufbewahrungsregel nur {policy}: läuft das Aufräumen (prune)?",
-        "last_verify": "letzte Prüfung: {when}, {result}",
-        "passed": "bestanden",
-        "failed": "fehlgeschlagen",
-        "restore": "Wiederherstellungstest",
-        "restore_ok": "{when}: bestanden in {seconds} (Dump {dump})",
-        "restore_bad": "{when}: FEHLGESCHLAGEN nach {seconds}",
-        "restore_none": "kein Wiederherstellungstest aufgezeichnet",
-        "unconfirmed": (
-            "{address} erhält keine Alarme: das Abonnement des Alarm-Themas ist nicht bestätigt. Bitte den Link "
-            "in der Mail «AWS Notification - Subscription Confirmation» anklicken (oder die Adresse neu eintragen)."
-        ),
-        "quota": "Kontingent für Datenbank-Snapshots",
-        "quota_value": "{used} von {limit} belegt ({percent} %)",
-        "quota_unknown": "konnte nicht gelesen werden",
-        "alarms": "Alarme dieser Woche",
-        "alarms_none": "keine",
-        "notes": "Hinweise",
-        "hours": "{n} Stunden",
-        "days": "{n} Tage",
-        "footer": "Jeden Montag von schoolbackup verschickt. Alarme kommen sofort, mit einer eigenen E-Mail.",
-        KIND_DUMP: "Datei- und Datenbank-Dump",
-        KIND_RDS: "Datenbank-Snapshot",
-        KIND_AMI: "Server-Abbild (AMI)",
-    },
-}
+# Okabe-Ito blue and a dark vermillion: told apart with every common colour-vision deficiency, and
+# white text on either has a contrast above 4.5:1.
+COLOR: Final = {GOOD: "#0b5d96", BAD: "#b23c00", NONE: "#c9c9c9"}
 
 
-@dataclass(frozen=True)
-class KindStatus:
-    kind: str
-    ok: bool
-    target_hours: int
-    newest_good: str | None = None
-    newest_good_time: datetime | None = None
-    age_hours: float | None = None
-    problems: tuple[str, ...] = ()
-    kept: int | None = None
-    policy_keeps: int | None = None
-    strip: tuple[str, ...] = ()  # oldest first, one of GOOD/BAD/NONE per day
-    last_verified: datetime | None = None
-    last_verify_ok: bool | None = None
-
-
-@dataclass(frozen=True)
-class SourceStatus:
-    source: str
-    is_database: bool
-    kinds: tuple[KindStatus, ...]
-    name: str = ""  # its Name tag
-
-    @property
-    def label(self) -> str:
-        """``web (i-0abc...)``: what the admin calls it, with the id AWS uses beside it."""
-        return f"{self.name} ({self.source})" if self.name else self.source
-
-
-@dataclass(frozen=True)
-class RestoreTestStatus:
-    when: datetime
-    passed: bool
-    duration_seconds: float
-    dump: str | None
-    problems: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class AlarmEvent:
-    name: str
-    when: datetime
-    reason: str
-
-
-@dataclass(frozen=True)
-class Quota:
-    used: int
-    limit: int
-
-    @property
-    def percent(self) -> float:
-        return 100.0 * self.used / self.limit if self.limit else 100.0
-
-
-@dataclass(frozen=True)
-class HealthReport:
-    generated_at: datetime
-    language: str
-    sources: tuple[SourceStatus, ...]
-    restore_test: RestoreTestStatus | None
-    alarms: tuple[AlarmEvent, ...]
-    quota: Quota | None
-    notes: tuple[str, ...] = field(default=())
-    unconfirmed: tuple[str, ...] = ()  # alarm addresses not subscribed or not confirmed: alarms miss them
-    timezone: str = "UTC"  # every time in the mail is shown in it
-
-    def todo(self) -> list[str]:
-        """Every problem, in plain sentences."""
-        items = [p for s in self.sources for k in s.kinds for p in k.problems]
-        t = TEXTS[self.language]
-        for s in self.sources:
-            for k in s.kinds:
-                if k.kept is not None and k.policy_keeps is not None and k.kept > k.policy_keeps:
-                    items.append(
-                        f"{t[k.kind]} {s.source}: "
-                        + t["kept_too_many"].format(kept=k.kept, policy=k.policy_keeps)
-                    )
-        if self.restore_test is None:
-            items.append(f"{t['restore']}: {t['restore_none']}.")
-        elif not self.restore_test.passed:
-            items.extend(self.restore_test.problems or (f"{t['restore']}: {t['failed']}.",))
-        if self.quota is not None and self.quota.percent > 80:
-            items.append(f"{t['quota']}: " + _quota(self.quota, t) + ".")
-        items += [t["unconfirmed"].format(address=a) for a in self.unconfirmed]
-        return items
-
-    @property
-    def ok(self) -> bool:
-        return not self.todo() and not self.alarms
-
-
-def _day(report: HealthReport) -> str:
-    return f"{report.generated_at.astimezone(ZoneInfo(report.timezone)):%d.%m.%Y}"
-
-
-def _when(when: datetime, zone: str) -> str:
-    """A time as the admin reads it: in the configured timezone (the header of the mail names it)."""
-    return f"{when.astimezone(ZoneInfo(zone)):%d.%m.%Y %H:%M}"
-
-
-def _age(hours: float, t: dict[str, str]) -> str:
+def _age(hours: float, lang: str) -> str:
     if hours >= 48:
-        return t["days"].format(n=f"{hours / 24:.1f}".rstrip("0").rstrip("."))
-    return t["hours"].format(n=f"{hours:.0f}")
+        return say("mail.days", lang, n=f"{hours / 24:.1f}".rstrip("0").rstrip("."))
+    if round(hours) == 1:
+        return say("mail.hour", lang)
+    return say("mail.hours", lang, n=f"{hours:.0f}")
 
 
-def _seconds(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+def _quota(quota: Quota, lang: str) -> str:
+    return say("mail.quota_value", lang, used=quota.used, limit=quota.limit, percent=f"{quota.percent:.0f}")
 
 
-def _quota(quota: Quota, t: dict[str, str]) -> str:
-    return t["quota_value"].format(used=quota.used, limit=quota.limit, percent=f"{quota.percent:.0f}")
+def headline(report: HealthReport) -> str:
+    n = len(report.problems())
+    if n == 0:
+        return say("mail.all_ok", report.language)
+    return say("mail.attention_one" if n == 1 else "mail.attention_many", report.language, n=n)
 
 
 def subject(report: HealthReport) -> str:
-    t = TEXTS[report.language]
+    lang, n = report.language, len(report.problems())
+    solved = sum(1 for f in report.findings() if f.resolved)
     status = (
-        t["all_ok"].split(":")[0]
-        if report.ok
-        else t["attention"].format(n=len(report.todo()) + len(report.alarms)).split(".")[0]
+        (say("mail.subject_solved", lang, n=solved) if solved else say("mail.subject_ok", lang))
+        if n == 0
+        else say("mail.subject_one" if n == 1 else "mail.subject_many", lang, n=n)
     )
-    return f"{t['title']} {_day(report)}: {status}"[:100]
+    return f"{say('mail.title', lang)} {local_day(report.generated_at, report.timezone)}: {status}"[:100]
 
 
-def _kind_state(k: KindStatus, t: dict[str, str], zone: str) -> str:
+def _kind_state(k: KindStatus, lang: str, zone: str) -> str:
     """``newest 27.11.2026 04:30, 3 hours old (target: at most 26 hours)``, or that there is none."""
-    target = _age(k.target_hours, t)
+    target = _age(k.target_hours, lang)
     if k.newest_good_time is not None and k.age_hours is not None:
-        return t["newest"].format(
-            when=_when(k.newest_good_time, zone), age=_age(k.age_hours, t), target=target
+        return say(
+            "mail.newest",
+            lang,
+            when=local_time(k.newest_good_time, zone),
+            age=_age(k.age_hours, lang),
+            target=target,
         )
-    return t["none"].format(target=target)
+    return say("mail.none", lang, target=target)
 
 
-def _kind_lines(k: KindStatus, t: dict[str, str], zone: str) -> list[str]:
-    state = _kind_state(k, t, zone)
-    lines = [f"  {t[k.kind]}: {state}  [{t['ok'] if k.ok else t['problem']}]"]
-    if k.strip:
-        lines.append(f"    {t['strip']}: " + "".join(STRIP_CHAR[d] for d in k.strip))
+def _strip_summary(report: HealthReport, k: KindStatus) -> str:
+    lang = report.language
+    dates = strip_dates(report.generated_at, len(k.strip))
+    good = sum(1 for d in k.strip if d == GOOD)
+    parts = [say("mail.strip_summary", lang, good=good, days=len(k.strip))]
+    bad = [dates[i] for i, d in enumerate(k.strip) if d == BAD]
+    if bad:
+        parts.append(say("mail.strip_bad_days", lang, dates=", ".join(bad)))
+    unchecked = sum(1 for d in k.strip if d == NONE)
+    if unchecked:
+        parts.append(say("mail.strip_unchecked", lang, n=unchecked))
+    return "; ".join(parts)
+
+
+def _details(report: HealthReport, k: KindStatus) -> list[str]:
+    lang = report.language
+    out = []
     if k.last_verified is not None:
-        result = t["passed"] if k.last_verify_ok else t["failed"]
-        lines.append("    " + t["last_verify"].format(when=f"{k.last_verified:%d.%m.%Y}", result=result))
-    if k.kept is not None and k.policy_keeps is not None:
-        key = "kept_too_many" if k.kept > k.policy_keeps else "kept"
-        lines.append("    " + t[key].format(kept=k.kept, policy=k.policy_keeps))
-    return lines
-
-
-def _restore_line(r: RestoreTestStatus | None, t: dict[str, str], zone: str) -> str:
-    if r is None:
-        return t["restore_none"]
-    if r.passed:
-        return t["restore_ok"].format(
-            when=_when(r.when, zone), seconds=_seconds(r.duration_seconds), dump=r.dump or "-"
+        result = say("mail.passed" if k.last_verify_ok else "mail.failed", lang)
+        out.append(
+            say("mail.last_verify", lang, when=local_day(k.last_verified, report.timezone), result=result)
         )
-    return t["restore_bad"].format(when=_when(r.when, zone), seconds=_seconds(r.duration_seconds))
+    if k.kept is not None and k.policy_keeps is not None:
+        out.append(say("mail.kept", lang, kept=k.kept, policy=k.policy_keeps))
+    return out
+
+
+def _restore_line(report: HealthReport) -> str:
+    lang, zone, r = report.language, report.timezone, report.restore_test
+    if r is None:
+        return say("mail.restore_none", lang)
+    when, seconds = local_time(r.when, zone), duration(r.duration_seconds)
+    if r.passed:
+        return say("mail.restore_ok", lang, when=when, seconds=seconds, dump=r.dump or "-")
+    return say("mail.restore_bad", lang, when=when, seconds=seconds)
+
+
+def _alarm_line(a: AlarmEvent, report: HealthReport) -> str:
+    return say(
+        "mail.alarm_line",
+        report.language,
+        when=local_time(a.when, report.timezone),
+        name=a.name,
+        reason=a.reason,
+    )
+
+
+def _legend_text(lang: str) -> str:
+    marks = "   ".join(f"{STRIP_CHAR[s]} {say('mail.legend_' + s, lang)}" for s in (GOOD, BAD, NONE))
+    return f"{say('mail.strip', lang)}: {marks}"
+
+
+# --- plain text ------------------------------------------------------------------------------------
+
+
+def findings_text(found: tuple[Finding, ...], lang: str, indent: str = "") -> list[str]:
+    """Numbered problems with what follows from them and what to do (the mail and backupctl status)."""
+    out: list[str] = []
+    for number, f in enumerate(found, 1):
+        pad = indent + " " * (len(str(number)) + 2)
+        out.append(f"{indent}{number}. {f.title}")
+        out.append(f"{pad}{f.headline}")
+        out += [f"{pad}- {c}" for c in f.consequences]
+        if f.next_step is not None:
+            out.append(f"{pad}{say('mail.what_to_do', lang)}: {f.next_step.text}")
+            if f.next_step.command:
+                out.append(f"{pad}{say('mail.run', lang)}: {f.next_step.command}")
+            if f.next_step.link:
+                out.append(f"{pad}{say('mail.open_console', lang)}: {f.next_step.link}")
+        out.append("")
+    return out
 
 
 def render_text(report: HealthReport) -> str:
-    t = TEXTS[report.language]
-    todo = report.todo()
-    out = [f"{t['title']} – {_day(report)}", t["times_in"].format(zone=report.timezone), ""]
-    out.append(t["all_ok"] if report.ok else t["attention"].format(n=len(todo) + len(report.alarms)))
-    if todo:
-        out += ["", t["todo"] + ":", *(f" - {item}" for item in todo)]
+    lang, zone = report.language, report.timezone
+    found = report.findings()
+    open_, solved = [f for f in found if not f.resolved], [f for f in found if f.resolved]
+    out = [
+        f"{say('mail.title', lang)} – {local_day(report.generated_at, zone)}",
+        say("mail.times_in", lang, zone=zone),
+        "",
+        headline(report),
+        "",
+    ]
+    if open_:
+        out += [f"{say('mail.problems', lang)}:", "", *findings_text(tuple(open_), lang)]
+    if solved:
+        out += [f"{say('mail.resolved', lang)}:", *(f" - {f.headline}" for f in solved), ""]
+    out += [say("mail.backups", lang), _legend_text(lang)]
     for s in report.sources:
-        out += ["", f"{t['database'] if s.is_database else t['server']} {s.label}"]
+        out += ["", f"{say('mail.database' if s.is_database else 'mail.server', lang)} {s.label}"]
         for k in s.kinds:
-            out += _kind_lines(k, t, report.timezone)
-    legend = "   ".join(f"{STRIP_CHAR[state]} {t['legend_' + state]}" for state in (GOOD, BAD, NONE))
-    out += ["", f"    ({legend})", ""]
-    out.append(f"{t['restore']}: {_restore_line(report.restore_test, t, report.timezone)}")
-    out.append(f"{t['quota']}: {_quota(report.quota, t) if report.quota else t['quota_unknown']}")
-    out.append(f"{t['alarms']}: {t['alarms_none'] if not report.alarms else ''}".rstrip())
-    out += [f" - {_when(a.when, report.timezone)} {a.name}: {a.reason}" for a in report.alarms]
+            badge = say("mail.ok" if k.ok else "mail.problem", lang)
+            out.append(f"  {say('kind.' + k.kind, lang)}: {badge}")
+            out.append(f"    {_kind_state(k, lang, zone)}")
+            if k.strip:
+                dates = strip_dates(report.generated_at, len(k.strip))
+                cells = "".join(STRIP_CHAR[d] for d in k.strip)
+                out.append(f"    {dates[0]} {cells} {dates[-1]}")
+                out.append(f"    ({_strip_summary(report, k)})")
+            out += [f"    {d}" for d in _details(report, k)]
+    quota = _quota(report.quota, lang) if report.quota else say("mail.quota_unknown", lang)
+    out += [
+        "",
+        f"{say('mail.restore', lang)}: {_restore_line(report)}",
+        f"{say('mail.quota', lang)}: {quota}",
+        f"{say('mail.alarms', lang)}: {'' if report.alarms else say('mail.alarms_none', lang)}".rstrip(),
+        *(f" - {_alarm_line(a, report)}" for a in report.alarms),
+    ]
     if report.notes:
-        out += ["", t["notes"] + ":", *(f" - {n}" for n in report.notes)]
-    out += ["", t["footer"], ""]
+        out += ["", f"{say('mail.notes', lang)}:", *(f" - {n}" for n in report.notes)]
+    out += ["", say("mail.footer", lang), ""]
     return "\n".join(out)
 
 
+# --- HTML ------------------------------------------------------------------------------------------
+
 _E = html.escape
-_CELL = "padding:6px 10px;border-bottom:1px solid #e6e6e6;vertical-align:top;"
+_WRAP = "overflow-wrap:anywhere;word-break:break-word;"
+_H2 = "font-size:17px;margin:22px 0 8px 0;"
+_CODE = (
+    "display:block;margin:6px 0 0 0;padding:6px 8px;background:#f0f2f5;border-radius:4px;"
+    f"font-family:Consolas,Menlo,monospace;font-size:13px;white-space:pre-wrap;{_WRAP}"
+)
 
 
-def _badge(ok: bool, t: dict[str, str]) -> str:
-    color = "#2e7d32" if ok else "#c62828"
+def _badge(ok: bool, lang: str) -> str:
+    color, mark = (COLOR[GOOD], "✓") if ok else (COLOR[BAD], "✗")
+    text = say("mail.ok" if ok else "mail.problem", lang)
     return (
-        f'<span style="display:inline-block;padding:2px 8px;border-radius:10px;background:{color};'
-        f'color:#fff;font-size:12px;font-weight:bold;">{_E(t["ok"] if ok else t["problem"])}</span>'
+        f'<span style="display:inline-block;padding:1px 8px;border-radius:10px;background:{color};color:#fff;'
+        f'font-size:12px;font-weight:bold;white-space:nowrap;">{mark} {_E(text)}</span>'
     )
 
 
-def _strip_html(strip: tuple[str, ...]) -> str:
+def _strip_html(report: HealthReport, k: KindStatus) -> str:
+    dates = strip_dates(report.generated_at, len(k.strip))
+    labels = {s: say("mail.legend_" + s, report.language) for s in (GOOD, BAD, NONE)}
     cells = "".join(
-        f'<td title="{_E(state)}" style="width:11px;height:14px;padding:0;background:{STRIP_COLOR[state]};'
-        'border:1px solid #fff;"></td>'
-        for state in strip
+        f'<td title="{_E(dates[i])} {_E(labels[state])}" style="padding:0 1px 0 0;vertical-align:bottom;">'
+        f'<div style="height:{14 if state != NONE else 6}px;background:{COLOR[state]};"></div></td>'
+        for i, state in enumerate(k.strip)
     )
-    return f'<table role="presentation" style="border-collapse:collapse;margin-top:4px;"><tr>{cells}</tr></table>'
-
-
-def _kind_html(k: KindStatus, t: dict[str, str], zone: str) -> str:
-    state = _kind_state(k, t, zone)
-    extra: list[str] = []
-    if k.last_verified is not None:
-        result = t["passed"] if k.last_verify_ok else t["failed"]
-        extra.append(_E(t["last_verify"].format(when=f"{k.last_verified:%d.%m.%Y}", result=result)))
-    if k.kept is not None and k.policy_keeps is not None:
-        key = "kept_too_many" if k.kept > k.policy_keeps else "kept"
-        style = ' style="color:#c62828;"' if key == "kept_too_many" else ""
-        extra.append(f"<span{style}>{_E(t[key].format(kept=k.kept, policy=k.policy_keeps))}</span>")
-    problems = "".join(f'<div style="color:#c62828;margin-top:4px;">{_E(p)}</div>' for p in k.problems)
+    summary = _strip_summary(report, k)
     return (
-        f'<tr><td style="{_CELL}width:190px;"><b>{_E(t[k.kind])}</b><br>{_badge(k.ok, t)}</td>'
-        f'<td style="{_CELL}">{_E(state)}{problems}'
-        f'<div style="color:#666;font-size:12px;margin-top:4px;">{"<br>".join(extra)}</div>'
-        f"{_strip_html(k.strip) if k.strip else ''}</td></tr>"
+        f'<table role="img" aria-label="{_E(say("mail.strip", report.language))}: {_E(summary)}" '
+        'style="width:100%;max-width:420px;table-layout:fixed;border-collapse:collapse;margin-top:6px;">'
+        f"<tr>{cells}</tr></table>"
+        '<div style="max-width:420px;display:flex;justify-content:space-between;color:#555;font-size:11px;">'
+        f"<span>{_E(dates[0])}</span><span>{_E(dates[-1])}</span></div>"
+        f'<div style="color:#444;font-size:12px;">{_E(summary)}</div>'
+    )
+
+
+def _legend_html(lang: str) -> str:
+    items = "".join(
+        f'<span style="display:inline-block;margin:0 12px 2px 0;white-space:nowrap;">'
+        f'<span style="display:inline-block;width:10px;height:{12 if s != NONE else 5}px;background:{COLOR[s]};'
+        f'margin-right:4px;"></span>{_E(say("mail.legend_" + s, lang))}</span>'
+        for s in (GOOD, BAD, NONE)
+    )
+    return f'<div style="color:#444;font-size:12px;margin:0 0 6px 0;">{_E(say("mail.strip", lang))}:<br>{items}</div>'
+
+
+def _kind_html(report: HealthReport, k: KindStatus) -> str:
+    lang = report.language
+    details = "".join(f"<div>{_E(d)}</div>" for d in _details(report, k))
+    return (
+        '<div style="padding:10px 0;border-top:1px solid #e3e3e3;">'
+        f"<div><b>{_E(say('kind.' + k.kind, lang))}</b> {_badge(k.ok, lang)}</div>"
+        f'<div style="{_WRAP}">{_E(_kind_state(k, lang, report.timezone))}</div>'
+        f"{_strip_html(report, k) if k.strip else ''}"
+        f'<div style="color:#555;font-size:12px;margin-top:4px;">{details}</div></div>'
+    )
+
+
+def _finding_html(f: Finding, lang: str) -> str:
+    consequences = "".join(f'<li style="margin:2px 0;">{_E(c)}</li>' for c in f.consequences)
+    if consequences:
+        consequences = f'<ul style="margin:6px 0 0 0;padding-left:18px;">{consequences}</ul>'
+    step = ""
+    if f.next_step is not None:
+        command = f'<code style="{_CODE}">{_E(f.next_step.command)}</code>' if f.next_step.command else ""
+        link = (
+            f'<div style="margin-top:6px;"><a href="{_E(f.next_step.link)}" style="color:#0b5d96;">'
+            f"{_E(say('mail.open_console', lang))}</a></div>"
+            if f.next_step.link
+            else ""
+        )
+        step = (
+            '<div style="margin-top:8px;padding:8px 10px;background:#f7f8fa;border-radius:4px;">'
+            f"<b>{_E(say('mail.what_to_do', lang))}:</b> {_E(f.next_step.text)}{command}{link}</div>"
+        )
+    return (
+        f'<li style="margin:0 0 14px 0;padding:10px 12px;border-left:5px solid {COLOR[BAD]};background:#fff7f3;{_WRAP}">'
+        f'<div style="font-weight:bold;">{_E(f.title)}</div><div style="margin-top:4px;">{_E(f.headline)}</div>'
+        f"{consequences}{step}</li>"
     )
 
 
 def render_html(report: HealthReport) -> str:
-    t = TEXTS[report.language]
-    todo = report.todo()
-    color = "#2e7d32" if report.ok else "#c62828"
-    headline = t["all_ok"] if report.ok else t["attention"].format(n=len(todo) + len(report.alarms))
+    lang, zone = report.language, report.timezone
+    found = report.findings()
+    open_, solved = [f for f in found if not f.resolved], [f for f in found if f.resolved]
+    color, mark = (COLOR[GOOD], "✓") if not open_ else (COLOR[BAD], "✗")
     parts = [
         "<!DOCTYPE html>",
-        f'<html lang="{_E(report.language)}"><head><meta charset="utf-8">',
+        f'<html lang="{_E(lang)}"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_E(subject(report))}</title></head>",
-        '<body style="margin:0;padding:16px;background:#f4f5f7;font-family:Arial,Helvetica,sans-serif;'
-        'color:#222;font-size:14px;line-height:1.45;">',
-        '<div style="max-width:760px;margin:0 auto;background:#fff;border-radius:8px;padding:20px 24px;">',
-        f'<h1 style="font-size:20px;margin:0 0 4px 0;">{_E(t["title"])}</h1>',
-        f'<div style="color:#666;margin-bottom:14px;">{_E(_day(report))} · '
-        f"{_E(t['times_in'].format(zone=report.timezone))}</div>",
-        f'<div style="padding:12px 14px;border-radius:6px;background:{color};color:#fff;font-size:16px;'
-        f'font-weight:bold;">{_E(headline)}</div>',
+        '<body style="margin:0;padding:8px;background:#f4f5f7;font-family:Arial,Helvetica,sans-serif;'
+        'color:#1f1f1f;font-size:15px;line-height:1.45;">',
+        '<div style="box-sizing:border-box;width:100%;max-width:760px;margin:0 auto;background:#fff;'
+        'border-radius:8px;padding:16px;">',
+        f'<h1 style="font-size:20px;margin:0 0 4px 0;">{_E(say("mail.title", lang))}</h1>',
+        f'<div style="color:#555;margin-bottom:12px;">{_E(local_day(report.generated_at, zone))} · '
+        f"{_E(say('mail.times_in', lang, zone=zone))}</div>",
+        f'<div role="status" style="padding:12px 14px;border-radius:6px;background:{color};color:#fff;'
+        f'font-size:16px;font-weight:bold;">{mark} {_E(headline(report))}</div>',
     ]
-    if todo:
-        items = "".join(f'<li style="margin:4px 0;">{_E(item)}</li>' for item in todo)
+    if open_:
+        items = "".join(_finding_html(f, lang) for f in open_)
         parts.append(
-            f'<h2 style="font-size:16px;margin:18px 0 6px 0;">{_E(t["todo"])}</h2><ul style="margin:0;padding-left:20px;">{items}</ul>'
+            f'<h2 style="{_H2}">{_E(say("mail.problems", lang))}</h2>'
+            f'<ol style="margin:0;padding-left:22px;">{items}</ol>'
         )
+    if solved:
+        items = "".join(f'<li style="{_WRAP}">{_E(f.headline)}</li>' for f in solved)
+        parts.append(
+            f'<h2 style="{_H2}">{_E(say("mail.resolved", lang))}</h2><ul style="padding-left:20px;">{items}</ul>'
+        )
+    parts.append(f'<h2 style="{_H2}">{_E(say("mail.backups", lang))}</h2>{_legend_html(lang)}')
     for s in report.sources:
-        label = t["database"] if s.is_database else t["server"]
-        rows = "".join(_kind_html(k, t, report.timezone) for k in s.kinds)
+        label = say("mail.database" if s.is_database else "mail.server", lang)
+        name = f"{_E(s.name)} " if s.name else ""
+        rows = "".join(_kind_html(report, k) for k in s.kinds)
         parts.append(
-            f'<h2 style="font-size:16px;margin:20px 0 6px 0;">{_E(label)} {_E(s.name)} <code>{_E(s.source)}</code></h2>'
-            f'<table role="presentation" style="border-collapse:collapse;width:100%;">{rows}</table>'
+            f'<h3 style="font-size:15px;margin:14px 0 4px 0;{_WRAP}">{_E(label)} {name}'
+            f'<span style="color:#555;font-weight:normal;">({_E(s.source)})</span></h3>{rows}'
         )
-    legend = "".join(
-        f'<span style="display:inline-block;width:11px;height:11px;background:{STRIP_COLOR[state]};'
-        f'margin:0 4px 0 10px;"></span>{_E(label)}'
-        for state, label in ((s, t["legend_" + s]) for s in (GOOD, BAD, NONE))
-    )
-    parts.append(f'<div style="color:#666;font-size:12px;margin-top:8px;">{_E(t["strip"])}: {legend}</div>')
-    quota = _quota(report.quota, t) if report.quota else t["quota_unknown"]
-    alarms = (
-        "".join(
-            f"<li>{_E(_when(a.when, report.timezone))} <b>{_E(a.name)}</b>: {_E(a.reason)}</li>"
-            for a in report.alarms
-        )
-        if report.alarms
-        else f"<li>{_E(t['alarms_none'])}</li>"
-    )
+    quota = _quota(report.quota, lang) if report.quota else say("mail.quota_unknown", lang)
     restore_ok = report.restore_test is not None and report.restore_test.passed
+    alarms = (
+        "".join(f'<li style="{_WRAP}">{_E(_alarm_line(a, report))}</li>' for a in report.alarms)
+        if report.alarms
+        else f"<li>{_E(say('mail.alarms_none', lang))}</li>"
+    )
     parts.append(
-        '<table role="presentation" style="border-collapse:collapse;width:100%;margin-top:18px;">'
-        f'<tr><td style="{_CELL}width:190px;"><b>{_E(t["restore"])}</b><br>{_badge(restore_ok, t)}</td>'
-        f'<td style="{_CELL}">{_E(_restore_line(report.restore_test, t, report.timezone))}</td></tr>'
-        f'<tr><td style="{_CELL}"><b>{_E(t["quota"])}</b></td><td style="{_CELL}">{_E(quota)}</td></tr>'
-        f'<tr><td style="{_CELL}"><b>{_E(t["alarms"])}</b><br>{_badge(not report.alarms, t)}</td>'
-        f'<td style="{_CELL}"><ul style="margin:0;padding-left:18px;">{alarms}</ul></td></tr></table>'
+        f'<div style="padding:10px 0;border-top:1px solid #e3e3e3;margin-top:14px;"><b>{_E(say("mail.restore", lang))}</b> '
+        f'{_badge(restore_ok, lang)}<div style="{_WRAP}">{_E(_restore_line(report))}</div></div>'
+        f'<div style="padding:10px 0;border-top:1px solid #e3e3e3;"><b>{_E(say("mail.quota", lang))}</b>'
+        f"<div>{_E(quota)}</div></div>"
+        f'<div style="padding:10px 0;border-top:1px solid #e3e3e3;"><b>{_E(say("mail.alarms", lang))}</b> '
+        f'{_badge(not report.alarms, lang)}<ul style="margin:4px 0 0 0;padding-left:18px;">{alarms}</ul></div>'
     )
     if report.notes:
-        notes = "".join(f"<li>{_E(n)}</li>" for n in report.notes)
-        parts.append(f'<h2 style="font-size:16px;margin:18px 0 6px 0;">{_E(t["notes"])}</h2><ul>{notes}</ul>')
+        notes = "".join(f'<li style="{_WRAP}">{_E(n)}</li>' for n in report.notes)
+        parts.append(
+            f'<h2 style="{_H2}">{_E(say("mail.notes", lang))}</h2><ul style="padding-left:20px;">{notes}</ul>'
+        )
     parts.append(
-        f'<p style="color:#888;font-size:12px;margin-top:20px;">{_E(t["footer"])}</p></div></body></html>'
+        f'<p style="color:#666;font-size:12px;margin-top:20px;">{_E(say("mail.footer", lang))}</p></div></body></html>'
     )
     return "\n".join(parts)

@@ -592,6 +592,17 @@ def _alarm_history(params: Params, world: World) -> list[IamRequest]:
     ]
 
 
+@_row("cloudwatch", "DescribeAlarms", "cloudwatch:DescribeAlarms", note="alarm:*: a listing by prefix")
+def _describe_alarms(params: Params, world: World) -> list[IamRequest]:
+    return [
+        _req(
+            "cloudwatch:DescribeAlarms",
+            f"arn:{PARTITION}:cloudwatch:{REGION}:{ACCOUNT}:alarm:*",
+            "cloudwatch.DescribeAlarms",
+        )
+    ]
+
+
 _SNS_KMS_KEYS = ("kms:ViaService", "kms:CallerAccount", "kms:EncryptionContextKeys")
 
 

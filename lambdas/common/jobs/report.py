@@ -25,24 +25,26 @@ from lambdas.common.aws.subscriptions import mail_subscriptions
 from lambdas.common.contracts import RESTORE_TEST_PREFIX, State, parse_time, report_stamp
 from lambdas.common.jobs.prune import PlanItem
 from lambdas.common.jobs.prune import plan as retention_plan
-from lambdas.common.jobs.verify import Check, run_checks
+from lambdas.common.jobs.verify import Check, VerifyResult, run_checks
+from lambdas.common.messages import say
 from lambdas.common.observability import logger
-from lambdas.common.rendering import (
+from lambdas.common.rendering import render_html, render_text, subject
+from lambdas.common.settings import ReportSettings
+from lambdas.common.week import (
     BAD,
     GOOD,
     NONE,
     STRIP_DAYS,
+    VERIFY_SILENT_DAYS,
     AlarmEvent,
     HealthReport,
     KindStatus,
     Quota,
     RestoreTestStatus,
     SourceStatus,
-    render_html,
-    render_text,
-    subject,
+    alarm_reason,
+    merge_alarm_events,
 )
-from lambdas.common.settings import ReportSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -132,11 +134,15 @@ def last_restore_test(s3: S3Client, bucket: str, now: datetime) -> RestoreTestSt
         duration_seconds=float(record.get("duration_seconds", 0.0)),
         dump=record.get("dump"),
         problems=tuple(record.get("problems", [])),
+        record=key,
     )
 
 
-def alarms_this_week(cloudwatch: CloudWatchClient, prefix: str, now: datetime) -> list[AlarmEvent]:
-    """Transitions into ALARM in the last 7 days of alarms whose name starts with ``prefix``."""
+def alarms_this_week(
+    cloudwatch: CloudWatchClient, prefix: str, now: datetime, language: str = "en"
+) -> list[AlarmEvent]:
+    """Transitions into ALARM in the last 7 days of alarms whose name starts with ``prefix``, each with
+    its reason in plain words (from the alarm's state change, not CloudWatch's template)."""
     events: list[AlarmEvent] = []
     pages = cloudwatch.get_paginator("describe_alarm_history").paginate(
         HistoryItemType="StateUpdate", StartDate=now - WEEK, EndDate=now, ScanBy="TimestampDescending"
@@ -153,8 +159,67 @@ def alarms_this_week(cloudwatch: CloudWatchClient, prefix: str, now: datetime) -
             new_state = data.get("newState", {})
             if new_state.get("stateValue") != "ALARM":
                 continue
-            events.append(AlarmEvent(name, item["Timestamp"], str(new_state.get("stateReason", ""))))
+            reason = alarm_reason(name, prefix, new_state, language)
+            events.append(AlarmEvent(name, item["Timestamp"], reason))
     return sorted(events, key=lambda e: e.when)
+
+
+def now_in_alarm(
+    cloudwatch: CloudWatchClient, prefix: str, now: datetime, language: str
+) -> tuple[AlarmEvent, ...]:
+    """The stack's alarms in ALARM now, as events of the time they went off (backupctl status)."""
+    events = [
+        AlarmEvent(
+            name,
+            state["since"] if isinstance(state["since"], datetime) else now,
+            alarm_reason(name, prefix, state, language),
+            still_in_alarm=True,
+        )
+        for name, state in alarms_in_alarm(cloudwatch, prefix).items()
+    ]
+    return tuple(sorted(events, key=lambda e: e.when))
+
+
+def alarms_in_alarm(cloudwatch: CloudWatchClient, prefix: str) -> dict[str, dict[str, Any]]:
+    """The stack's alarms in ALARM now, by name: their state, for the week's events and backupctl."""
+    pages = cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=prefix, StateValue="ALARM")
+    found: dict[str, dict[str, Any]] = {}
+    for page in pages:
+        for alarm in page.get("MetricAlarms", []):
+            found[alarm["AlarmName"]] = {
+                "stateReason": alarm.get("StateReason", ""),
+                "stateReasonData": alarm.get("StateReasonData", ""),
+                "since": alarm.get("StateUpdatedTimestamp"),
+            }
+    return found
+
+
+def week_alarms(
+    cloudwatch: CloudWatchClient, prefix: str, now: datetime, language: str
+) -> tuple[AlarmEvent, ...]:
+    """One entry per alarm that went off this week or is in ALARM now, with whether it still is."""
+    now_in_alarm = alarms_in_alarm(cloudwatch, prefix)
+    events = alarms_this_week(cloudwatch, prefix, now, language)
+    seen = {e.name for e in events}
+    for name, state in now_in_alarm.items():  # in ALARM since before the week: still a problem
+        if name not in seen:
+            since = state["since"] if isinstance(state["since"], datetime) else now
+            events.append(AlarmEvent(name, since, alarm_reason(name, prefix, state, language)))
+    return merge_alarm_events(events, set(now_in_alarm))
+
+
+def _silent_days(history: dict[tuple[str, str], dict[str, float]], now: datetime) -> int:
+    """Days since the daily check last reported, when that is VERIFY_SILENT_DAYS or more; else 0."""
+    days = {day for series in history.values() for day in series}
+    if not history:
+        return 0  # nothing is checked: the selection problem says so
+    recent = {f"{now - timedelta(days=d):%Y-%m-%d}" for d in range(VERIFY_SILENT_DAYS)}
+    if days & recent:
+        return 0
+    if not days:
+        return STRIP_DAYS
+    newest = datetime.fromisoformat(max(days)).replace(tzinfo=UTC)
+    return max(VERIFY_SILENT_DAYS, (now - newest).days)
 
 
 def build_health_report(
@@ -166,10 +231,14 @@ def build_health_report(
     sns: SNSClient,
     settings: ReportSettings,
     now: datetime,
+    result: VerifyResult | None = None,
+    alarms: tuple[AlarmEvent, ...] | None = None,
 ) -> HealthReport:
     """The report as data: verify's checks, 30 days of their history, prune's plan, records, alarms,
-    and whether every alarm address still gets the alarms."""
-    result = run_checks(ec2, rds, s3, settings.verify, now)
+    and whether every alarm address still gets the alarms. ``result`` (verify's checks) and ``alarms``
+    may come from the caller (backupctl status shows the alarms in ALARM now, not the week's)."""
+    if result is None:
+        result = run_checks(ec2, rds, s3, settings.verify, now)
     history = verify_history(cloudwatch, result.checks, now)
     _, items = retention_plan(ec2, rds, settings.retention, now)
     counts = retention_counts(items)
@@ -190,7 +259,7 @@ def build_health_report(
                 newest_good=good.id if good else None,
                 newest_good_time=good.created if good else None,
                 age_hours=check.age_hours,
-                problems=tuple(check.problems),
+                issues=tuple(check.issues),
                 kept=kept,
                 policy_keeps=policy,
                 strip=daily_strip(days, now),
@@ -209,15 +278,26 @@ def build_health_report(
             for source, kinds in sorted(sources.items())
         ),
         restore_test=last_restore_test(s3, settings.verify.bucket, now),
-        alarms=tuple(alarms_this_week(cloudwatch, settings.alarm_prefix, now)),
+        alarms=week_alarms(cloudwatch, settings.alarm_prefix, now, settings.language)
+        if alarms is None
+        else alarms,
         quota=Quota(quota.used, quota.limit) if quota else None,
-        notes=(*result.general, *(n for c in result.checks for n in c.notes)),
+        notes=tuple(n for c in result.checks for n in c.notes),
         unconfirmed=_unconfirmed(sns, settings),
         timezone=settings.verify.timezone,
+        selection_problems=tuple(result.general),
+        selection_tag=result.selection_tag,
+        verify_silent_days=_silent_days(history, now),
+        stack=contracts.stack_of_alarm_prefix(settings.alarm_prefix),
+        region=cloudwatch.meta.region_name or "",
+        topic_arn=settings.topic_arn,
+        alarm_prefix=settings.alarm_prefix,
     )
 
 
 def _unconfirmed(sns: SNSClient, settings: ReportSettings) -> tuple[str, ...]:
+    if not settings.topic_arn:
+        return ()
     try:
         subscriptions = mail_subscriptions(sns, settings.topic_arn, settings.recipients)
     except ClientError as err:  # the mail goes out anyway; the log says why this part is missing
@@ -248,7 +328,7 @@ def send(report: HealthReport, settings: ReportSettings, ses: SESV2Client, sns: 
             return Sent("ses", message_id, report)
         except SesNotReady as refused:
             logger.error("SES refused the report; sending it by SNS", extra={"code": refused.code})
-            note = f"{refused}; is the sender verified in SES?"
+            note = say("mail.ses_refused", report.language, sender=refused.sender, code=refused.code)
             report = replace(report, notes=(*report.notes, note))
     message_id = publish_to_topic(sns, settings.topic_arn, subject(report), render_text(report))
     return Sent("sns", message_id, report)
@@ -292,6 +372,7 @@ def send_weekly_report(
         "subject": subject(sent.report),
         "ok": sent.report.ok,
         "problems": sent.report.todo(),
+        "causes": [f.cause for f in sent.report.problems()],
         "alarms": len(sent.report.alarms),
     }
     if not write_record_once(s3, bucket, key, record):
