@@ -9,7 +9,6 @@ CloudFormation cannot create).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
@@ -20,16 +19,35 @@ from constructs import Construct
 
 from infra.config import Config
 from lambdas.common import contracts as m
-
-QUOTA_ALARM_PERCENT: Final = 80
+from lambdas.common.messages import QUOTA_ALARM_PERCENT, alarm_description
 
 
 class HealthAlarms:
     """Creates the alarms (``alarms``) and the dashboard in ``scope``; names start with ``prefix``."""
 
-    def __init__(self, scope: Construct, *, prefix: str, topic: sns.ITopic) -> None:
-        self.scope, self.prefix, self.topic = scope, prefix, topic
+    def __init__(self, scope: Construct, *, prefix: str, topic: sns.ITopic, config: Config) -> None:
+        self.scope, self.prefix, self.topic, self.config = scope, prefix, topic, config
         self.alarms: list[cw.Alarm] = []
+
+    def describe(self, base: str) -> str:
+        """The alarm's description in the configured language, from the catalogue (the weekly mail
+        shows the same words as the next step of an alarm)."""
+        targets = self.config.targets
+        hours = {
+            m.KIND_DUMP: targets.dump_max_age_hours,
+            m.KIND_RDS: targets.rds_max_age_hours,
+            m.KIND_AMI: targets.ami_max_age_hours,
+        }
+        text = alarm_description(
+            base,
+            self.config.language,
+            stack=Stack.of(self.scope).stack_name,
+            hours=hours,
+            quota_percent=QUOTA_ALARM_PERCENT,
+        )
+        if text is None:
+            raise ValueError(f"no alarm description for {base!r} in lambdas/common/messages.py")
+        return text
 
     def check_results(self) -> None:
         """The restore test, the daily verification and the RDS snapshot quota."""
@@ -44,12 +62,7 @@ class HealthAlarms:
             threshold=1,
             comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
             missing=cw.TreatMissingData.NOT_BREACHING,
-            description=(
-                "The weekly restore test found a dump that could not be restored (checksum mismatch, truncated "
-                "or unreadable file). Read the record under reports/restore-tests/ in the backup bucket, then "
-                "make a fresh dump (Systems Manager > Run Command > the schoolbackup dump document) and run the "
-                "restore_test function again (Lambda console > Test with the event {}) to check it."
-            ),
+            description=self.describe("RestoreTestFailed"),
         )
         self.alarm(
             "VerificationFailed",
@@ -62,10 +75,7 @@ class HealthAlarms:
             threshold=0,
             comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
             missing=cw.TreatMissingData.NOT_BREACHING,
-            description=(
-                "The daily backup check found a missing, stale or damaged backup. Open the verify function's "
-                "log in CloudWatch: each problem names the server or database and what is wrong."
-            ),
+            description=self.describe("VerificationFailed"),
         )
         self.alarm(
             "RdsSnapshotQuota",
@@ -78,11 +88,7 @@ class HealthAlarms:
             threshold=QUOTA_ALARM_PERCENT,
             comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
             missing=cw.TreatMissingData.NOT_BREACHING,
-            description=(
-                f"More than {QUOTA_ALARM_PERCENT} % of the RDS manual snapshot quota is used; when it is full, "
-                "no database snapshot can be made. Check that the prune job runs, delete old manual snapshots "
-                "that schoolbackup did not make, or ask AWS (Service Quotas) for a higher limit."
-            ),
+            description=self.describe("RdsSnapshotQuota"),
         )
 
     def alarm(
@@ -120,12 +126,7 @@ class HealthAlarms:
             threshold=0,
             comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
             missing=cw.TreatMissingData.NOT_BREACHING,
-            description=(
-                f"The schoolbackup job {job} failed. Open its log group in CloudWatch (the error names what went "
-                f"wrong and which server or database), fix the cause, then run it again from the Lambda console: "
-                'Test with the event {"scheduled_time": "<the missed run, e.g. 2026-11-27T02:30:00Z>"} repeats '
-                "that run and never creates a backup twice."
-            ),
+            description=self.describe(f"{job}-errors"),
         )
 
     def backup_ages(self, config: Config) -> None:
@@ -133,24 +134,6 @@ class HealthAlarms:
             m.KIND_DUMP: config.targets.dump_max_age_hours,
             m.KIND_RDS: config.targets.rds_max_age_hours,
             m.KIND_AMI: config.targets.ami_max_age_hours,
-        }
-        what = {
-            m.KIND_DUMP: "files and database dump",
-            m.KIND_RDS: "database snapshot",
-            m.KIND_AMI: "server image (AMI)",
-        }
-        stack_name = Stack.of(self.scope).stack_name
-        lambda_rerun = "Check the log of the job that makes it, then run that job again from the Lambda console (Test with {})."
-        rerun = {
-            m.KIND_DUMP: (
-                "The dump runs on the server through Systems Manager: open Systems "
-                "Manager, Run Command, Command history, and the last run of the schoolbackup dump document; its "
-                f"output is in the CloudWatch log group /schoolbackup/{stack_name}/dump and its last line names the "
-                "failed step. After fixing the cause, run the document again (Run command, target the server, "
-                "leave ScheduledTime empty)."
-            ),
-            m.KIND_RDS: lambda_rerun,
-            m.KIND_AMI: lambda_rerun,
         }
         for kind, hours in targets.items():
             if kind == m.KIND_DUMP and not config.dump.enabled:
@@ -171,11 +154,7 @@ class HealthAlarms:
                 # around a run (yesterday's point just out of the window, today's not yet in) can never
                 # raise a false alarm; a stale backup is also reported at once by VerificationFailed.
                 periods=2,
-                description=(
-                    f"The newest good {what[kind]} of some server or database is older than {hours} hours, or the "
-                    "daily check did not run for two days. The verify function's log names which one. "
-                    + rerun[kind]
-                ),
+                description=self.describe(f"{kind}-backup-age"),
             )
 
     def dashboard(self, functions: Sequence[lambda_.IFunction]) -> cw.Dashboard:

@@ -36,7 +36,8 @@ from infra.monitoring import AlarmTopic
 from infra.nag import acknowledge
 from infra.schedules import SCHEDULED_TIME, JobSchedules
 from infra.storage import BackupStorage
-from lambdas.common.contracts import DUMP_PREFIX
+from lambdas.common.contracts import DUMP_PREFIX, dump_log_group_name
+from lambdas.common.messages import say
 
 JOB: Final = "dump"
 SCRIPT: Final = Path(__file__).resolve().parent.parent / "lambdas" / "dump" / "schoolbackup-dump.sh"
@@ -187,7 +188,7 @@ class DumpJob(Construct):
             return
         self.config, self.storage = config, storage
         stack = Stack.of(self)
-        self.log_group_name = f"/schoolbackup/{stack.stack_name}/dump"
+        self.log_group_name = dump_log_group_name(stack.stack_name)
         self.log_group = self._output_log_group()
         self.document_name, self.document = self._document()
         self.schedule = self._schedule(schedules)
@@ -455,15 +456,15 @@ class DumpJob(Construct):
                 failure_rule_name,
                 events.RuleTargetInput.from_text(
                     # No other <...> in this text: EventBridge reads every <name> as a placeholder.
-                    f"The schoolbackup dump on server {instance} did not succeed (status: {status}). "
-                    f"Document {self.document_name}, command id {command}. "
-                    f"The output is in the CloudWatch log group {log_group_name} (console: CloudWatch, "
-                    f"Log groups, {log_group_name}, stream {command}/{instance}/dump/stdout). "
-                    "The last line of the log says which step failed "
-                    "('schoolbackup-dump: FAILED at step ...' followed by the reason). "
-                    "This run left no complete dump (no manifest.json). After fixing the cause, run it again "
-                    f"from the console: Systems Manager, Run Command, Run command, document {self.document_name}, "
-                    "target this server (leave ScheduledTime empty)."
+                    say(
+                        "dump.failed_mail",
+                        self.config.language,
+                        instance=instance,
+                        status=status,
+                        command=command,
+                        document=self.document_name,
+                        log_group=log_group_name,
+                    )
                 ),
             )
         )

@@ -23,6 +23,7 @@ from constructs import Construct
 from infra.config import Config
 from infra.nag import acknowledge
 from lambdas.common.contracts import job_resource_name
+from lambdas.common.messages import say
 
 SCHEDULED_TIME: Final = "<aws.scheduler.scheduled-time>"
 MAX_RETRIES: Final = 3
@@ -59,12 +60,7 @@ class JobSchedules(Construct):
             self,
             "DeadLetterQueueNotEmpty",
             alarm_name=f"{Stack.of(self).stack_name}-schedule-dead-letters",
-            alarm_description=(
-                "A scheduled backup job could not be started even after retries (its event is in the "
-                "schoolbackup dead-letter queue). Open the SQS queue in the console, read the message to see "
-                "which job, check that its Lambda function or server still exists, then run the job by hand "
-                "from the Lambda console (Test with the event {}) and purge the queue."
-            ),
+            alarm_description=say("alarm.schedule-dead-letters", config.language),
             metric=self.dead_letter_queue.metric_approximate_number_of_messages_visible(
                 period=Duration.minutes(5), statistic="Maximum"
             ),

@@ -9,7 +9,7 @@ schedule in the configured timezone. Exit 1 when anything needs the admin.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,13 +22,14 @@ from infra.cron import parse_cron
 from lambdas.common import contracts
 from lambdas.common.aws.subscriptions import mail_subscriptions, topic_by_name
 from lambdas.common.contracts import REPORT_PREFIX
-from lambdas.common.jobs.report import last_restore_test
-from lambdas.common.jobs.verify import Check, run_checks
-from lambdas.common.settings import VerifySettings
+from lambdas.common.jobs.report import build_health_report, now_in_alarm
+from lambdas.common.jobs.verify import Check, VerifyResult, run_checks
+from lambdas.common.messages import say
+from lambdas.common.rendering import findings_text, headline
+from lambdas.common.settings import ReportSettings, VerifySettings
+from lambdas.common.week import HealthReport
 
 LAST_VERIFY_WINDOW = timedelta(days=3)
-RESTORE_TEST_WINDOW = timedelta(days=8)
-KIND_LABEL = {"dump": "files + DB dump", "rds": "RDS snapshot", "ami": "AMI"}
 
 
 @dataclass
@@ -43,12 +44,15 @@ class Status:
     subscriptions: list[dict[str, Any]] = field(default_factory=list)
     schedules: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)  # the problems, grouped, with next steps
+    report: HealthReport | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "generated_at": self.generated_at,
             "ok": not self.problems,
             "problems": self.problems,
+            "findings": self.findings,
             "sources": self.sources,
             "verification": self.verification,
             "restore_test": self.restore_test,
@@ -64,17 +68,7 @@ def _backup(seen: Any) -> dict[str, Any] | None:
     return None if seen is None else seen.as_dict()
 
 
-def _source_rows(cli: Cli, now: datetime, status: Status) -> None:
-    aws, config = cli.aws, cli.config
-    ec2, rds = aws.ec2(), aws.rds()
-    settings = VerifySettings(
-        bucket=aws.bucket,
-        selection=config.selection,
-        retention=config.retention,
-        dump_enabled=config.dump.enabled,
-        targets=config.targets,
-    )
-    result = run_checks(ec2, rds, aws.s3(), settings, now)
+def _source_rows(result: VerifyResult, status: Status) -> None:
     by_source: dict[str, list[Check]] = {}
     for check in result.checks:
         by_source.setdefault(check.source, []).append(check)
@@ -99,11 +93,10 @@ def _source_rows(cli: Cli, now: datetime, status: Status) -> None:
                 ],
             }
         )
-    status.problems += result.problems
 
 
-def _verification(cli: Cli, now: datetime, status: Status) -> None:
-    """The last run of verify, from its VerificationFailures metric."""
+def _verification(cli: Cli, now: datetime, status: Status) -> int:
+    """The last run of verify, from its VerificationFailures metric; the days it has been silent (0: not)."""
     answer = cli.aws.cloudwatch().get_metric_statistics(
         Namespace=contracts.NAMESPACE,
         MetricName=contracts.VERIFY_FAILURES,
@@ -115,21 +108,19 @@ def _verification(cli: Cli, now: datetime, status: Status) -> None:
     points = sorted(answer.get("Datapoints", []), key=lambda p: p["Timestamp"])
     if not points:
         status.verification = {"last_run": None, "failures": None}
-        status.problems.append(
-            f"The daily verification has not reported in the last {LAST_VERIFY_WINDOW.days} days: "
-            "is the verify job running? (`backupctl run verify`)"
-        )
-        return
+        return LAST_VERIFY_WINDOW.days
     last = points[-1]
-    failures = int(last.get("Maximum", 0))
-    status.verification = {"last_run": last["Timestamp"].astimezone(UTC), "failures": failures}
+    status.verification = {
+        "last_run": last["Timestamp"].astimezone(UTC),
+        "failures": int(last.get("Maximum", 0)),
+    }
+    return 0
 
 
-def _restore_test(cli: Cli, now: datetime, status: Status) -> None:
-    found = last_restore_test(cli.aws.s3(), cli.aws.bucket, now)
+def _restore_test(report: HealthReport, status: Status) -> None:
+    found = report.restore_test
     if found is None:
         status.restore_test = {"last_run": None}
-        status.problems.append("No restore test has run yet (`backupctl run restore_test`).")
         return
     status.restore_test = {
         "last_run": found.when,
@@ -138,12 +129,6 @@ def _restore_test(cli: Cli, now: datetime, status: Status) -> None:
         "dump": found.dump,
         "problems": list(found.problems),
     }
-    if not found.passed:
-        status.problems.append(
-            f"The last restore test ({found.when:%Y-%m-%d}) failed: " + " ".join(found.problems)
-        )
-    elif now - found.when > RESTORE_TEST_WINDOW:
-        status.problems.append(f"The last restore test ran on {found.when:%Y-%m-%d}, more than a week ago.")
 
 
 def _newest_record(cli: Cli, folder: str) -> dict[str, Any]:
@@ -156,40 +141,19 @@ def _newest_record(cli: Cli, folder: str) -> dict[str, Any]:
     return {"last": keys[-1] if keys else None, "deployed": False}
 
 
-def _alarms(cli: Cli, status: Status) -> None:
-    pages = (
-        cli.aws.cloudwatch()
-        .get_paginator("describe_alarms")
-        .paginate(AlarmNamePrefix=cli.aws.alarm_prefix, StateValue="ALARM")
-    )
-    for page in pages:
-        for alarm in page.get("MetricAlarms", []):
-            status.alarms.append({"name": alarm["AlarmName"], "reason": alarm.get("StateReason", "")})
-            status.problems.append(f"Alarm {alarm['AlarmName']} is in ALARM: {alarm.get('StateReason', '')}")
-
-
-def _subscriptions(cli: Cli, status: Status) -> None:
+def _subscriptions(cli: Cli, status: Status) -> str:
+    """The alarm topic's ARN ("" when it does not exist) and each address's subscription."""
     name = contracts.alarm_topic_name(cli.aws.stack)
     sns = cli.aws.sns()
     arn = topic_by_name(sns, name)
     if arn is None:
-        status.problems.append(
-            f"The alarm topic {name} does not exist: is the stack {cli.aws.stack} deployed here?"
-        )
-        return
+        status.problems.append(say("status.no_topic", cli.config.language, name=name, stack=cli.aws.stack))
+        return ""
     for sub in mail_subscriptions(sns, arn, cli.config.notification_emails):
         status.subscriptions.append(
             {"address": sub.address, "confirmed": sub.confirmed, "subscribed": sub.subscribed}
         )
-        if not sub.subscribed:
-            status.problems.append(
-                f"{sub.address} is not subscribed to the alarm topic: alarms do not reach it."
-            )
-        elif not sub.confirmed:
-            status.problems.append(
-                f"{sub.address} has not confirmed the alarm subscription: alarms do not reach it until the "
-                "link in the AWS Notification mail is clicked."
-            )
+    return arn
 
 
 def _schedules(cli: Cli, now: datetime, status: Status) -> None:
@@ -210,14 +174,48 @@ def _schedules(cli: Cli, now: datetime, status: Status) -> None:
 
 
 def gather(cli: Cli, now: datetime) -> Status:
+    """Everything ``status`` shows; its problems are the weekly mail's (lambdas.common.week), with the
+    alarms in ALARM now instead of the week's."""
+    aws, config = cli.aws, cli.config
     status = Status(generated_at=now)
-    _source_rows(cli, now, status)
-    _verification(cli, now, status)
-    _restore_test(cli, now, status)
+    settings = ReportSettings(
+        verify=VerifySettings(
+            bucket=aws.bucket,
+            selection=config.selection,
+            retention=config.retention,
+            dump_enabled=config.dump.enabled,
+            targets=config.targets,
+            timezone=config.timezone,
+            language=config.language,
+        ),
+        topic_arn=_subscriptions(cli, status),
+        alarm_prefix=aws.alarm_prefix,
+        recipients=config.notification_emails,
+    )
+    ec2, rds, s3, cloudwatch, sns = aws.ec2(), aws.rds(), aws.s3(), aws.cloudwatch(), aws.sns()
+    result = run_checks(ec2, rds, s3, settings.verify, now)
+    _source_rows(result, status)
+    silent = _verification(cli, now, status)
+    alarms = now_in_alarm(cloudwatch, aws.alarm_prefix, now, config.language)
+    report = build_health_report(
+        ec2=ec2,
+        rds=rds,
+        s3=s3,
+        cloudwatch=cloudwatch,
+        sns=sns,
+        settings=settings,
+        now=now,
+        result=result,
+        alarms=alarms,
+    )
+    report = replace(report, verify_silent_days=silent, stack=aws.stack, region=aws.region_name)
+    status.report = report
+    status.findings = [asdict(f) for f in report.problems()]
+    status.problems = [*status.problems, *report.todo()]
+    status.alarms = [{"name": a.name, "since": a.when, "reason": a.reason} for a in alarms]
+    _restore_test(report, status)
     status.drill = _newest_record(cli, "drills")
     status.iam_review = _newest_record(cli, "iam")
-    _alarms(cli, status)
-    _subscriptions(cli, status)
     _schedules(cli, now, status)
     return status
 
@@ -227,7 +225,7 @@ def _local(cli: Cli, when: datetime | None) -> str:
 
 
 def show(cli: Cli, status: Status, out: Output) -> None:
-    zone = cli.config.timezone
+    lang, zone = cli.config.language, cli.config.timezone
     rows = []
     for source in status.sources:
         label = f"{source['name']} ({source['id']})" if source["name"] else source["id"]
@@ -236,64 +234,68 @@ def show(cli: Cli, status: Status, out: Output) -> None:
             rows.append(
                 [
                     label,
-                    KIND_LABEL.get(b["kind"], b["kind"]),
-                    newest["id"] if newest else "none",
+                    say(f"kind.{b['kind']}", lang),
+                    newest["id"] if newest else say("status.none", lang),
                     b["state"] or "-",
                     f"{age_text(b['age_hours'])} / {age_text(float(b['target_hours']))}",
-                    "ok" if b["ok"] else "PROBLEM",
+                    say("mail.ok" if b["ok"] else "mail.problem", lang),
                 ]
             )
             label = ""
     out.table(
-        f"Backups ({cli.aws.stack}, {cli.aws.region_name})",
-        ["source", "kind", "newest", "state", "age / target", ""],
+        say("status.backups", lang, stack=cli.aws.stack, region=cli.aws.region_name),
+        say("status.columns", lang).split("|"),
         rows,
     )
     v = status.verification
-    out.line(
-        "Last verification: "
-        + (
-            "none in the last 3 days"
-            if v.get("last_run") is None
-            else f"{_local(cli, v['last_run'])} ({v['failures']} failure(s))"
-        )
+    last_verify = (
+        say("status.verify_none", lang)
+        if v.get("last_run") is None
+        else say("status.verify_run", lang, when=_local(cli, v["last_run"]), n=v["failures"])
     )
+    out.line(say("status.last_verify", lang, value=last_verify))
     r = status.restore_test
-    out.line(
-        "Last restore test: "
-        + (
-            "none yet"
-            if r.get("last_run") is None
-            else f"{_local(cli, r['last_run'])}: {'passed' if r['passed'] else 'FAILED'} in {r['duration_seconds']:.0f} s"
+    last_restore = (
+        say("status.restore_none", lang)
+        if r.get("last_run") is None
+        else say(
+            "status.restore_run",
+            lang,
+            when=_local(cli, r["last_run"]),
+            result=say("mail.passed" if r["passed"] else "mail.failed", lang),
+            seconds=f"{r['duration_seconds']:.0f}",
         )
     )
-    out.line(
-        "Last restore drill: not deployed yet"
-        if status.drill["last"] is None
-        else f"Last restore drill: {status.drill['last']}"
-    )
-    out.line(
-        "Last IAM review: not deployed yet"
-        if status.iam_review["last"] is None
-        else f"Last IAM review: {status.iam_review['last']}"
-    )
-    out.line("Alarms in ALARM: " + (", ".join(a["name"] for a in status.alarms) or "none"))
+    out.line(say("status.last_restore", lang, value=last_restore))
+    not_deployed = say("status.not_deployed", lang)
+    out.line(say("status.last_drill", lang, value=status.drill["last"] or not_deployed))
+    out.line(say("status.last_iam", lang, value=status.iam_review["last"] or not_deployed))
+    names = ", ".join(a["name"] for a in status.alarms) or say("status.none", lang)
+    out.line(say("status.in_alarm", lang, names=names))
     for sub in status.subscriptions:
-        out.line(f"Alarm mail to {sub['address']}: " + ("confirmed" if sub["confirmed"] else "NOT CONFIRMED"))
+        state = (
+            "status.confirmed"
+            if sub["confirmed"]
+            else "status.not_confirmed"
+            if sub["subscribed"]
+            else "status.not_subscribed"
+        )
+        out.line(say("status.mail_to", lang, address=sub["address"], state=say(state, lang)))
     out.table(
-        f"Next runs ({zone})",
-        ["job", "next run"],
-        [
-            [s["job"], _local(cli, s["next_run"]) if s["deployed"] else "not deployed yet"]
-            for s in status.schedules
-        ],
+        say("status.next_runs", lang, zone=zone),
+        say("status.next_columns", lang).split("|"),
+        [[s["job"], _local(cli, s["next_run"]) if s["deployed"] else not_deployed] for s in status.schedules],
     )
-    if status.problems:
-        out.line(f"{len(status.problems)} thing(s) need you:", style="bold red")
-        for problem in status.problems:
-            out.line(f" - {problem}")
-    else:
-        out.line("All good: every backup is fresh and usable, and alarms reach everyone.", style="bold green")
+    if not status.problems:
+        out.line(say("status.all_good", lang), style="bold green")
+        return
+    found = status.report.problems() if status.report is not None else ()
+    out.line(headline(status.report) if status.report is not None and found else "", style="bold red")
+    extra = status.problems[: len(status.problems) - len(found)]  # the stack's own (no alarm topic)
+    for problem in extra:
+        out.line(f" - {problem}")
+    for line in findings_text(found, lang):
+        out.line(line)
 
 
 def register(app: typer.Typer) -> None:

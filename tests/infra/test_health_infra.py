@@ -47,7 +47,8 @@ def test_backup_age_alarm_per_kind_watches_worst_age_and_breaches_on_missing_dat
         for words in ("Systems Manager, Run Command, Command history", "/schoolbackup/SchoolBackup/dump"):
             assert words in props["AlarmDescription"]
     else:
-        assert "run that job again from the Lambda console" in props["AlarmDescription"]
+        job = {"rds": "rds_snapshot", "ami": "ami_backup"}[kind]
+        assert f"run that job again (backupctl run {job})" in props["AlarmDescription"]
 
 
 @pytest.mark.parametrize(

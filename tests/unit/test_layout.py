@@ -16,7 +16,12 @@ LAMBDAS = ROOT / "lambdas"
 COMMON = LAMBDAS / "common"
 FUNCTIONS = sorted(p.parent.name for p in LAMBDAS.glob("*/handler.py"))
 # What infra may take from the Lambda code: the CDK-free, boto3-free contracts and settings.
-INFRA_MAY_IMPORT = ("lambdas.common.contracts", "lambdas.common.settings", "lambdas.common.retention")
+INFRA_MAY_IMPORT = (
+    "lambdas.common.contracts",
+    "lambdas.common.settings",
+    "lambdas.common.retention",
+    "lambdas.common.messages",  # the alarm descriptions and the dump's failure mail, in the configured language
+)
 # Modules that may send metrics or read the environment (everything else gets clients and settings).
 PUBLISHERS = {"publishing.py", "observability.py"}
 ENVIRONMENT_READERS = {"settings.py"}
