@@ -33,6 +33,7 @@ from cli.backupctl.output import Output
 from infra.config import CONTEXT_KEY, Config, ConfigError, load_config
 from lambdas.common.aws.errors import error_code, error_text
 from lambdas.common.contracts import alarm_prefix, bucket_name, job_resource_name
+from lambdas.common.messages import say
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -186,6 +187,18 @@ class Cli:
         if self._config is None:
             self._config = read_config(self.config_path)
         return self._config
+
+    @property
+    def language(self) -> str:
+        """The configuration's ``language`` (English while the configuration itself cannot be read)."""
+        try:
+            return self.config.language
+        except CliError:
+            return "en"
+
+    def say(self, key: str, **values: object) -> str:
+        """The catalogue's sentence ``key`` (lambdas.common.messages) in the configured language."""
+        return say(key, self.language, **values)
 
 
 def speaks_aws(command: Callable[P, R]) -> Callable[P, R]:

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from typing import Final
 
 from lambdas.common.contracts import JOB_OF_KIND, KIND_DUMP, dump_log_group_name
+from lambdas.common.texts import cli_common, cli_files, cli_restore, cli_simulate
 
 LANGUAGES: Final = ("en", "de")
 QUOTA_ALARM_PERCENT: Final = 80  # the RDS snapshot quota alarm, and a problem in the weekly mail
 
 # key: (English, German). Placeholders in braces; both texts name the same ones.
-CATALOGUE: Final[Mapping[str, tuple[str, str]]] = {
+_SYSTEM: Final[Mapping[str, tuple[str, str]]] = {
     # --- the weekly mail -------------------------------------------------------------------------
     "mail.title": ("schoolbackup weekly report", "schoolbackup Wochenbericht"),
     "mail.times_in": ("All times in {zone}.", "Alle Zeitangaben in {zone}."),
@@ -484,6 +485,22 @@ CATALOGUE: Final[Mapping[str, tuple[str, str]]] = {
         "{address} hat das Alarm-Thema nicht abonniert: Alarme erreichen diese Adresse nicht.",
     ),
 }
+
+
+def _merged(*parts: Mapping[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    merged: dict[str, tuple[str, str]] = {}
+    for part in parts:
+        twice = merged.keys() & part.keys()
+        if twice:
+            raise ValueError(f"message keys defined twice: {sorted(twice)}")
+        merged.update(part)
+    return merged
+
+
+# The one catalogue: the system's sentences and backupctl's (lambdas/common/texts/).
+CATALOGUE: Final[Mapping[str, tuple[str, str]]] = _merged(
+    _SYSTEM, cli_common.ENTRIES, cli_restore.ENTRIES, cli_files.ENTRIES, cli_simulate.ENTRIES
+)
 
 
 def _join(values: tuple[Msg, ...], language: str) -> str:

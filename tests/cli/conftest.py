@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -22,6 +23,8 @@ from cli.backupctl.app import app
 from cli.backupctl.dumpwriter import WrittenDump, tar_gz, write_dump_slot
 from cli.backupctl.rehearsal import create_database, launch_server
 from lambdas.common.contracts import bucket_name
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "eu-central-2"
@@ -187,3 +190,15 @@ def replace_object(key: str, data: bytes) -> None:
 
 
 NIGHT = datetime(2026, 11, 26, 0, 30, tzinfo=UTC)  # 01:30 in Zurich on 26.11.2026, the dump's default time
+
+
+@pytest.fixture
+def german_config(tmp_path: Path) -> Path:
+    """The repository's cdk.json with ``language: de``: pass ``--config <it>`` before the command."""
+    context = json.loads((REPO_ROOT / "cdk.json").read_text(encoding="utf-8"))
+    for block in context["context"].values():
+        if isinstance(block, dict) and "language" in block:
+            block["language"] = "de"
+    path = tmp_path / "cdk.json"
+    path.write_text(json.dumps(context), encoding="utf-8")
+    return path
