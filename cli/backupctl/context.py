@@ -49,10 +49,6 @@ RETRIES = BotoConfig(retries={"mode": "standard", "max_attempts": 5}, connect_ti
 # For calls that must not be sent twice (a retry after a lost answer would start a second dump or collide
 # with the restore it already started): one attempt, and TCP keepalive so a long wait is not cut by a NAT.
 ONCE = BotoConfig(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=120, tcp_keepalive=True)
-NO_CREDENTIALS = (
-    "No AWS credentials found: log in with `aws sso login` or `aws configure` (or pass --profile), "
-    "then run backupctl again."
-)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -79,7 +75,10 @@ def domain_logs_to_stderr(verbose: bool) -> None:
 
 
 def read_config(path: Path | None = None) -> Config:
-    """The configuration block of cdk.json (``path``, else ./cdk.json, else the repository's), validated."""
+    """The configuration block of cdk.json (``path``, else ./cdk.json, else the repository's), validated.
+
+    Its sentences stay English: the language is part of the configuration that could not be read.
+    """
     candidates = [path] if path else [Path("cdk.json"), REPO_ROOT / "cdk.json"]
     found = next((p for p in candidates if p is not None and p.is_file()), None)
     if found is None:
@@ -102,6 +101,8 @@ class Aws:
     region: str | None = None
     endpoint_url: str | None = None
     stack: str = "SchoolBackup"
+    # The language of its sentences: the Cli points it at the configuration's (English on its own).
+    speaks: Callable[[], str] = field(default=lambda: "en", repr=False)
     _session: boto3.Session | None = field(default=None, repr=False)
     _account: str | None = field(default=None, repr=False)
 
@@ -111,8 +112,7 @@ class Aws:
                 self._session = boto3.Session(profile_name=self.profile, region_name=self.region)
             except ProfileNotFound:
                 raise CliError(
-                    f"There is no AWS profile named {self.profile!r} (see `aws configure list-profiles`)",
-                    USAGE,
+                    say("cli.common.no_profile", self.speaks(), profile=self.profile), USAGE
                 ) from None
         return self._session
 
@@ -120,7 +120,7 @@ class Aws:
     def region_name(self) -> str:
         region = self.session().region_name
         if not region:
-            raise CliError("No AWS region is set: pass --region eu-central-2 or export AWS_REGION.", USAGE)
+            raise CliError(say("cli.common.no_region", self.speaks()), USAGE)
         return region
 
     def client(self, service: str, config: BotoConfig = RETRIES) -> Any:
@@ -182,6 +182,9 @@ class Cli:
     config_path: Path | None = None
     _config: Config | None = None
 
+    def __post_init__(self) -> None:
+        self.aws.speaks = lambda: self.language
+
     @property
     def config(self) -> Config:
         if self._config is None:
@@ -201,24 +204,36 @@ class Cli:
         return say(key, self.language, **values)
 
 
+def _language(values: tuple[object, ...]) -> str:
+    """The configured language of the command's ``Cli`` (its ``ctx.obj``), English without one."""
+    for value in values:
+        cli = getattr(value, "obj", None)
+        if isinstance(cli, Cli):
+            return cli.language
+    return "en"
+
+
 def speaks_aws(command: Callable[P, R]) -> Callable[P, R]:
     """Turn what AWS (or the lack of it) says into one sentence and exit status 1 (2 for bad usage)."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        def fail(key: str, **values: object) -> None:
+            Output().error(say(key, _language((*args, *kwargs.values())), **values))
+
         try:
             return command(*args, **kwargs)
         except CliError as err:
             Output().error(str(err))
             raise typer.Exit(err.exit_code) from None
         except NoCredentialsError:
-            Output().error(NO_CREDENTIALS)
+            fail("cli.common.no_credentials")
             raise typer.Exit(PROBLEM) from None
         except NoRegionError:
-            Output().error("No AWS region is set: pass --region eu-central-2 or export AWS_REGION.")
+            fail("cli.common.no_region")
             raise typer.Exit(USAGE) from None
         except EndpointConnectionError as err:
-            Output().error(f"Cannot reach AWS ({err}); check the network or --endpoint-url.")
+            fail("cli.common.unreachable", error=err)
             raise typer.Exit(PROBLEM) from None
         except ClientError as err:
             code = error_code(err)
@@ -228,14 +243,12 @@ def speaks_aws(command: Callable[P, R]) -> Callable[P, R]:
                 "InvalidClientTokenId",
                 "UnrecognizedClientException",
             ):
-                Output().error(
-                    f"The AWS credentials do not work ({code}): log in again, then run backupctl again."
-                )
+                fail("cli.common.credentials_rejected", code=code)
             else:
-                Output().error(f"AWS refused {err.operation_name}: {error_text(err)}")
+                fail("cli.common.aws_refused", operation=err.operation_name, reason=error_text(err))
             raise typer.Exit(PROBLEM) from None
         except BotoCoreError as err:
-            Output().error(f"AWS call failed: {err}")
+            fail("cli.common.aws_failed", error=err)
             raise typer.Exit(PROBLEM) from None
 
     return wrapper

@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lambdas.common.messages import say
+
 
 def _default(value: Any) -> Any:
     if isinstance(value, datetime):
@@ -60,7 +62,11 @@ class Output:
         self.errors.print(f"backupctl: {text}", style="bold red", markup=False)
 
 
-def age_text(hours: float | None) -> str:
+def age_text(hours: float | None, language: str = "en") -> str:
+    """An age for a table: hours up to three days, then days (German with a decimal comma)."""
     if hours is None:
         return "-"
-    return f"{hours:.0f} h" if hours < 72 else f"{hours / 24:.1f} days"
+    if hours < 72:
+        return f"{hours:.0f} h"
+    days = f"{hours / 24:.1f}"
+    return say("cli.common.age_days", language, days=days.replace(".", ",") if language == "de" else days)

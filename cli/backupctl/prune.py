@@ -22,12 +22,9 @@ def register(app: typer.Typer) -> None:
         as_json: JsonFlag = False,
     ) -> None:
         """The retention plan for every AMI and RDS snapshot: keep or delete, and why. Deletes nothing."""
-        if not dry_run:
-            raise UsageError(
-                "backupctl only shows the plan (prune --dry-run); the prune job deletes "
-                "(it runs daily, or now with `backupctl run prune`)."
-            )
         cli: Cli = ctx.obj
+        if not dry_run:
+            raise UsageError(cli.say("cli.common.prune_dry_run_only"))
         policy = cli.config.retention
         now = datetime.now(UTC)
         _, items = plan(cli.aws.ec2(), cli.aws.rds(), policy, now)
@@ -51,6 +48,7 @@ def register(app: typer.Typer) -> None:
             )
             return
         zone = cli.config.zone
+        delete, keep = cli.say("cli.common.prune_delete"), cli.say("cli.common.prune_keep")
         rows = [
             [
                 i.source or "-",
@@ -58,15 +56,21 @@ def register(app: typer.Typer) -> None:
                 i.name,
                 "-" if i.created is None else f"{i.created.astimezone(zone):%d.%m.%Y %H:%M}",
                 str(i.backup_state or i.state),
-                "DELETE" if i.delete else "keep",
+                delete if i.delete else keep,
                 i.reason,
             ]
             for i in sorted(items, key=lambda i: (i.source or "", i.kind, i.created or now), reverse=True)
         ]
         out.table(
-            f"Retention plan ({policy.keep_daily} daily, {policy.keep_weekly} weekly, {policy.keep_monthly} monthly, "
-            f"max {policy.max_age_days} days, at least {policy.min_keep} usable kept)",
-            ["source", "kind", "backup", f"made ({cli.config.timezone})", "state", "action", "why"],
+            cli.say(
+                "cli.common.prune_title",
+                daily=policy.keep_daily,
+                weekly=policy.keep_weekly,
+                monthly=policy.keep_monthly,
+                max_age=policy.max_age_days,
+                min_keep=policy.min_keep,
+            ),
+            cli.say("cli.common.prune_columns", zone=cli.config.timezone).split("|"),
             rows,
         )
-        out.line(f"{len(deletes)} to delete, {len(items) - len(deletes)} to keep. Nothing was deleted.")
+        out.line(cli.say("cli.common.prune_summary", delete=len(deletes), keep=len(items) - len(deletes)))

@@ -20,6 +20,7 @@ from cli.backupctl.output import JsonFlag, Output
 from lambdas.common.aws.errors import error_code
 from lambdas.common.aws.selection import selected_servers
 from lambdas.common.contracts import SCHEDULED_JOBS
+from lambdas.common.messages import say
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
@@ -39,14 +40,11 @@ def _invoke(cli: Cli, job: str, out: Output) -> dict[str, Any]:
         "lambda", region_name=cli.aws.region_name, endpoint_url=cli.aws.endpoint_url, config=INVOKE
     )
     name = cli.aws.function_name(job)
-    out.line(f"Running {name} (it may take a few minutes) ...")
+    out.line(cli.say("cli.common.run_running", name=name))
     try:
         answer = client.invoke(FunctionName=name, InvocationType="RequestResponse", Payload=b"{}")
     except (ReadTimeoutError, ConnectionClosedError) as err:
-        raise CliError(
-            f"The connection to AWS broke while {name} ran ({err}); the job may still be running. Look at its "
-            f"log group /aws/lambda/{name} (or `backupctl status` in a few minutes) before running it again."
-        ) from None
+        raise CliError(cli.say("cli.common.run_connection_broke", name=name, error=err)) from None
     raw = answer["Payload"].read().decode("utf-8", errors="replace")
     try:
         payload: Any = json.loads(raw) if raw else None
@@ -56,7 +54,7 @@ def _invoke(cli: Cli, job: str, out: Output) -> dict[str, Any]:
     return {"job": job, "function": name, "ok": not failed, "result": payload}
 
 
-def dump_document(ssm: SSMClient, stack: str) -> str:
+def dump_document(ssm: SSMClient, stack: str, language: str = "en") -> str:
     """The newest ``<stack>-Dump-<hash>`` document of this account (its name changes with its content)."""
     found: list[tuple[Any, str]] = []
     for page in ssm.get_paginator("list_documents").paginate(Filters=[{"Key": "Owner", "Values": ["Self"]}]):
@@ -65,17 +63,15 @@ def dump_document(ssm: SSMClient, stack: str) -> str:
             if name.startswith(f"{stack}-Dump-"):
                 found.append((doc.get("CreatedDate") or 0, name))
     if not found:
-        raise CliError(
-            f"No dump document {stack}-Dump-... in this account and region: is the stack deployed with the dump on?"
-        )
+        raise CliError(say("cli.common.run_no_document", language, stack=stack))
     return max(found, key=lambda f: (str(f[0]), f[1]))[1]
 
 
 def _dump(cli: Cli, out: Output, wait_minutes: int) -> dict[str, Any]:
     ssm, config = cli.aws.ssm(), cli.config
     if not config.dump.enabled:
-        raise UsageError("The dump is switched off in the configuration (dump.enabled: false).")
-    document = dump_document(ssm, cli.aws.stack)
+        raise UsageError(cli.say("cli.common.run_dump_off"))
+    document = dump_document(ssm, cli.aws.stack, cli.language)
     selection = config.selection
     targets: dict[str, Any] = (
         {"InstanceIds": list(selection.ec2_instance_ids)}
@@ -92,7 +88,7 @@ def _dump(cli: Cli, out: Output, wait_minutes: int) -> dict[str, Any]:
         **targets,
     )["Command"]
     command_id = command["CommandId"]
-    out.line(f"Sent {document} as command {command_id}; output in the log group {group}.")
+    out.line(cli.say("cli.common.run_sent", document=document, command=command_id, group=group))
     deadline = time.monotonic() + wait_minutes * 60
     while True:  # the command's overall status (every target done); then each server's output
         found = ssm.list_commands(CommandId=command_id)["Commands"]  # empty for a moment right after sending
@@ -101,7 +97,7 @@ def _dump(cli: Cli, out: Output, wait_minutes: int) -> dict[str, Any]:
             break
         if time.monotonic() > deadline:
             raise CliError(
-                f"The dump command {command_id} is still running after {wait_minutes} minutes; follow it in {group}."
+                cli.say("cli.common.run_still_running", command=command_id, minutes=wait_minutes, group=group)
             )
         time.sleep(POLL_SECONDS)
     servers = selected_servers(cli.aws.ec2(), selection.tag, selection.ec2_instance_ids)
@@ -121,10 +117,7 @@ def _dump(cli: Cli, out: Output, wait_minutes: int) -> dict[str, Any]:
             }
         )
     if listed.get("TargetCount") == 0 or not results:
-        raise CliError(
-            f"No server matched the dump's targets ({targets}): is the web server running and tagged "
-            f"{selection.tag}, with the SSM agent online (Systems Manager, Fleet Manager)?"
-        )
+        raise CliError(cli.say("cli.common.run_no_server", targets=targets, tag=selection.tag))
     ok = listed.get("Status") == "Success" and all(r["status"] == "Success" for r in results)
     return {"job": "dump", "document": document, "command_id": command_id, "ok": ok, "result": results}
 
@@ -143,7 +136,7 @@ def register(app: typer.Typer) -> None:
         out = Output(as_json)
         job = job.replace("-", "_")
         if job not in SCHEDULED_JOBS:
-            raise UsageError(f"There is no job {job!r}; the jobs are: {', '.join(SCHEDULED_JOBS)}.")
+            raise UsageError(cli.say("cli.common.run_unknown_job", job=job, jobs=", ".join(SCHEDULED_JOBS)))
         result = _dump(cli, out, wait_minutes) if job == "dump" else _invoke(cli, job, out)
         if as_json:
             out.json(result)
@@ -151,6 +144,6 @@ def register(app: typer.Typer) -> None:
             out.line(
                 json.dumps(result["result"], indent=2, default=str) if result["result"] is not None else ""
             )
-            out.line(f"{job}: " + ("done" if result["ok"] else "FAILED (see above and its log)"))
+            out.line(cli.say("cli.common.run_done" if result["ok"] else "cli.common.run_failed", job=job))
         if not result["ok"]:
             raise typer.Exit(PROBLEM)

@@ -7,6 +7,7 @@ import io
 import json
 import zipfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -14,6 +15,7 @@ import pytest
 from moto import mock_aws
 
 from tests.cli.conftest import BUCKET, REGION, Result, School
+from tests.unit.test_messages import english_words
 
 
 @pytest.fixture
@@ -102,3 +104,76 @@ def test_run_dump_with_no_server_to_dump_is_a_problem_not_done(aws: None, cli: C
     result = cli("run", "dump")
     assert result.exit_code == 1
     assert "No server matched the dump's targets" in result.stderr
+
+
+# --- in German (the configuration's language: de) ---------------------------------------------------
+
+
+def test_run_in_german_says_what_it_runs_and_that_it_is_done(
+    lambda_aws: None, cli: Callable[..., Result], german_config: Path
+) -> None:
+    _function("SchoolBackup-restore-test")
+    result = cli("--config", str(german_config), "run", "restore-test")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "SchoolBackup-restore-test läuft (das kann einige Minuten dauern) ..."
+    assert lines[-1] == "restore_test: erledigt"
+    assert english_words(lines[0] + " " + lines[-1]) == []
+
+
+def test_an_unknown_job_in_german(lambda_aws: None, cli: Callable[..., Result], german_config: Path) -> None:
+    result = cli("--config", str(german_config), "run", "backup-everything")
+    assert result.exit_code == 2
+    assert "Es gibt keinen Job «backup_everything»; die Jobs heissen: dump, rds_snapshot" in result.stderr
+    assert english_words(result.stderr) == []
+
+
+def test_a_job_that_is_not_deployed_in_german(
+    aws: None, cli: Callable[..., Result], german_config: Path
+) -> None:
+    result = cli("--config", str(german_config), "run", "verify")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("backupctl: AWS hat Invoke abgelehnt: ")
+    assert "SchoolBackup-verify" in result.stderr
+
+
+def test_run_dump_in_german(school: School, cli: Callable[..., Result], german_config: Path) -> None:
+    ssm = _dump_document("SchoolBackup-Dump-0123456789")
+    result = cli("--config", str(german_config), "run", "dump")
+    assert result.exit_code == 0, result.stderr
+    [command] = ssm.list_commands()["Commands"]
+    sent = (
+        f"SchoolBackup-Dump-0123456789 als Befehl {command['CommandId']} gesendet; die Ausgabe steht in der "
+        "Protokollgruppe /schoolbackup/SchoolBackup/dump."
+    )
+    lines = result.stdout.splitlines()
+    assert (lines[0], lines[-1]) == (sent, "dump: erledigt")
+    assert english_words(lines[0] + " " + lines[-1]) == []
+
+
+def test_run_dump_without_a_document_in_german(
+    school: School, cli: Callable[..., Result], german_config: Path
+) -> None:
+    result = cli("--config", str(german_config), "run", "dump")
+    assert result.exit_code == 1
+    said = " ".join(result.stderr.split())
+    assert said == (
+        "backupctl: In diesem Konto und dieser Region gibt es kein Dump-Dokument SchoolBackup-Dump-...: "
+        "Ist der Stack mit eingeschaltetem Dump eingerichtet?"
+    )
+    assert english_words(said) == []
+
+
+def test_run_dump_with_no_server_in_german(
+    aws: None, cli: Callable[..., Result], german_config: Path
+) -> None:
+    _dump_document("SchoolBackup-Dump-0123456789")
+    result = cli("--config", str(german_config), "run", "dump")
+    assert result.exit_code == 1
+    said = " ".join(result.stderr.split())
+    assert said.startswith("backupctl: Kein Server passt zu den Zielen des Dumps (")
+    assert said.endswith(
+        "Läuft der Webserver, trägt er das Tag Backup=true und ist sein SSM-Agent online "
+        "(Systems Manager, Fleet Manager)?"
+    )
+    assert english_words(said.split("):", 1)[1]) == []
