@@ -29,6 +29,7 @@ from lambdas.common.contracts import (
     parse_backup_name,
     parse_time,
 )
+from lambdas.common.messages import say
 from lambdas.common.settings import SelectionTag
 
 if TYPE_CHECKING:
@@ -80,11 +81,11 @@ class Backup:
     def usable(self) -> bool:
         return self.reading.state is State.USABLE
 
-    def why_not(self) -> str:
+    def why_not(self, language: str = "en") -> str:
         """Why it cannot be restored, as the end of a sentence ("is still creating")."""
         if self.reading.gone:
-            return self.reading.detail
-        return self.reading.verify_detail()
+            return self.reading.describe(language)
+        return self.reading.verify_detail(language)
 
 
 def created(raw: Any, name: str) -> datetime:
@@ -103,70 +104,112 @@ def newest_first(backups: Iterable[Backup]) -> list[Backup]:
     return sorted(backups, key=lambda b: (b.created, b.id), reverse=True)
 
 
-def stamp(when: datetime) -> str:
-    return "unknown time" if when == EPOCH else f"{when:%Y-%m-%d %H:%M} UTC"
+def stamp(when: datetime, language: str = "en") -> str:
+    if when == EPOCH:
+        return say("cli.restore.unknown_time", language)
+    return f"{when:%d.%m.%Y %H:%M} UTC" if language == "de" else f"{when:%Y-%m-%d %H:%M} UTC"
 
 
 def names(values: Iterable[str]) -> str:
     return ", ".join(sorted(values))
 
 
-def newest_usable_text(backups: Sequence[Backup], source: str | None) -> str:
+def both(first: str, second: str, language: str) -> str:
+    """``a and b`` in the language (commands and flags, said as one)."""
+    return say("cli.restore.both", language, first=first, second=second)
+
+
+def listed(items: Sequence[str], language: str) -> str:
+    """One or two items: ``a`` or ``a and b``."""
+    return both(items[0], items[1], language) if len(items) == 2 else ", ".join(items)
+
+
+def newest_usable_text(backups: Sequence[Backup], source: str | None, language: str) -> str:
     usable = [b for b in newest_first(backups) if b.usable and (source is None or b.source == source)]
     if not usable:
-        return "there is no usable one" + (f" of {source}" if source else "")
-    shown = ", ".join(f"{b.id} ({b.source}, {stamp(b.created)})" for b in usable[:SHOWN_ALTERNATIVES])
-    return f"the newest usable {'is' if len(usable) == 1 else 'are'} {shown}"
+        if source:
+            return say("cli.restore.no_usable_of", language, source=source)
+        return say("cli.restore.no_usable", language)
+    shown = ", ".join(
+        f"{b.id} ({b.source}, {stamp(b.created, language)})" for b in usable[:SHOWN_ALTERNATIVES]
+    )
+    key = "cli.restore.newest_usable_one" if len(usable) == 1 else "cli.restore.newest_usable_many"
+    return say(key, language, shown=shown)
 
 
 def choose_source(
-    backups: Sequence[Backup], source: str | None, source_exists: Callable[[str], bool], what: str
+    backups: Sequence[Backup],
+    source: str | None,
+    source_exists: Callable[[str], bool],
+    kind: str,
+    language: str,
 ) -> str:
-    """``--source``, or the only source that has backups (several: the admin must choose)."""
+    """``--source``, or the only source that has backups (several: the admin must choose).
+
+    ``kind`` is ``db`` or ``ami`` (the catalogue's ``cli.restore.kind.<kind>``).
+    """
     sources = {b.source for b in backups}
+    what, whats = say(f"cli.restore.kind.{kind}", language), say(f"cli.restore.kinds.{kind}", language)
     if source is not None:
         if source in sources:
             return source
-        others = f" (schoolbackup has {what}s of {names(sources)})" if sources else ""
+        others = say("cli.restore.others", language, whats=whats, names=names(sources)) if sources else ""
         if source_exists(source):
-            raise CliError(f"There is no schoolbackup {what} of {source}{others}.")
-        raise UsageError(f"{source} does not exist and has no schoolbackup {what}{others}.")
+            raise CliError(say("cli.restore.no_backup_of", language, what=what, source=source, others=others))
+        raise UsageError(say("cli.restore.source_missing", language, what=what, source=source, others=others))
     if not sources:
-        raise CliError(f"There is no schoolbackup {what} in this region: nothing to restore.")
+        raise CliError(say("cli.restore.none_here", language, what=what))
     if len(sources) > 1:
-        raise UsageError(
-            f"schoolbackup has {what}s of several sources ({names(sources)}): choose one with --source."
-        )
+        raise UsageError(say("cli.restore.several_sources", language, whats=whats, names=names(sources)))
     return next(iter(sources))
 
 
-def latest(backups: Sequence[Backup], source: str, what: str) -> Backup:
+def latest(backups: Sequence[Backup], source: str, kind: str, language: str) -> Backup:
     mine = newest_first(b for b in backups if b.source == source)
     for backup in mine:
         if backup.usable:
             return backup
     newest = mine[0]
     raise CliError(
-        f"No {what} of {source} is usable: the newest, {newest.id}, {newest.why_not()}; "
-        "wait for it to finish or pass an older one explicitly."
+        say(
+            "cli.restore.none_usable",
+            language,
+            what=say(f"cli.restore.kind.{kind}", language),
+            source=source,
+            id=newest.id,
+            why=newest.why_not(language),
+        )
     )
 
 
-def check_explicit(backup: Backup, source: str | None, what: str) -> None:
+def check_explicit(backup: Backup, source: str | None, kind: str, language: str) -> None:
+    this = say(f"cli.restore.this.{kind}", language)
     if source is not None and backup.source != source:
-        raise UsageError(f"{first_upper(what)} {backup.id} is a backup of {backup.source}, not of {source}.")
+        raise UsageError(
+            say(
+                "cli.restore.other_source",
+                language,
+                this=this,
+                id=backup.id,
+                source=backup.source,
+                wanted=source,
+            )
+        )
     if not backup.usable:
-        raise CliError(f"{first_upper(what)} {backup.id} {backup.why_not()}, so it cannot be restored.")
+        raise CliError(
+            say("cli.restore.not_usable", language, this=this, id=backup.id, why=backup.why_not(language))
+        )
 
 
-def first_upper(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def not_ours(what: str, backup_id: str) -> CliError:
+def not_ours(kind: str, backup_id: str, language: str) -> CliError:
     return CliError(
-        f"{first_upper(what)} {backup_id} does not carry {MANAGED_BY_KEY}={MANAGED_BY_VALUE}: "
-        "backupctl restores only what schoolbackup made."
+        say(
+            "cli.restore.not_ours",
+            language,
+            this=say(f"cli.restore.this.{kind}", language),
+            id=backup_id,
+            tag=f"{MANAGED_BY_KEY}={MANAGED_BY_VALUE}",
+        )
     )
 
 
@@ -187,49 +230,78 @@ def wait_until(
     poll: float,
     timeout_minutes: int,
     hint: str,
+    language: str,
     reason: Callable[[Any], str] = lambda _: "",
 ) -> Any:
     """Poll ``describe`` (-> state, details) until ``done``, with a status line on stderr."""
     started = _now()
     deadline = started + timeout_minutes * 60
     out = Output()
-    with out.errors.status(f"Waiting for {what} to become {done} ...") as status:
+    with out.errors.status(say("cli.restore.waiting", language, what=what, done=done)) as status:
         while True:
             state, details = describe()
             if state == done:
                 return details
             if state in failed:
                 why = reason(details)
-                raise CliError(f"{what} is {state} instead of {done}{f' ({why})' if why else ''}: {hint}")
+                raise CliError(
+                    say(
+                        "cli.restore.failed_state",
+                        language,
+                        what=what,
+                        state=state,
+                        done=done,
+                        why=f" ({why})" if why else "",
+                        hint=hint,
+                    )
+                )
             now = _now()
             if now >= deadline:
                 raise CliError(
-                    f"{what} is still {state} after {timeout_minutes} minutes; it keeps going on its own: {hint}"
+                    say(
+                        "cli.restore.timed_out",
+                        language,
+                        what=what,
+                        state=state,
+                        minutes=timeout_minutes,
+                        hint=hint,
+                    )
                 )
             minutes, seconds = divmod(int(now - started), 60)
-            status.update(f"Waiting for {what} to become {done}: {state}, {minutes}:{seconds:02d} so far ...")
+            status.update(
+                say(
+                    "cli.restore.waiting_so_far",
+                    language,
+                    what=what,
+                    done=done,
+                    state=state,
+                    elapsed=f"{minutes}:{seconds:02d}",
+                )
+            )
             _sleep(min(poll, deadline - now))
 
 
-def print_plan(out: Output, title: str, settings: dict[str, Any]) -> None:
+def print_plan(out: Output, title: str, settings: dict[str, Any], language: str) -> None:
     out.line(title)
+    labels = {key: say(f"cli.restore.setting.{key}", language) for key in settings}
+    width = max([22, *(len(label) + 1 for label in labels.values())])
     for key, value in settings.items():
         if isinstance(value, bool):
-            text = "yes" if value else "no"
+            text = say("cli.restore.yes" if value else "cli.restore.no", language)
         elif isinstance(value, (list, tuple)):
             text = ", ".join(value) or "-"
         else:
             text = "-" if value is None else str(value)
-        out.line(f"  {key.replace('_', ' '):<22} {text}")
+        out.line(f"  {labels[key]:<{width}} {text}")
 
 
-def print_steps(out: Output, steps: Sequence[str]) -> None:
-    out.line("Next steps:")
+def print_steps(out: Output, steps: Sequence[str], language: str) -> None:
+    out.line(say("cli.restore.next_steps", language))
     for number, step in enumerate(steps, 1):
         out.line(f"  {number}. {step}")
 
 
-def security_groups_vpcs(ec2: EC2Client, ids: Sequence[str]) -> dict[str, str]:
+def security_groups_vpcs(ec2: EC2Client, ids: Sequence[str], language: str) -> dict[str, str]:
     try:
         groups = ec2.describe_security_groups(GroupIds=list(ids))["SecurityGroups"]
     except ClientError as err:
@@ -238,15 +310,16 @@ def security_groups_vpcs(ec2: EC2Client, ids: Sequence[str]) -> dict[str, str]:
             "InvalidGroupId.Malformed",
             "InvalidGroupId.NotFound",
         ):
-            raise UsageError(
-                f"Not every security group of {names(ids)} exists in this region (AWS: {err})."
-            ) from None
+            raise UsageError(say("cli.restore.groups_missing", language, ids=names(ids), error=err)) from None
         raise
     return {g["GroupId"]: g.get("VpcId", "") for g in groups}
 
 
-def check_groups_in_vpc(ec2: EC2Client, groups: Sequence[str], vpc: str, where: str) -> None:
-    vpcs = security_groups_vpcs(ec2, groups)
+def check_groups_in_vpc(ec2: EC2Client, groups: Sequence[str], vpc: str, where: str, language: str) -> None:
+    """``where`` is a sentence part of the catalogue (``cli.restore.where_subnet``...)."""
+    vpcs = security_groups_vpcs(ec2, groups, language)
     outside = sorted(g for g, v in vpcs.items() if vpc and v != vpc)
     if outside:
-        raise UsageError(f"Security group(s) {', '.join(outside)} are not in {vpc}, the VPC of {where}.")
+        raise UsageError(
+            say("cli.restore.groups_outside", language, ids=", ".join(outside), vpc=vpc, where=where)
+        )

@@ -26,6 +26,7 @@ from cli.backupctl.restore_common import (
     choose_source,
     created,
     latest,
+    listed,
     newest_usable_text,
     not_ours,
     print_plan,
@@ -43,6 +44,7 @@ from lambdas.common.contracts import (
     is_managed,
     tag_dict,
 )
+from lambdas.common.messages import Msg, msg, say
 from lambdas.common.settings import SelectionTag
 
 if TYPE_CHECKING:
@@ -51,18 +53,18 @@ if TYPE_CHECKING:
     from mypy_boto3_rds.type_defs import DBInstanceTypeDef, RestoreDBInstanceFromDBSnapshotMessageTypeDef
 
 
-def rds_id_problem(name: str) -> str | None:
+def rds_id_problem(name: str) -> Msg | None:
     """Why ``name`` cannot be an RDS DB instance identifier, or None."""
     if not name or len(name) > RDS_ID_MAX:
-        return f"it must have 1 to {RDS_ID_MAX} characters"
+        return msg("cli.restore.id_length", max=RDS_ID_MAX)
     if not re.fullmatch(r"[A-Za-z0-9-]+", name):
-        return "it may contain only letters, digits and hyphens"
+        return msg("cli.restore.id_characters")
     if not name[0].isalpha():
-        return "it must start with a letter"
+        return msg("cli.restore.id_start")
     if "--" in name:
-        return "it must not contain two hyphens in a row"
+        return msg("cli.restore.id_double_hyphen")
     if name.endswith("-"):
-        return "it must not end with a hyphen"
+        return msg("cli.restore.id_end")
     return None
 
 
@@ -89,7 +91,7 @@ def _db_instance(rds: RDSClient, db_id: str) -> DBInstanceTypeDef | None:
 
 
 def _explicit_db_snapshot(
-    rds: RDSClient, snapshot_id: str, ours: Sequence[Backup], source: str | None
+    rds: RDSClient, snapshot_id: str, ours: Sequence[Backup], source: str | None, language: str
 ) -> Backup:
     try:
         found = rds.describe_db_snapshots(DBSnapshotIdentifier=snapshot_id)["DBSnapshots"]
@@ -98,18 +100,25 @@ def _explicit_db_snapshot(
             raise
         found = []
     if not found:
-        raise CliError(f"There is no DB snapshot {snapshot_id}: {newest_usable_text(ours, source)}.")
+        raise CliError(
+            say(
+                "cli.restore.no_db_snapshot",
+                language,
+                id=snapshot_id,
+                newest=newest_usable_text(ours, source, language),
+            )
+        )
     if not is_managed(tag_dict(found[0].get("TagList"))):
-        raise not_ours("snapshot", snapshot_id)
+        raise not_ours("db", snapshot_id, language)
     return _db_snapshot_backup(found[0])
 
 
-def _db_subnet_group_vpc(rds: RDSClient, name: str) -> str:
+def _db_subnet_group_vpc(rds: RDSClient, name: str, language: str) -> str:
     try:
         groups = rds.describe_db_subnet_groups(DBSubnetGroupName=name)["DBSubnetGroups"]
     except ClientError as err:
         if error_code(err) in ("DBSubnetGroupNotFoundFault", "DBSubnetGroupNotFound"):
-            raise UsageError(f"There is no DB subnet group named {name} in this region.") from None
+            raise UsageError(say("cli.restore.no_subnet_group", language, name=name)) from None
         raise
     return groups[0].get("VpcId", "") if groups else ""
 
@@ -137,28 +146,27 @@ def plan_db_restore(
     security_groups: Sequence[str],
     instance_class: str | None,
     parameter_group: str | None,
+    language: str,
 ) -> DbRestore:
     problem = rds_id_problem(new_id)
     if problem:
-        raise UsageError(f"--as {new_id!r} is not a valid RDS identifier: {problem}.")
+        raise UsageError(say("cli.restore.bad_new_id", language, name=new_id, problem=problem))
     if source is not None and rds_id_problem(source):
-        raise UsageError(f"--source {source!r} is not an RDS identifier like school-db.")
+        raise UsageError(say("cli.restore.bad_db_source", language, name=source))
     new_id, source = new_id.lower(), source.lower() if source else None  # RDS keeps identifiers in lower case
     if _db_instance(rds, new_id) is not None:
-        raise UsageError(
-            f"A DB instance named {new_id} exists already: choose another name with --as "
-            "(a restore never replaces an instance)."
-        )
+        raise UsageError(say("cli.restore.db_exists", language, name=new_id))
     ours = [_db_snapshot_backup(s) for s in managed_db_snapshots(rds)]
     if snapshot == LATEST:
         chosen = latest(
             ours,
-            choose_source(ours, source, lambda s: _db_instance(rds, s) is not None, "DB snapshot"),
-            "DB snapshot",
+            choose_source(ours, source, lambda s: _db_instance(rds, s) is not None, "db", language),
+            "db",
+            language,
         )
     else:
-        chosen = _explicit_db_snapshot(rds, snapshot, ours, source)
-        check_explicit(chosen, source, "snapshot")
+        chosen = _explicit_db_snapshot(rds, snapshot, ours, source, language)
+        check_explicit(chosen, source, "db", language)
     raw = chosen.raw
 
     instance = _db_instance(rds, chosen.source)
@@ -191,9 +199,13 @@ def plan_db_restore(
         if _major(instance.get("EngineVersion")) != _major(raw.get("EngineVersion")) and not parameter_group:
             # The source was upgraded after this snapshot: its groups are for another engine version.
             plan.notes.append(
-                f"The snapshot is {raw.get('Engine', '')} {raw.get('EngineVersion', '')}, the source is now "
-                f"{instance.get('EngineVersion', '')}: the new instance gets the engine's default parameter and "
-                "option groups (pass --parameter-group for another one)."
+                say(
+                    "cli.restore.engine_changed",
+                    language,
+                    engine=raw.get("Engine", ""),
+                    version=raw.get("EngineVersion", ""),
+                    now=instance.get("EngineVersion", ""),
+                )
             )
             params = options = None
         port = instance.get("Endpoint", {}).get("Port") or instance.get("DbInstancePort") or raw.get("Port")
@@ -210,30 +222,41 @@ def plan_db_restore(
             if not given
         ]
         if missing:
-            where = f" (the snapshot was taken in {vpc})" if vpc else ""
+            where = say("cli.restore.snapshot_vpc", language, vpc=vpc) if vpc else ""
             raise UsageError(
-                f"The source database {chosen.source} no longer exists, so its network settings cannot be "
-                f"copied: pass {' and '.join(missing)}{where}."
+                say(
+                    "cli.restore.db_gone_needs",
+                    language,
+                    source=chosen.source,
+                    flags=listed(missing, language),
+                    where=where,
+                )
             )
         group, groups, params, options = subnet_group, list(security_groups), parameter_group, None
         port = raw.get("Port")
         multi_az = False
         klass = instance_class
+        extra = ("" if params else say("cli.restore.db_gone_default_params", language)) + (
+            "" if klass else say("cli.restore.db_gone_snapshot_class", language)
+        )
         plan.notes.append(
-            f"The source database {chosen.source} no longer exists: engine {raw.get('Engine', '?')} "
-            f"{raw.get('EngineVersion', '')}, port {port} and storage come from the snapshot"
-            + ("" if params else ", the parameter group is the engine's default (pass --parameter-group)")
-            + ("" if klass else ", the instance class is the one the snapshot was taken from")
-            + "."
+            say(
+                "cli.restore.db_gone_note",
+                language,
+                source=chosen.source,
+                engine=raw.get("Engine", "?"),
+                version=raw.get("EngineVersion", ""),
+                port=port,
+                extra=extra,
+            )
         )
     if subnet_group or security_groups:
-        group_vpc = _db_subnet_group_vpc(rds, group) if group else ""
+        group_vpc = _db_subnet_group_vpc(rds, group, language) if group else ""
         if groups:
-            check_groups_in_vpc(ec2(), groups, group_vpc, f"DB subnet group {group}")
+            where = say("cli.restore.where_db_subnet_group", language, name=group)
+            check_groups_in_vpc(ec2(), groups, group_vpc, where, language)
         if group_vpc and raw.get("VpcId") and raw["VpcId"] != group_vpc:
-            plan.notes.append(
-                f"The snapshot was taken in {raw['VpcId']}; the new instance goes into {group_vpc}."
-            )
+            plan.notes.append(say("cli.restore.other_vpc", language, vpc=raw["VpcId"], new_vpc=group_vpc))
     plan.settings = {
         "engine": raw.get("Engine"),
         "instance_class": klass,
@@ -296,27 +319,31 @@ def _restored_from(rds: RDSClient, db_id: str, snapshot_id: str) -> bool:
 
 
 def _db_steps(
-    plan: DbRestore, endpoint: str | None, selection: SelectionTag, region: str, arn: str
+    plan: DbRestore, endpoint: str | None, selection: SelectionTag, region: str, arn: str, *, language: str
 ) -> list[str]:
     new, old = plan.new_id, plan.backup.source
-    where = (
-        endpoint
-        or f"the endpoint of {new} (aws rds describe-db-instances --region {region} --db-instance-identifier {new})"
+    where = endpoint or say(
+        "cli.restore.db_endpoint_of",
+        language,
+        new=new,
+        command=f"aws rds describe-db-instances --region {region} --db-instance-identifier {new}",
     )
     rename = f"aws rds modify-db-instance --region {region} --db-instance-identifier {new} --new-db-instance-identifier {old} --apply-immediately"
     if plan.source_exists:
-        rename = (
+        first = (
             f"aws rds modify-db-instance --region {region} --db-instance-identifier {old} "
-            f"--new-db-instance-identifier {old}-old --apply-immediately, then {rename}"
+            f"--new-db-instance-identifier {old}-old --apply-immediately"
         )
+        rename = say("cli.restore.then", language, first=first, second=rename)
+    tag = (
+        f"aws rds add-tags-to-resource --region {region} --resource-name {arn} "
+        f"--tags Key={selection.key},Value={selection.value}"
+    )
+    delete = "cli.restore.db_step_delete_running" if plan.source_exists else "cli.restore.db_step_delete"
     return [
-        f"Point the application's DB host at {where} (and the dump's db_host in cdk.json, then cdk deploy), "
-        f"or rename the instances so the old host name leads to the new one: {rename}. "
-        "It has the users and passwords of the snapshot's time.",
-        f"Once it is the real database, tag it so schoolbackup backs it up: aws rds add-tags-to-resource "
-        f"--region {region} --resource-name {arn} --tags Key={selection.key},Value={selection.value}",
-        f"Delete the old database {old} only when you are sure the new one is right"
-        + (" (it keeps running and being backed up meanwhile)." if plan.source_exists else "."),
+        say("cli.restore.db_step_point", language, where=where, rename=rename),
+        say("cli.restore.db_step_tag", language, command=tag),
+        say(delete, language, old=old),
     ]
 
 
@@ -353,6 +380,7 @@ def restore_db_command(  # noqa: PLR0917 - Typer passes the options positionally
 ) -> None:
     """Restore an RDS snapshot of schoolbackup as a NEW DB instance next to the old one."""
     cli: Cli = ctx.obj
+    lang = cli.language
     out = Output(as_json=as_json)
     rds = cli.aws.rds()
     plan = plan_db_restore(
@@ -365,11 +393,20 @@ def restore_db_command(  # noqa: PLR0917 - Typer passes the options positionally
         security_groups=security_group or [],
         instance_class=instance_class,
         parameter_group=parameter_group,
+        language=lang,
     )
     print_plan(
         out,
-        f"Restoring {plan.backup.id} ({plan.backup.source}, {stamp(plan.backup.created)}) as {plan.new_id}:",
+        say(
+            "cli.restore.restoring_db",
+            lang,
+            id=plan.backup.id,
+            source=plan.backup.source,
+            when=stamp(plan.backup.created, lang),
+            new=plan.new_id,
+        ),
         {k: v for k, v in plan.settings.items() if k != "tags"},
+        lang,
     )
     for note in plan.notes:
         out.line(note)
@@ -378,9 +415,13 @@ def restore_db_command(  # noqa: PLR0917 - Typer passes the options positionally
     selection = selection_tag(cli)
     endpoint: str | None = None
     status = "creating"
-    hint = f"see aws rds describe-db-instances --region {region} --db-instance-identifier {plan.new_id}"
+    hint = say(
+        "cli.restore.see",
+        lang,
+        command=f"aws rds describe-db-instances --region {region} --db-instance-identifier {plan.new_id}",
+    )
     if wait:
-        out.line("RDS restores take 10-30 minutes for a small database.")
+        out.line(say("cli.restore.db_takes", lang))
 
         def describe() -> tuple[str, Any]:
             found = _db_instance(rds, plan.new_id)
@@ -394,26 +435,28 @@ def restore_db_command(  # noqa: PLR0917 - Typer passes the options positionally
             poll=DB_POLL_SECONDS,
             timeout_minutes=timeout_minutes,
             hint=hint,
+            language=lang,
         )
         status = "available"
         address = instance.get("Endpoint", {})
         endpoint = f"{address.get('Address')}:{address.get('Port')}" if address.get("Address") else None
         arn = instance.get("DBInstanceArn", plan.new_id)
-        out.line(f"{plan.new_id} is available at {endpoint}.", style="bold green")
+        out.line(
+            say("cli.restore.db_available", lang, new=plan.new_id, endpoint=endpoint), style="bold green"
+        )
     else:
         found = _db_instance(rds, plan.new_id)
         arn = found.get("DBInstanceArn", plan.new_id) if found else plan.new_id
-        out.line(
-            f"Restore of {plan.new_id} requested; follow it with: aws rds wait db-instance-available "
-            f"--region {region} --db-instance-identifier {plan.new_id}"
+        command = (
+            f"aws rds wait db-instance-available --region {region} --db-instance-identifier {plan.new_id}"
         )
+        out.line(say("cli.restore.db_requested", lang, new=plan.new_id, command=command))
     out.line(
-        f"{plan.new_id} is NOT backed up until you tag it {selection} "
-        f"(it does not carry the tag of {plan.backup.source}).",
+        say("cli.restore.db_not_backed_up", lang, new=plan.new_id, tag=selection, source=plan.backup.source),
         style="bold yellow",
     )
-    steps = _db_steps(plan, endpoint, selection, region, arn)
-    print_steps(out, steps)
+    steps = _db_steps(plan, endpoint, selection, region, arn, language=lang)
+    print_steps(out, steps, lang)
     if as_json:
         out.json(
             {

@@ -21,11 +21,13 @@ from cli.backupctl.restore_common import (
     SERVER_FAILED_STATES,
     SERVER_POLL_SECONDS,
     Backup,
+    both,
     check_explicit,
     check_groups_in_vpc,
     choose_source,
     created,
     latest,
+    listed,
     newest_usable_text,
     not_ours,
     print_plan,
@@ -46,11 +48,16 @@ from lambdas.common.contracts import (
     is_managed,
     tag_dict,
 )
+from lambdas.common.messages import say
 from lambdas.common.settings import SelectionTag
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ec2.type_defs import ImageTypeDef, InstanceTypeDef, RunInstancesRequestTypeDef
+
+
+# The metadata setting as --json shows it (the plan prints it in the configured language).
+METADATA = "IMDSv2 only (HttpTokens=required)"
 
 
 def isolated_group_name(source: str) -> str:
@@ -72,9 +79,11 @@ def _image_backups(ec2: EC2Client, images: Sequence[ImageTypeDef]) -> list[Backu
     ]
 
 
-def _explicit_image(ec2: EC2Client, ami: str, ours: Sequence[Backup], source: str | None) -> Backup:
+def _explicit_image(
+    ec2: EC2Client, ami: str, ours: Sequence[Backup], source: str | None, language: str
+) -> Backup:
     if not AMI_ID.match(ami):
-        raise UsageError(f"--ami {ami!r} is not an AMI id like ami-0abc1234def567890 (or 'latest').")
+        raise UsageError(say("cli.restore.bad_ami", language, ami=ami))
     try:
         images = ec2.describe_images(ImageIds=[ami])["Images"]
     except ClientError as err:
@@ -86,9 +95,11 @@ def _explicit_image(ec2: EC2Client, ami: str, ours: Sequence[Backup], source: st
             raise
         images = []
     if not images:
-        raise CliError(f"There is no AMI {ami} in this region: {newest_usable_text(ours, source)}.")
+        raise CliError(
+            say("cli.restore.no_ami", language, ami=ami, newest=newest_usable_text(ours, source, language))
+        )
     if not is_managed(tag_dict(images[0].get("Tags"))):
-        raise not_ours("AMI", ami)
+        raise not_ours("ami", ami, language)
     return _image_backups(ec2, images[:1])[0]
 
 
@@ -107,12 +118,12 @@ def _live(instance: InstanceTypeDef | None) -> bool:
     return instance is not None and instance.get("State", {}).get("Name") not in GONE_EC2_STATES
 
 
-def _subnet_vpc(ec2: EC2Client, subnet_id: str) -> str:
+def _subnet_vpc(ec2: EC2Client, subnet_id: str, language: str) -> str:
     try:
         subnets = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"]
     except ClientError as err:
         if error_code(err) in ("InvalidSubnetID.NotFound", "InvalidSubnetID.Malformed"):
-            raise UsageError(f"There is no subnet {subnet_id} in this region.") from None
+            raise UsageError(say("cli.restore.no_subnet", language, id=subnet_id)) from None
         raise
     return subnets[0].get("VpcId", "") if subnets else ""
 
@@ -140,17 +151,23 @@ def plan_server_restore(
     subnet_id: str | None,
     instance_type: str | None,
     security_groups: Sequence[str],
+    language: str,
 ) -> ServerRestore:
     if source is not None and not EC2_INSTANCE_ID.match(source):
-        raise UsageError(f"--source {source!r} is not an EC2 instance id like i-0123456789abcdef0.")
+        raise UsageError(say("cli.restore.bad_server_source", language, name=source))
     if isolated and security_groups:
-        raise UsageError("--isolated uses only its own security group: leave out --security-group.")
+        raise UsageError(say("cli.restore.isolated_no_groups", language))
     ours = _image_backups(ec2, managed_images(ec2))
     if ami == LATEST:
-        chosen = latest(ours, choose_source(ours, source, lambda s: _live(_instance(ec2, s)), "AMI"), "AMI")
+        chosen = latest(
+            ours,
+            choose_source(ours, source, lambda s: _live(_instance(ec2, s)), "ami", language),
+            "ami",
+            language,
+        )
     else:
-        chosen = _explicit_image(ec2, ami, ours, source)
-        check_explicit(chosen, source, "AMI")
+        chosen = _explicit_image(ec2, ami, ours, source, language)
+        check_explicit(chosen, source, "ami", language)
 
     instance = _instance(ec2, chosen.source)
     live = _live(instance)
@@ -167,7 +184,9 @@ def plan_server_restore(
         vpc = instance.get("VpcId", "")
         addresses = {k: str(instance[k]) for k in ("PrivateIpAddress", "PublicIpAddress") if instance.get(k)}
     else:
-        how = "is terminated" if instance is not None else "no longer exists"
+        how = say(
+            "cli.restore.server_terminated" if instance is not None else "cli.restore.server_gone", language
+        )
         missing = [
             flag
             for flag, given in (
@@ -178,14 +197,16 @@ def plan_server_restore(
         ]
         if missing:
             raise UsageError(
-                f"The source server {chosen.source} {how}, so its settings cannot be copied: pass "
-                f"{' and '.join(missing)}"
-                + (
-                    ""
+                say(
+                    "cli.restore.server_gone_needs",
+                    language,
+                    source=chosen.source,
+                    how=how,
+                    flags=listed(missing, language),
+                    groups=""
                     if isolated or security_groups
-                    else " (and --security-group sg-..., else the VPC's default group)"
+                    else say("cli.restore.server_gone_groups", language),
                 )
-                + "."
             )
         kind, subnet, groups, source_groups = instance_type, subnet_id, list(security_groups), []
         profile = key = None
@@ -195,18 +216,14 @@ def plan_server_restore(
         chosen, live, name or chosen.source, vpc, isolated, source_groups, profile, addresses
     )
     if not subnet:
-        raise UsageError(
-            f"The source server {chosen.source} has no subnet to copy: pass --subnet-id subnet-...."
-        )
+        raise UsageError(say("cli.restore.no_subnet_to_copy", language, source=chosen.source))
     if subnet_id or not plan.vpc:
-        plan.vpc = _subnet_vpc(ec2, subnet)
+        plan.vpc = _subnet_vpc(ec2, subnet, language)
     if groups and not isolated and (security_groups or subnet_id):
-        check_groups_in_vpc(ec2, groups, plan.vpc, f"subnet {subnet}")
+        where = say("cli.restore.where_subnet", language, name=subnet)
+        check_groups_in_vpc(ec2, groups, plan.vpc, where, language)
     if not live:
-        plan.notes.append(
-            f"The source server {chosen.source} {how}: no instance profile and no key pair are attached "
-            "(attach a profile later with aws ec2 associate-iam-instance-profile)."
-        )
+        plan.notes.append(say("cli.restore.server_gone_note", language, source=chosen.source, how=how))
     plan.settings = {
         "instance_type": kind,
         "subnet_id": subnet,
@@ -215,7 +232,7 @@ def plan_server_restore(
         "instance_profile_arn": None if isolated else profile,
         "key_name": key,
         "isolated": isolated,
-        "metadata": "IMDSv2 only (HttpTokens=required)",
+        "metadata": METADATA,
         "tags": {"Name": f"{plan.source_name} (restored from {chosen.id})", RESTORED_FROM_KEY: chosen.id},
     }
     return plan
@@ -225,7 +242,7 @@ def _describe_group(ec2: EC2Client, group_id: str) -> Any:
     return ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
 
 
-def ensure_isolated_group(ec2: EC2Client, vpc: str, source: str) -> str:
+def ensure_isolated_group(ec2: EC2Client, vpc: str, source: str, language: str) -> str:
     """``schoolbackup-isolated-<source>`` in ``vpc``: created (or reused) with no rule in either direction."""
     name = isolated_group_name(source)
     found = ec2.describe_security_groups(
@@ -235,8 +252,14 @@ def ensure_isolated_group(ec2: EC2Client, vpc: str, source: str) -> str:
         group: Any = found[0]
         if not is_managed(tag_dict(group.get("Tags"))):
             raise CliError(
-                f"Security group {name} ({group['GroupId']}) exists in {vpc} but does not carry "
-                f"{MANAGED_BY_KEY}={MANAGED_BY_VALUE}: backupctl does not touch it; rename or delete it, then run again."
+                say(
+                    "cli.restore.group_not_ours",
+                    language,
+                    name=name,
+                    id=group["GroupId"],
+                    vpc=vpc,
+                    tag=f"{MANAGED_BY_KEY}={MANAGED_BY_VALUE}",
+                )
             )
     else:
         created = ec2.create_security_group(
@@ -258,16 +281,14 @@ def ensure_isolated_group(ec2: EC2Client, vpc: str, source: str) -> str:
         ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=group["IpPermissionsEgress"])
     check = _describe_group(ec2, group_id)
     if check.get("IpPermissions") or check.get("IpPermissionsEgress"):
-        raise CliError(
-            f"Security group {name} ({group_id}) still has rules after revoking them: not launching."
-        )
+        raise CliError(say("cli.restore.group_has_rules", language, name=name, id=group_id))
     return group_id
 
 
-def request_server_restore(ec2: EC2Client, plan: ServerRestore) -> str:
+def request_server_restore(ec2: EC2Client, plan: ServerRestore, language: str) -> str:
     s = plan.settings
     if plan.isolated:
-        s["security_groups"] = [ensure_isolated_group(ec2, plan.vpc, plan.backup.source)]
+        s["security_groups"] = [ensure_isolated_group(ec2, plan.vpc, plan.backup.source, language)]
     tags = aws_tags(s["tags"])
     request: RunInstancesRequestTypeDef = {
         "ImageId": plan.backup.id,
@@ -298,53 +319,58 @@ def _server_steps(
     addresses: Sequence[Any],
     selection: SelectionTag,
     region: str,
+    language: str,
 ) -> list[str]:
     old = plan.backup.source
     steps: list[str] = []
     if plan.isolated:
         group = plan.settings["security_groups"][0]
-        steps.append(
-            f"It is isolated as far as security groups go: {group} has no rule and it has no instance profile. "
-            "Security groups do not stop the VPC's own DNS resolver, time service or instance metadata: for a "
-            "server you suspect, also block DNS (Route 53 Resolver DNS Firewall) or use a quarantine subnet. "
-            "Look at it through the EC2 serial console, or stop it and attach its volume to a clean instance."
-        )
-        groups = " ".join(plan.source_groups) or "sg-<your server's groups>"
+        steps.append(say("cli.restore.step_isolated", language, group=group))
+        groups = " ".join(plan.source_groups) or say("cli.restore.your_groups", language)
         leave = (
             f"aws ec2 modify-instance-attribute --region {region} --instance-id {new_id} --groups {groups}"
         )
         if plan.source_profile:
-            leave += (
-                f", then give it its role back: aws ec2 associate-iam-instance-profile --region {region} "
+            profile = (
+                f"aws ec2 associate-iam-instance-profile --region {region} "
                 f"--instance-id {new_id} --iam-instance-profile Arn={plan.source_profile}"
             )
-        steps.append(f"To leave isolation once you trust it, swap the security groups: {leave}")
+            leave = say("cli.restore.give_role_back", language, command=leave, profile_command=profile)
+        steps.append(say("cli.restore.step_leave_isolation", language, command=leave))
     for address in addresses:
-        steps.append(
-            f"Move the Elastic IP {address.get('PublicIp', '')} from {old} to the new server: aws ec2 "
-            f"associate-address --region {region} --allocation-id {address.get('AllocationId', '')} "
+        command = (
+            f"aws ec2 associate-address --region {region} --allocation-id {address.get('AllocationId', '')} "
             f"--instance-id {new_id} --allow-reassociation"
         )
-    if not addresses:
         steps.append(
-            f"No Elastic IP is associated with {old}: clients find the server through DNS or its address."
+            say(
+                "cli.restore.step_move_eip",
+                language,
+                ip=address.get("PublicIp", ""),
+                old=old,
+                command=command,
+            )
         )
+    if not addresses:
+        steps.append(say("cli.restore.step_no_eip", language, old=old))
     old_ips = ", ".join(plan.source_addresses.values())
     steps.append(
-        "Change DNS records that point at the old server"
-        + (f" ({old_ips})" if old_ips else "")
-        + f" to the new one ({new_ip or 'its address'}), unless they point at the Elastic IP you moved."
+        say(
+            "cli.restore.step_dns",
+            language,
+            old_ips=f" ({old_ips})" if old_ips else "",
+            new_ip=new_ip or say("cli.restore.its_address", language),
+        )
     )
     move_tag = f"aws ec2 create-tags --region {region} --resources {new_id} --tags Key={selection.key},Value={selection.value}"
     if plan.source_exists:
-        move_tag += f" and aws ec2 delete-tags --region {region} --resources {old} --tags Key={selection.key}"
+        delete_tag = f"aws ec2 delete-tags --region {region} --resources {old} --tags Key={selection.key}"
+        move_tag = both(move_tag, delete_tag, language)
+    steps.append(say("cli.restore.step_move_tag", language, tag=selection, command=move_tag))
     steps.append(
-        f"Once it is the real server, move the {selection} tag so schoolbackup backs it up: {move_tag}"
-    )
-    steps.append(
-        f"Terminate the old server {old} only when you are sure the new one is right."
+        say("cli.restore.step_terminate_old", language, old=old)
         if plan.source_exists
-        else "Check the application on the new server before you tell anyone it is back."
+        else say("cli.restore.step_check_app", language)
     )
     return steps
 
@@ -381,6 +407,7 @@ def restore_server_command(  # noqa: PLR0917 - Typer passes the options position
 ) -> None:
     """Launch a NEW server from an AMI of schoolbackup, next to the old one (or isolated)."""
     cli: Cli = ctx.obj
+    lang = cli.language
     out = Output(as_json=as_json)
     ec2 = cli.aws.ec2()
     plan = plan_server_restore(
@@ -391,28 +418,44 @@ def restore_server_command(  # noqa: PLR0917 - Typer passes the options position
         subnet_id=subnet_id,
         instance_type=instance_type,
         security_groups=security_group or [],
+        language=lang,
     )
     region = cli.aws.region_name
+    shown = {k: v for k, v in plan.settings.items() if k != "tags"}
+    shown["metadata"] = say("cli.restore.imdsv2_only", lang)
     print_plan(
         out,
-        f"Launching a new server from {plan.backup.id} ({plan.source_name}, {plan.backup.source}, "
-        f"{stamp(plan.backup.created)}):",
-        {k: v for k, v in plan.settings.items() if k != "tags"},
+        say(
+            "cli.restore.launching",
+            lang,
+            id=plan.backup.id,
+            name=plan.source_name,
+            source=plan.backup.source,
+            when=stamp(plan.backup.created, lang),
+        ),
+        shown,
+        lang,
     )
     for note in plan.notes:
         out.line(note)
-    new_id = request_server_restore(ec2, plan)
+    new_id = request_server_restore(ec2, plan, lang)
     out.line(
-        f"Launched {new_id}"
-        + (
-            f" in {', '.join(plan.settings['security_groups'])}, which lets no traffic in or out."
-            if isolated
-            else "."
+        say(
+            "cli.restore.launched_isolated",
+            lang,
+            id=new_id,
+            groups=", ".join(plan.settings["security_groups"]),
         )
+        if isolated
+        else say("cli.restore.launched", lang, id=new_id)
     )
     status = "pending"
     instance: Any = None
-    hint = f"see aws ec2 describe-instances --region {region} --instance-ids {new_id}"
+    hint = say(
+        "cli.restore.see",
+        lang,
+        command=f"aws ec2 describe-instances --region {region} --instance-ids {new_id}",
+    )
     if wait:
 
         def describe() -> tuple[str, Any]:
@@ -427,6 +470,7 @@ def restore_server_command(  # noqa: PLR0917 - Typer passes the options position
             poll=SERVER_POLL_SECONDS,
             timeout_minutes=timeout_minutes,
             hint=hint,
+            language=lang,
             reason=lambda found: str((found or {}).get("StateReason", {}).get("Message", "")),
         )
         status = "running"
@@ -435,17 +479,12 @@ def restore_server_command(  # noqa: PLR0917 - Typer passes the options position
     private_ip = instance.get("PrivateIpAddress") if instance else None
     public_ip = instance.get("PublicIpAddress") if instance else None
     if wait:
-        out.line(f"{new_id} is running, private IP {private_ip or '-'}.", style="bold green")
+        out.line(say("cli.restore.server_running", lang, id=new_id, ip=private_ip or "-"), style="bold green")
     else:
-        out.line(
-            f"{new_id} is starting; follow it with: aws ec2 wait instance-running --region {region} --instance-ids {new_id}"
-        )
+        command = f"aws ec2 wait instance-running --region {region} --instance-ids {new_id}"
+        out.line(say("cli.restore.server_starting", lang, id=new_id, command=command))
     if not isolated and plan.source_exists:
-        out.line(
-            f"The new server runs the same software as {plan.backup.source}: its cron jobs, mail and application "
-            "run too and reach the same database.",
-            style="yellow",
-        )
+        out.line(say("cli.restore.same_software", lang, source=plan.backup.source), style="yellow")
     addresses: list[Any] = []
     if plan.source_exists:
         addresses = list(
@@ -454,11 +493,17 @@ def restore_server_command(  # noqa: PLR0917 - Typer passes the options position
             ]
         )
     selection = selection_tag(cli)
-    out.line(f"{new_id} is NOT backed up until it carries the tag {selection}.", style="bold yellow")
+    out.line(say("cli.restore.server_not_backed_up", lang, id=new_id, tag=selection), style="bold yellow")
     steps = _server_steps(
-        plan, new_id=new_id, new_ip=private_ip, addresses=addresses, selection=selection, region=region
+        plan,
+        new_id=new_id,
+        new_ip=private_ip,
+        addresses=addresses,
+        selection=selection,
+        region=region,
+        language=lang,
     )
-    print_steps(out, steps)
+    print_steps(out, steps, lang)
     if as_json:
         out.json(
             {
