@@ -59,6 +59,7 @@ from lambdas.common.manifest import (
     list_dump_day,
     list_sources,
 )
+from lambdas.common.messages import capital, say
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -76,7 +77,7 @@ _COMPRESSED = {".gz": "gzip", ".zst": "zstd"}
 # ---------------------------------------------------------------- command line
 
 
-def parse_day(raw: str) -> date:
+def parse_day(raw: str, language: str = "en") -> date:
     """``--date`` as a calendar day (YYYY-MM-DD only)."""
     text = raw.strip()
     try:
@@ -84,18 +85,16 @@ def parse_day(raw: str) -> date:
             raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"--date {raw!r} is not a day like 2026-11-26 (YYYY-MM-DD).") from None
+        raise UsageError(say("cli.files.bad_date", language, raw=repr(raw))) from None
 
 
-def parse_member_path(raw: str | None) -> tuple[str, ...]:
+def parse_member_path(raw: str | None, language: str = "en") -> tuple[str, ...]:
     """``--path`` as path components inside the archive; () means the whole archive."""
     if raw is None:
         return ()
     parts = _parts(raw)
     if ".." in parts:
-        raise UsageError(
-            f"--path {raw!r} contains '..'; give a path inside the archive like var/www/uploads."
-        )
+        raise UsageError(say("cli.files.path_dotdot", language, raw=repr(raw)))
     return parts
 
 
@@ -104,36 +103,34 @@ def _parts(name: str) -> tuple[str, ...]:
     return tuple(p for p in name.split("/") if p not in ("", "."))
 
 
-def _destination(raw: Path) -> Path:
+def _destination(raw: Path, language: str) -> Path:
     """``--to`` as an absolute path; its folder must exist. The last part is taken as it is (not resolved)."""
     expanded = raw.expanduser()
     parent = expanded.parent.resolve()
     if not parent.is_dir():
-        raise UsageError(f"The folder {parent} does not exist: create it first or choose another --to.")
+        raise UsageError(say("cli.files.no_folder", language, parent=parent))
     dest = parent / expanded.name
     if dest.is_symlink():
-        raise UsageError(f"--to {dest} is a symbolic link; give a new path (nothing is ever overwritten).")
+        raise UsageError(say("cli.files.to_symlink", language, dest=dest))
     return dest
 
 
-def new_folder(raw: Path) -> Path:
+def new_folder(raw: Path, language: str = "en") -> Path:
     """``--to DIR`` of restore files: absent or an empty folder (never overwritten)."""
-    dest = _destination(raw)
+    dest = _destination(raw, language)
     if dest.exists():
         if not dest.is_dir():
-            raise UsageError(f"--to {dest} exists and is not a folder; choose a new or empty folder.")
+            raise UsageError(say("cli.files.to_not_folder", language, dest=dest))
         if any(dest.iterdir()):
-            raise UsageError(
-                f"--to {dest} is not empty; restore into a new or empty folder (nothing is ever overwritten)."
-            )
+            raise UsageError(say("cli.files.to_not_empty", language, dest=dest))
     return dest
 
 
-def new_file(raw: Path) -> Path:
+def new_file(raw: Path, language: str = "en") -> Path:
     """``--to FILE`` of restore dump: must not exist yet (never overwritten)."""
-    dest = _destination(raw)
+    dest = _destination(raw, language)
     if dest.exists():
-        raise UsageError(f"--to {dest} exists already; choose a new file name (nothing is ever overwritten).")
+        raise UsageError(say("cli.files.to_exists", language, dest=dest))
     return dest
 
 
@@ -148,13 +145,14 @@ class Slot:
     manifest: Manifest
     zone: ZoneInfo
     skipped: tuple[tuple[DumpFolder, str], ...] = ()
+    language: str = "en"
 
     @property
     def local_time(self) -> datetime:
         return self.folder.when.astimezone(self.zone)
 
     def label(self) -> str:
-        return describe(self.folder, self.zone)
+        return describe(self.folder, self.zone, self.language)
 
     def skipped_dicts(self) -> list[dict[str, str]]:
         return [
@@ -163,29 +161,30 @@ class Slot:
         ]
 
 
-def describe(folder: DumpFolder, zone: ZoneInfo) -> str:
-    """``the dump of 26.11.2026 01:30 (20261126T0030Z)``."""
+def describe(folder: DumpFolder, zone: ZoneInfo, language: str = "en") -> str:
+    """``the dump of 26.11.2026 01:30 (20261126T0030Z)`` (German: ``Dump vom ...``, without article)."""
     stamp = folder.prefix.rstrip("/").rsplit("/", 1)[-1]
-    return f"the dump of {folder.when.astimezone(zone):%d.%m.%Y %H:%M} ({stamp})"
+    when = f"{folder.when.astimezone(zone):%d.%m.%Y %H:%M}"
+    return say("cli.files.dump_of", language, when=when, stamp=stamp)
 
 
-def choose_source(s3: S3Client, bucket: str, wanted: str | None) -> str:
+def _day(day: date, language: str) -> str:
+    """A day in a sentence: 26.11.2026 in German, 2026-11-26 in English (a --date to type stays ISO)."""
+    return f"{day:%d.%m.%Y}" if language == "de" else f"{day:%Y-%m-%d}"
+
+
+def choose_source(s3: S3Client, bucket: str, wanted: str | None, language: str = "en") -> str:
     sources = list_sources(s3, bucket)
+    where = f"s3://{bucket}/{DUMP_PREFIX}/"
     if wanted is not None:
         if wanted in sources:
             return wanted
-        known = ", ".join(sources) if sources else "none"
-        raise UsageError(
-            f"There are no dumps of --source {wanted} in s3://{bucket}/{DUMP_PREFIX}/ (sources with dumps: {known})."
-        )
+        known = ", ".join(sources) if sources else say("cli.files.none", language)
+        raise UsageError(say("cli.files.no_such_source", language, source=wanted, where=where, known=known))
     if not sources:
-        raise CliError(
-            f"There are no dumps at all in s3://{bucket}/{DUMP_PREFIX}/: there is nothing to restore from."
-        )
+        raise CliError(say("cli.files.no_dumps", language, where=where))
     if len(sources) > 1:
-        raise UsageError(
-            f"The bucket holds dumps of several sources ({', '.join(sources)}); choose one with --source."
-        )
+        raise UsageError(say("cli.files.several_sources", language, sources=", ".join(sources)))
     return sources[0]
 
 
@@ -208,20 +207,20 @@ def folders_between(
     return sorted(found, key=lambda f: f.when, reverse=True)
 
 
-def _judge(s3: S3Client, bucket: str, folder: DumpFolder) -> tuple[Manifest | None, str]:
+def _judge(s3: S3Client, bucket: str, folder: DumpFolder, language: str) -> tuple[Manifest | None, str]:
     """The manifest of a usable dump (and ""), or None and why the dump is not usable."""
     reading, manifest = inspect_dump(s3, bucket, folder)
     if reading.state is State.USABLE and manifest is not None:
         return manifest, ""
-    return None, reading.verify_detail() or "is not usable"
+    return None, reading.verify_detail(language) or say("cli.files.not_usable", language)
 
 
 def _first_usable(
-    s3: S3Client, bucket: str, folders: Iterable[DumpFolder]
+    s3: S3Client, bucket: str, folders: Iterable[DumpFolder], language: str = "en"
 ) -> tuple[DumpFolder | None, Manifest | None, list[tuple[DumpFolder, str]]]:
     skipped: list[tuple[DumpFolder, str]] = []
     for folder in folders:
-        manifest, why = _judge(s3, bucket, folder)
+        manifest, why = _judge(s3, bucket, folder, language)
         if manifest is not None:
             return folder, manifest, skipped
         skipped.append((folder, why))
@@ -251,29 +250,39 @@ def _nearest_days(
     return before, after
 
 
-def find_slot(s3: S3Client, bucket: str, source: str, day: date, zone: ZoneInfo) -> Slot:
+def find_slot(  # noqa: PLR0917 - the day's place and the language it is told in
+    s3: S3Client, bucket: str, source: str, day: date, zone: ZoneInfo, language: str = "en"
+) -> Slot:
     """The newest usable dump of ``source`` on the local day ``day``; CliError naming nearby days if none."""
     start, end = local_day_bounds(day, zone)
     folders = folders_between(s3, bucket, source, start, end)
-    folder, manifest, skipped = _first_usable(s3, bucket, folders)
+    folder, manifest, skipped = _first_usable(s3, bucket, folders, language)
     if folder is not None and manifest is not None:
-        return Slot(folder, manifest, zone, tuple(skipped))
+        return Slot(folder, manifest, zone, tuple(skipped), language)
+    on = {"source": source, "day": _day(day, language), "zone": zone.key}
     if skipped:
-        why = "; ".join(f"{describe(f, zone)} {reason}" for f, reason in skipped)
-        what = f"No usable dump of {source} on {day:%Y-%m-%d} ({zone.key}): {why}."
+        why = "; ".join(
+            say("cli.files.dump_reason", language, dump=describe(f, zone, language), reason=reason)
+            for f, reason in skipped
+        )
+        what = say("cli.files.no_usable", language, why=why, **on)
     else:
-        what = f"There is no dump of {source} on {day:%Y-%m-%d} ({zone.key})."
+        what = say("cli.files.no_dump", language, **on)
     before, after = _nearest_days(s3, bucket, source, day, zone)
     near = [f"{d:%Y-%m-%d}" for d in (before, after) if d is not None]
-    if near:
-        where = " and ".join(near)
-        hint = f" The nearest {'days' if len(near) > 1 else 'day'} with a usable dump: {where} (pass it as --date)."
+    if len(near) == 2:
+        both = say("cli.files.two_days", language, first=near[0], second=near[1])
+        hint = say("cli.files.nearest_days", language, days=both)
+    elif near:
+        hint = say("cli.files.nearest_day", language, days=near[0])
     else:
-        hint = (
-            f" No day from {day - timedelta(days=NEARBY_DAYS):%Y-%m-%d} to {day + timedelta(days=NEARBY_DAYS):%Y-%m-%d}"
-            " has a usable dump either (see `backupctl status`)."
+        hint = say(
+            "cli.files.none_near",
+            language,
+            start=_day(day - timedelta(days=NEARBY_DAYS), language),
+            end=_day(day + timedelta(days=NEARBY_DAYS), language),
         )
-    raise CliError(what + hint)
+    raise CliError(f"{what} {hint}")
 
 
 # ---------------------------------------------------------------- download, verified
@@ -315,18 +324,13 @@ def _short(key: str) -> str:
 def _check(obj: ManifestObject, meter: _Meter, slot: Slot) -> Fetched:
     """Raise unless what came is exactly what the manifest lists."""
     got = meter.digest.hexdigest()
-    where = f"{_short(obj.key)} of {slot.label()}"
+    where = {"file": _short(obj.key), "dump": slot.label(), "got": got, "sha256": obj.sha256}
     if meter.bytes != obj.bytes:
         raise CliError(
-            f"Refused {where}: it has {meter.bytes} bytes, the manifest says {obj.bytes} "
-            f"(SHA-256 {got}, the manifest says {obj.sha256}); the object is truncated or was replaced. "
-            "Nothing was written; try another --date."
+            say("cli.files.refused_size", slot.language, got_bytes=meter.bytes, bytes=obj.bytes, **where)
         )
     if got != obj.sha256:
-        raise CliError(
-            f"Refused {where}: its SHA-256 is {got}, the manifest says {obj.sha256} ({meter.bytes} bytes "
-            "each); the object was changed or replaced after the dump. Nothing was written; try another --date."
-        )
+        raise CliError(say("cli.files.refused_sha", slot.language, bytes=meter.bytes, **where))
     return Fetched(obj, got, meter.bytes)
 
 
@@ -360,14 +364,16 @@ def _body(s3: S3Client, bucket: str, obj: ManifestObject) -> Iterator[Iterable[b
 class Scratch:
     """Temporary files and folders next to the destination, removed unless handed over (try/finally)."""
 
-    def __init__(self, dest: Path) -> None:
+    def __init__(self, dest: Path, language: str = "en") -> None:
         self.dest = dest
+        self.language = language
         self._paths: list[Path] = []
 
     def file(self) -> tuple[Path, IO[bytes]]:
         fd, name = _os_call(
             lambda: tempfile.mkstemp(prefix=f".{self.dest.name}.", suffix=TEMP_SUFFIX, dir=self.dest.parent),
             self.dest.parent,
+            self.language,
         )
         path = Path(name)
         self._paths.append(path)
@@ -380,6 +386,7 @@ class Scratch:
                     prefix=f".{self.dest.name}.", suffix=TEMP_SUFFIX, dir=self.dest.parent
                 ),
                 self.dest.parent,
+                self.language,
             )
         )
         self._paths.append(path)
@@ -412,21 +419,30 @@ def _interrupt(number: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {number}")
 
 
-def _os_call(call: Callable[[], Any], where: Path) -> Any:
+def _os_call(call: Callable[[], Any], where: Path, language: str) -> Any:
     try:
         return call()
     except OSError as err:
-        raise CliError(f"Cannot write in {where}: {err.strerror or err}.") from None
+        raise CliError(
+            say("cli.files.cannot_write_in", language, where=where, error=err.strerror or err)
+        ) from None
 
 
 EXPANSION = 4  # how much bigger a gzip'd dump or archive usually is once decompressed
 
 
-def _room_for(where: Path, size: int, what: str) -> None:
+def _room_for(where: Path, size: int, what: str, language: str = "en") -> None:
     free = shutil.disk_usage(where).free
     if free < size:
         raise CliError(
-            f"{where} has {_human(free)} free, {what} needs {_human(size)}; free some space or choose another --to."
+            say(
+                "cli.files.no_room",
+                language,
+                where=where,
+                free=_human(free, language),
+                what=what,
+                size=_human(size, language),
+            )
         )
 
 
@@ -437,7 +453,7 @@ def download_raw(
     with _body(s3, bucket, obj) as chunks, _progress(out, _short(obj.key), obj.bytes) as advance:
         meter = _Meter(chunks, advance)
         for chunk in meter:
-            _write(into, chunk)
+            _write(into, chunk, slot.language)
     into.flush()
     os.fsync(into.fileno())
     return _check(obj, meter, slot)
@@ -450,7 +466,15 @@ def download_decompressed(
     try:
         decoder = decoder_for(obj.key)
     except ContentError as err:
-        raise CliError(f"{_short(obj.key)} of {slot.label()} {err}.") from None
+        raise CliError(
+            say(
+                "cli.files.cannot_decompress",
+                slot.language,
+                file=_short(obj.key),
+                dump=slot.label(),
+                error=err,
+            )
+        ) from None
     written = 0
     problem = ""
     with _body(s3, bucket, obj) as chunks, _progress(out, _short(obj.key), obj.bytes) as advance:
@@ -458,7 +482,7 @@ def download_decompressed(
         try:
             for raw in meter:
                 for piece in decoder.feed(raw):
-                    _write(into, piece)
+                    _write(into, piece, slot.language)
                     written += len(piece)
             decoder.finish()
         except ContentError as err:
@@ -468,20 +492,22 @@ def download_decompressed(
     fetched = _check(obj, meter, slot)
     if problem:
         raise CliError(
-            f"{_short(obj.key)} of {slot.label()} matches its manifest but {problem}: the dump was broken "
-            "when it was written. Nothing was written; try another --date."
+            say(
+                "cli.files.broken_dump", slot.language, file=_short(obj.key), dump=slot.label(), error=problem
+            )
         )
     into.flush()
     os.fsync(into.fileno())
     return fetched, written
 
 
-def _write(into: IO[bytes], data: bytes) -> None:
+def _write(into: IO[bytes], data: bytes, language: str) -> None:
     try:
         into.write(data)
     except OSError as err:
+        name = getattr(into, "name", None) or say("cli.files.temp_file", language)
         raise CliError(
-            f"Cannot write {getattr(into, 'name', 'the temporary file')}: {err.strerror or err}. Nothing was restored."
+            capital(say("cli.files.cannot_write", language, name=name, error=err.strerror or err))
         ) from None
 
 
@@ -521,19 +547,21 @@ def _under(parts: tuple[str, ...], prefix: tuple[str, ...]) -> bool:
     return parts[: len(prefix)] == prefix
 
 
-def _refusal(err: tarfile.TarError) -> str:
+def _refusal(err: tarfile.TarError, language: str) -> str:
     if isinstance(err, tarfile.AbsoluteLinkError):
-        return "a link to an absolute path"
+        return say("cli.files.unsafe_absolute_link", language)
     if isinstance(err, tarfile.LinkOutsideDestinationError):
-        return "a link that points outside the restored folder"
+        return say("cli.files.unsafe_link_outside", language)
     if isinstance(err, tarfile.SpecialFileError):
-        return "a device or other special file"
+        return say("cli.files.unsafe_special", language)
     if isinstance(err, (tarfile.AbsolutePathError, tarfile.OutsideDestinationError)):
-        return "a path outside the restored folder"
-    return str(err)
+        return say("cli.files.unsafe_outside", language)
+    return str(err)  # tarfile's own words (English)
 
 
-def extract(archive: Path, obj: ManifestObject, into: Path, prefix: tuple[str, ...]) -> Extracted:
+def extract(
+    archive: Path, obj: ManifestObject, into: Path, prefix: tuple[str, ...], language: str = "en"
+) -> Extracted:
     """The members under ``prefix`` of the verified archive, into the (empty, temporary) folder ``into``."""
     done = Extracted()
     restored: set[tuple[str, ...]] = set()
@@ -548,15 +576,15 @@ def extract(archive: Path, obj: ManifestObject, into: Path, prefix: tuple[str, .
                     continue
                 name = "/".join(parts)
                 if ".." in parts or (member.islnk() and ".." in _parts(member.linkname)):
-                    done.refused.append((name, "a path with '..' in it"))
+                    done.refused.append((name, say("cli.files.unsafe_dotdot", language)))
                     continue
                 if member.islnk() and _parts(member.linkname) not in restored:
-                    done.refused.append((name, "a hard link to a file that is not restored"))
+                    done.refused.append((name, say("cli.files.unsafe_hard_link", language)))
                     continue
                 try:
                     tarfile.data_filter(member, str(into))
                 except tarfile.FilterError as err:
-                    done.refused.append((name, _refusal(err)))
+                    done.refused.append((name, _refusal(err, language)))
                     continue
                 tar.extract(member, into, set_attrs=True, filter="data")
                 restored.add(parts)
@@ -576,12 +604,12 @@ def extract(archive: Path, obj: ManifestObject, into: Path, prefix: tuple[str, .
 def _files_object(slot: Slot) -> ManifestObject:
     found = [o for o in slot.manifest.objects if o.kind == KIND_FILES]
     if len(found) != 1:
-        what = "no files archive" if not found else f"{len(found)} files archives"
-        raise CliError(f"{slot.label()} lists {what} in its manifest; restore files needs exactly one.")
+        key = "cli.files.no_archive" if not found else "cli.files.many_archives"
+        raise CliError(capital(say(key, slot.language, dump=slot.label(), n=len(found))))
     return found[0]
 
 
-def _place_folder(temp: Path, dest: Path) -> None:
+def _place_folder(temp: Path, dest: Path, language: str) -> None:
     """Rename the finished folder into place; an empty ``dest`` is replaced, anything else refused."""
     mode = dest.stat().st_mode & 0o7777 if dest.is_dir() else None
     if mode is not None:
@@ -590,49 +618,56 @@ def _place_folder(temp: Path, dest: Path) -> None:
         temp.rename(dest)
     except OSError as err:
         if err.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
-            raise UsageError(
-                f"--to {dest} was filled by something else meanwhile; nothing was overwritten."
-            ) from None
-        raise CliError(f"Cannot move the restored files to {dest}: {err.strerror or err}.") from None
+            raise UsageError(say("cli.files.filled_meanwhile", language, dest=dest)) from None
+        raise CliError(say("cli.files.cannot_move", language, dest=dest, error=err.strerror or err)) from None
 
 
 def restore_files(
     cli: Cli, day: date, source: str | None, prefix: tuple[str, ...], dest: Path, *, out: Output
 ) -> dict[str, Any]:
-    zone = cli.config.zone
+    zone, lang = cli.config.zone, cli.language
     s3, bucket = cli.aws.s3(), cli.aws.bucket
-    source = choose_source(s3, bucket, source)
-    slot = find_slot(s3, bucket, source, day, zone)
+    source = choose_source(s3, bucket, source, lang)
+    slot = find_slot(s3, bucket, source, day, zone, lang)
     _say_skipped(slot, out)
     obj = _files_object(slot)
     want = "/".join(prefix)
-    with Scratch(dest) as scratch:
+    with Scratch(dest, lang) as scratch:
         # The archive, and its files once extracted (compressed about 4x; a guess, checked again by the disk).
-        _room_for(dest.parent, obj.bytes * (1 + EXPANSION), _short(obj.key))
+        _room_for(dest.parent, obj.bytes * (1 + EXPANSION), _short(obj.key), lang)
         archive, handle = scratch.file()
         with handle:
             fetched = download_raw(s3, bucket, slot, obj, handle, out=out)
         temp = scratch.folder()
         try:
-            done = extract(archive, obj, temp, prefix)
+            done = extract(archive, obj, temp, prefix, lang)
         except (ContentError, tarfile.TarError, EOFError) as err:
             raise CliError(
-                f"{_short(obj.key)} of {slot.label()} matches its manifest but cannot be unpacked ({err}). "
-                "Nothing was restored; try another --date."
+                say("cli.files.cannot_unpack", lang, file=_short(obj.key), dump=slot.label(), error=err)
             ) from None
         except OSError as err:
             raise CliError(
-                f"Cannot write in {dest.parent}: {err.strerror or err}. Nothing was restored."
+                say("cli.files.cannot_write_restored", lang, where=dest.parent, error=err.strerror or err)
             ) from None
         if prefix and not done.files and not done.folders:
             base, shown = done.nearby(prefix)
-            where = f"{base} holds" if base else "the archive's top level holds"
-            refused = f" ({len(done.refused)} entries there are unsafe to restore)" if done.refused else ""
-            raise CliError(
-                f"Nothing in {_short(obj.key)} of {slot.label()} lies under --path {want}{refused}; "
-                f"{where}: {', '.join(shown) or 'nothing'}. Nothing was written."
+            where = (
+                say("cli.files.folder_holds", lang, base=base) if base else say("cli.files.top_holds", lang)
             )
-        _place_folder(temp, dest)
+            refused = say("cli.files.unsafe_there", lang, n=len(done.refused)) if done.refused else ""
+            raise CliError(
+                say(
+                    "cli.files.nothing_under",
+                    lang,
+                    file=_short(obj.key),
+                    dump=slot.label(),
+                    path=want,
+                    refused=refused,
+                    where=where,
+                    shown=", ".join(shown) or say("cli.files.nothing", lang),
+                )
+            )
+        _place_folder(temp, dest, lang)
         scratch.kept(temp)
     return {
         "slot": slot.folder.prefix,
@@ -659,19 +694,18 @@ def _db_name(obj: ManifestObject) -> str:
 
 
 def _db_object(slot: Slot, wanted: str | None) -> ManifestObject:
+    lang, dump = slot.language, slot.label()
     found = [o for o in slot.manifest.objects if o.kind == KIND_DB]
     if not found:
-        raise CliError(
-            f"{slot.label()} holds no database dump (its manifest lists only files); try restore files."
-        )
+        raise CliError(capital(say("cli.files.no_db", lang, dump=dump)))
     names = ", ".join(_db_name(o) for o in found)
     if wanted is not None:
         chosen = [o for o in found if _db_name(o) == wanted]
         if not chosen:
-            raise UsageError(f"{slot.label()} holds no dump of --db {wanted}; it holds: {names}.")
+            raise UsageError(capital(say("cli.files.no_such_db", lang, dump=dump, db=wanted, names=names)))
         return chosen[0]
     if len(found) > 1:
-        raise UsageError(f"{slot.label()} holds dumps of several databases ({names}); choose one with --db.")
+        raise UsageError(capital(say("cli.files.several_dbs", lang, dump=dump, names=names)))
     return found[0]
 
 
@@ -679,23 +713,21 @@ def _compression(key: str) -> str | None:
     return next((name for ext, name in _COMPRESSED.items() if key.endswith(ext)), None)
 
 
-def _place_file(temp: Path, dest: Path) -> None:
+def _place_file(temp: Path, dest: Path, language: str = "en") -> None:
     """Link the finished file into place: fails instead of overwriting a file that appeared meanwhile."""
     try:
         os.link(temp, dest)
     except FileExistsError:
-        raise UsageError(
-            f"--to {dest} was created by something else meanwhile; nothing was overwritten."
-        ) from None
+        raise UsageError(say("cli.files.created_meanwhile", language, dest=dest)) from None
     except OSError:  # a file system without hard links: rename, after one more look
         if dest.exists() or dest.is_symlink():
-            raise UsageError(
-                f"--to {dest} was created by something else meanwhile; nothing was overwritten."
-            ) from None
-        _os_call(lambda: temp.rename(dest), dest.parent)
+            raise UsageError(say("cli.files.created_meanwhile", language, dest=dest)) from None
+        _os_call(lambda: temp.rename(dest), dest.parent, language)
 
 
-def next_steps(engine: str, host: str, db: str, dest: Path, compression: str | None) -> list[str]:
+def next_steps(  # noqa: PLR0917 - what the file is, and the language the one sentence among the commands is in
+    engine: str, host: str, db: str, dest: Path, compression: str | None, language: str = "en"
+) -> list[str]:
     """How to load the file into a new, empty database (README: restore into a new database first)."""
     target, file = f"{db}_restored", shlex.quote(str(dest))
     feed = {"gzip": f"gunzip -c {file} | ", "zstd": f"zstd -dc {file} | "}.get(compression or "", "")
@@ -710,8 +742,7 @@ def next_steps(engine: str, host: str, db: str, dest: Path, compression: str | N
         f"mysql -h {host} -u <master user> -p -e 'CREATE DATABASE {target}'",
         # RDS: the dump holds triggers and routines with DEFINER=; with binary logging on (automated backups)
         # the master user may create them only when the parameter group allows it.
-        "On RDS, set log_bin_trust_function_creators=1 in the instance's parameter group first "
-        "(the dump has triggers and routines), or loading stops at ERROR 1419",
+        say("cli.files.rds_definer", language),
         f"{feed}{load}" if feed else f"{load} < {file}",
     ]
 
@@ -719,22 +750,20 @@ def next_steps(engine: str, host: str, db: str, dest: Path, compression: str | N
 def restore_dump(
     cli: Cli, day: date, source: str | None, db: str | None, dest: Path, *, out: Output
 ) -> dict[str, Any]:
-    zone = cli.config.zone
+    zone, lang = cli.config.zone, cli.language
     s3, bucket = cli.aws.s3(), cli.aws.bucket
-    source = choose_source(s3, bucket, source)
-    slot = find_slot(s3, bucket, source, day, zone)
+    source = choose_source(s3, bucket, source, lang)
+    slot = find_slot(s3, bucket, source, day, zone, lang)
     _say_skipped(slot, out)
     obj = _db_object(slot, db)
     stored = _compression(obj.key)
     decompress = dest.suffix.lower() == ".sql"
     asked = _COMPRESSED.get(dest.suffix.lower())
     if asked is not None and asked != stored:
-        raise UsageError(
-            f"--to {dest.name} names a {asked} file, but {_short(obj.key)} is stored "
-            f"{stored or 'uncompressed'}; end the name in .sql (decompressed) or as stored."
-        )
-    with Scratch(dest) as scratch:
-        _room_for(dest.parent, obj.bytes * (EXPANSION if decompress else 1), _short(obj.key))
+        key = "cli.files.suffix_compressed" if stored else "cli.files.suffix_uncompressed"
+        raise UsageError(say(key, lang, name=dest.name, asked=asked, file=_short(obj.key), stored=stored))
+    with Scratch(dest, lang) as scratch:
+        _room_for(dest.parent, obj.bytes * (EXPANSION if decompress else 1), _short(obj.key), lang)
         temp, handle = scratch.file()
         with handle:
             if decompress:
@@ -742,9 +771,10 @@ def restore_dump(
             else:
                 fetched = download_raw(s3, bucket, slot, obj, handle, out=out)
                 written = fetched.bytes
-        _place_file(temp, dest)
+        _place_file(temp, dest, lang)
     engine = obj.engine or cli.config.dump.engine
-    steps = next_steps(engine, cli.config.dump.db_host, _db_name(obj), dest, None if decompress else stored)
+    stored_as = None if decompress else stored
+    steps = next_steps(engine, cli.config.dump.db_host, _db_name(obj), dest, stored_as, lang)
     return {
         "slot": slot.folder.prefix,
         "source": source,
@@ -766,69 +796,83 @@ def restore_dump(
 # ---------------------------------------------------------------- output
 
 
-def _human(size: int) -> str:
+def _human(size: int, language: str = "en") -> str:
+    """A size for people: bytes up to 1 KiB, then KiB, MiB, GiB (German with a decimal comma)."""
     value = float(size)
     for unit in ("bytes", "KiB", "MiB", "GiB"):
         if value < 1024 or unit == "GiB":
-            return f"{size} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+            if unit == "bytes":
+                return say("cli.files.bytes", language, n=size)
+            number = f"{value:.1f}"
+            return f"{number.replace('.', ',') if language == 'de' else number} {unit}"
         value /= 1024
-    return f"{size} bytes"  # pragma: no cover - the loop always returns
+    return say("cli.files.bytes", language, n=size)  # pragma: no cover - the loop always returns
 
 
 def _say_skipped(slot: Slot, out: Output) -> None:
     for folder, why in slot.skipped:
-        out.line(f"Skipped {describe(folder, slot.zone)}: it {why}.", style="yellow")
+        dump = describe(folder, slot.zone, slot.language)
+        out.line(say("cli.files.skipped", slot.language, dump=dump, reason=why), style="yellow")
 
 
-def _verified_lines(result: dict[str, Any]) -> list[str]:
+def _verified_lines(result: dict[str, Any], language: str) -> list[str]:
     return [
-        f"  {_short(o['key'])}: {o['bytes']} bytes, SHA-256 {o['sha256']}, as the manifest lists it."
+        "  "
+        + say("cli.files.verified", language, file=_short(o["key"]), bytes=o["bytes"], sha256=o["sha256"])
         for o in result["objects"]
     ]
 
 
-def _slot_label(result: dict[str, Any]) -> str:
+def _from_line(result: dict[str, Any], zone: str, language: str) -> str:
     when = datetime.fromisoformat(result["time"])
     stamp = result["slot"].rstrip("/").rsplit("/", 1)[-1]
-    return f"the dump of {when:%d.%m.%Y %H:%M} ({stamp})"
+    dump = say("cli.files.dump_of", language, when=f"{when:%d.%m.%Y %H:%M}", stamp=stamp)
+    return "  " + say("cli.files.from_dump", language, dump=dump, source=result["source"], zone=zone)
 
 
-def _print_files(result: dict[str, Any], zone: str, out: Output) -> None:
+def _print_files(result: dict[str, Any], zone: str, out: Output, language: str = "en") -> None:
     count = result["files"]
-    under = f" under {result['path']}" if result["path"] else ""
+    under = say("cli.files.under", language, path=result["path"]) if result["path"] else ""
     out.line(
-        f"Restored {count} file{'' if count == 1 else 's'} ({_human(result['bytes'])}){under} into {result['to']}",
+        say(
+            "cli.files.restored_one" if count == 1 else "cli.files.restored_many",
+            language,
+            count=count,
+            size=_human(result["bytes"], language),
+            under=under,
+            to=result["to"],
+        ),
         style="green",
     )
-    out.line(f"  from {_slot_label(result)} of {result['source']} ({zone}), verified:")
-    for line in _verified_lines(result):
+    out.line(_from_line(result, zone, language))
+    for line in _verified_lines(result, language):
         out.line(line)
     refused = result["refused"]
     if refused:
         shown = ", ".join(f"{r['path']} ({r['reason']})" for r in refused[:SHOWN_REFUSED])
-        more = f" and {len(refused) - SHOWN_REFUSED} more" if len(refused) > SHOWN_REFUSED else ""
-        out.line(f"Not restored, unsafe to unpack: {shown}{more}.", style="yellow")
+        more = (
+            say("cli.files.and_more", language, n=len(refused) - SHOWN_REFUSED)
+            if len(refused) > SHOWN_REFUSED
+            else ""
+        )
+        out.line(say("cli.files.not_restored", language, shown=shown, more=more), style="yellow")
 
 
-def _print_dump(result: dict[str, Any], zone: str, out: Output) -> None:
-    size = _human(result["bytes_written"])
-    what = f"the SQL of database {result['db']} ({size})"
-    if not result["decompressed"]:
-        what = f"the {result['compression']}-compressed dump of database {result['db']} ({size}, as stored)"
-    out.line(
-        f"Wrote {what} to {result['to']}",
-        style="green",
-    )
-    out.line(f"  from {_slot_label(result)} of {result['source']} ({zone}), verified:")
-    for line in _verified_lines(result):
+def _print_dump(result: dict[str, Any], zone: str, out: Output, language: str = "en") -> None:
+    size = _human(result["bytes_written"], language)
+    what = {"db": result["db"], "size": size, "to": result["to"]}
+    if result["decompressed"]:
+        wrote = say("cli.files.wrote_sql", language, **what)
+    else:
+        wrote = say("cli.files.wrote_stored", language, compression=result["compression"], **what)
+    out.line(wrote, style="green")
+    out.line(_from_line(result, zone, language))
+    for line in _verified_lines(result, language):
         out.line(line)
     if result["inconsistent_tables"]:
-        out.line(
-            "Note: these tables were dumped without a consistent snapshot (not InnoDB): "
-            + ", ".join(result["inconsistent_tables"]),
-            style="yellow",
-        )
-    out.line("Next: load it into a new, empty database, check it, then switch the application over:")
+        tables = ", ".join(result["inconsistent_tables"])
+        out.line(say("cli.files.inconsistent", language, tables=tables), style="yellow")
+    out.line(say("cli.files.next", language))
     for step in result["next_steps"]:
         out.line(f"  {step}")
 
@@ -865,16 +909,17 @@ def register(restore: typer.Typer) -> None:
         as_json: JsonFlag = False,
     ) -> None:
         """Files from a night's dump into a new folder, verified against the manifest before anything lands."""
-        wanted_day = parse_day(day)
-        prefix = parse_member_path(path)
-        dest = new_folder(to)
         cli: Cli = ctx.obj
+        lang = cli.language
+        wanted_day = parse_day(day, lang)
+        prefix = parse_member_path(path, lang)
+        dest = new_folder(to, lang)
         out = Output(as_json)
         result = restore_files(cli, wanted_day, source, prefix, dest, out=out)
         if as_json:
             out.json(result)
         else:
-            _print_files(result, cli.config.timezone, out)
+            _print_files(result, cli.config.timezone, out, lang)
 
     @restore.command("dump")
     @speaks_aws
@@ -906,12 +951,13 @@ def register(restore: typer.Typer) -> None:
         as_json: JsonFlag = False,
     ) -> None:
         """The database dump of a night into a new file, verified against the manifest before it lands."""
-        wanted_day = parse_day(day)
-        dest = new_file(to)
         cli: Cli = ctx.obj
+        lang = cli.language
+        wanted_day = parse_day(day, lang)
+        dest = new_file(to, lang)
         out = Output(as_json)
         result = restore_dump(cli, wanted_day, source, db, dest, out=out)
         if as_json:
             out.json(result)
         else:
-            _print_dump(result, cli.config.timezone, out)
+            _print_dump(result, cli.config.timezone, out, lang)
