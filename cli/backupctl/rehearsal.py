@@ -42,6 +42,7 @@ from lambdas.common.aws.images import managed_images
 from lambdas.common.contracts import SCHEDULED_JOBS, aws_tags
 from lambdas.common.jobs.prune import PlanItem, plan
 from lambdas.common.manifest import list_sources
+from lambdas.common.messages import msg, say
 from lambdas.common.publishing import read_emf
 from lambdas.common.settings import FunctionSettings
 
@@ -50,12 +51,8 @@ REGION: Final = "eu-central-2"
 SERVER_NAME: Final = "web"
 DATABASE: Final = "school-db"
 RDS_QUOTA: Final = 100
-INJECTIONS: Final = {
-    "missed-dump": "the dump did not run that night (server off, agent stopped)",
-    "failed-rds-snapshot": "that night's RDS snapshot ended in status 'failed'",
-    "corrupt-dump": "that night's database dump object was cut short after it was written",
-    "prune-stopped": "prune stopped running from that day on",
-}
+# The failures that can be injected; what each means is cli.simulate.inject.<name> in the catalogue.
+INJECTIONS: Final = ("missed-dump", "failed-rds-snapshot", "corrupt-dump", "prune-stopped")
 FAKE_AWS: Final = {
     "AWS_ACCESS_KEY_ID": "simulate",
     "AWS_SECRET_ACCESS_KEY": "simulate",
@@ -89,6 +86,7 @@ class Alarms:
 
     prefix: str
     targets: dict[str, int]
+    language: str = "en"  # of the reasons (they reach the weekly mail through the alarm history)
     state: dict[str, bool] = field(default_factory=dict)  # name -> in ALARM
     transitions: list[dict[str, Any]] = field(default_factory=list)
     over_target: dict[str, int] = field(default_factory=dict)  # kind -> consecutive daily checks over target
@@ -102,7 +100,9 @@ class Alarms:
     def after(
         self, job: str, failed: str | None, published: list[dict[str, Any]], when: datetime, day: str
     ) -> None:
-        self.set(f"{job}-errors", failed is not None, f"{job} failed: {failed}", when, day)
+        lang = self.language
+        reason = "" if failed is None else say("cli.simulate.reason.errors", lang, job=job, failed=failed)
+        self.set(f"{job}-errors", failed is not None, reason, when, day)
         values = {(m["name"], tuple(sorted(m["dimensions"].items()))): float(m["value"]) for m in published}
         if job == "verify":
             for kind, hours in self.targets.items():
@@ -112,15 +112,22 @@ class Alarms:
                 self.set(
                     f"{kind}-backup-age",
                     self.over_target[kind] >= 2,
-                    f"the newest good {kind} backup is older than {hours} hours (two daily checks)",
+                    say(
+                        "cli.simulate.reason.backup_age",
+                        lang,
+                        kind=msg(f"cli.simulate.kind.{kind}"),
+                        hours=hours,
+                    ),
                     when,
                     day,
                 )
             failures = values.get((contracts.VERIFY_FAILURES, ()), 0.0)
-            self.set("VerificationFailed", failures > 0, f"verify found {failures:.0f} problem(s)", when, day)
+            found = say("cli.simulate.reason.verify", lang, n=f"{failures:.0f}")
+            self.set("VerificationFailed", failures > 0, found, when, day)
         if job == "restore_test":
             passed = values.get((contracts.RESTORE_TEST_PASSED, ()), 0.0)
-            self.set("RestoreTestFailed", passed < 1, "the restore test failed", when, day)
+            failed_test = say("cli.simulate.reason.restore_test", lang)
+            self.set("RestoreTestFailed", passed < 1, failed_test, when, day)
 
 
 @dataclass
@@ -194,7 +201,7 @@ class Rehearsal:
             }
             if not self.config.dump.enabled:
                 targets.pop(contracts.KIND_DUMP)
-            alarms = Alarms(contracts.alarm_prefix(self.stack), targets)
+            alarms = Alarms(contracts.alarm_prefix(self.stack), targets, self.config.language)
             world.answer_what_moto_lacks(alarms)
             week: list[dict[str, Any]] = []
             last_day = 0
@@ -228,7 +235,7 @@ def _week_summary(day: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "week": (day - 1) // 7 + 1,
         "ok": sum(1 for r in runs if r["ok"]),
-        "failed": [f"{r['day']} {r['job']}" for r in runs if not r["ok"]],
+        "failed": [(r["day"], r["job"]) for r in runs if not r["ok"]],  # (local day YYYY-MM-DD, job)
         "runs": made,
     }
 

@@ -17,14 +17,16 @@ from cli.backupctl.context import Cli, speaks_aws
 from cli.backupctl.errors import PROBLEM, UsageError
 from cli.backupctl.output import JsonFlag, Output
 from cli.backupctl.rehearsal import INJECTIONS, Injection, Rehearsal
+from lambdas.common.messages import say
 
 DEFAULT_DAYS = 120
-DEFAULT_INJECTION = "missed-dump@10"
+DEFAULT_INJECTION = "missed-dump"  # on day 10, or the last day of a shorter rehearsal
 MAX_DAYS = 3 * 365
+_KINDS = ("dump", "rds", "ami")
 _INJECT = re.compile(r"^(?P<what>[a-z-]+)(@(?P<day>[0-9]{1,4}))?$")
 
 
-def parse_injections(raw: list[str], days: int) -> list[Injection]:
+def parse_injections(raw: list[str], days: int, language: str = "en") -> list[Injection]:
     out: list[Injection] = []
     for item in raw:
         if item == "none":
@@ -32,16 +34,17 @@ def parse_injections(raw: list[str], days: int) -> list[Injection]:
         match = _INJECT.match(item)
         if not match or match["what"] not in INJECTIONS:
             raise UsageError(
-                f"--inject {item!r}: use one of {', '.join(INJECTIONS)} (or none), optionally with @DAY, e.g. missed-dump@10"
+                say("cli.simulate.bad_inject", language, item=repr(item), names=", ".join(INJECTIONS))
             )
         day = int(match["day"] or min(10, days))
         if not 1 <= day <= days:
-            raise UsageError(f"--inject {item!r}: day {day} is outside the {days} simulated days")
+            raise UsageError(say("cli.simulate.day_outside", language, item=repr(item), day=day, days=days))
         out.append(Injection(day, match["what"]))
     return out
 
 
-# What an alarm says when it is about that injected failure (its name or its reason).
+# What an alarm says when it is about that injected failure (its name or its reason), in either
+# language: compared without case and with hyphens as spaces ("RDS snapshot", German "RDS-Snapshot").
 CAUGHT_BY_WORDS: dict[str, tuple[str, ...]] = {
     "missed-dump": ("dump",),
     "corrupt-dump": ("dump",),
@@ -50,13 +53,19 @@ CAUGHT_BY_WORDS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _plain(text: str) -> str:
+    return text.casefold().replace("-", " ")
+
+
 def _caught(
     injection: Injection, rehearsal: Rehearsal, alarms: list[dict[str, Any]]
 ) -> dict[str, Any] | None:
     """The first alarm on or after the injected day that is about it."""
     day = (rehearsal.start + timedelta(days=injection.day - 1)).isoformat()
-    words = CAUGHT_BY_WORDS[injection.what]
-    about = [a for a in alarms if a["day"] >= day and any(w in f"{a['name']} {a['reason']}" for w in words)]
+    words = [_plain(w) for w in CAUGHT_BY_WORDS[injection.what]]
+    about = [
+        a for a in alarms if a["day"] >= day and any(w in _plain(f"{a['name']} {a['reason']}") for w in words)
+    ]
     return about[0] if about else None
 
 
@@ -98,10 +107,58 @@ def result_json(rehearsal: Rehearsal, alarms: list[dict[str, Any]]) -> dict[str,
     }
 
 
-def _show(rehearsal: Rehearsal, data: dict[str, Any], out: Output) -> None:
+def _day(iso: str, language: str) -> str:
+    """A day of the rehearsal for people: 2026-03-30 in English, 30.03.2026 in German."""
+    return f"{date.fromisoformat(iso):%d.%m.%Y}" if language == "de" else iso
+
+
+_WHY = re.compile(r"^(?P<rule>daily|weekly|monthly) (?P<bucket>\S+)$")
+_MIN_KEEP = re.compile(r"^min_keep \(newest (?P<n>[0-9]+) usable\)$")
+_WHY_FIXED = {
+    "failed: newest failure kept as evidence": "cli.simulate.why.evidence",
+    "pending: never deleted": "cli.simulate.why.pending",
+}
+
+
+def _bucket(rule: str, bucket: str, language: str) -> str:
+    """The retention rule's bucket (UTC day 2026-03-30, ISO week 2026-W14, month 2026-03) for people."""
+    if language != "de":
+        return bucket
+    if rule == "daily" and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", bucket):
+        return _day(bucket, language)
+    if rule == "weekly" and (week := re.fullmatch(r"([0-9]{4})-W([0-9]{2})", bucket)):
+        return f"{week[2]}/{week[1]}"
+    if rule == "monthly" and (month := re.fullmatch(r"([0-9]{4})-([0-9]{2})", bucket)):
+        return f"{month[2]}.{month[1]}"
+    return bucket
+
+
+def why_kept(reason: str, language: str) -> str:
+    """The retention policy's reason (lambdas.common.retention writes it in English, parts joined by
+    ``; ``) in ``language``; a part it does not know stays as it is."""
+    parts = []
+    for part in reason.split("; "):
+        if rule := _WHY.match(part):
+            bucket = _bucket(rule["rule"], rule["bucket"], language)
+            parts.append(say(f"cli.simulate.why.{rule['rule']}", language, bucket=bucket))
+        elif keep := _MIN_KEEP.match(part):
+            parts.append(say("cli.simulate.why.min_keep", language, n=keep["n"]))
+        elif part in _WHY_FIXED:
+            parts.append(say(_WHY_FIXED[part], language))
+        else:
+            parts.append(part)
+    return "; ".join(parts)
+
+
+def _show(rehearsal: Rehearsal, data: dict[str, Any], out: Output, language: str) -> None:
+    def day(iso: str) -> str:
+        return _day(iso, language)
+
     for week in rehearsal.week_lines:
-        failed = ", ".join(week["failed"]) or "none failed"
-        out.line(f"week {week['week']:>2}: {week['ok']} runs ok; {failed}")
+        failed = ", ".join(f"{day(d)} {job}" for d, job in week["failed"]) or say(
+            "cli.simulate.none_failed", language
+        )
+        out.line(say("cli.simulate.week", language, week=week["week"], ok=week["ok"], failed=failed))
     zone = rehearsal.config.zone
     rows = []
     for item in sorted(
@@ -112,24 +169,33 @@ def _show(rehearsal: Rehearsal, data: dict[str, Any], out: Output) -> None:
         if item.delete:
             continue
         made = "-" if item.created is None else f"{item.created.astimezone(zone):%d.%m.%Y}"
-        rows.append([item.source or "-", item.kind, item.name, made, item.reason])
-    out.table("Kept at the end (and by which rule)", ["source", "kind", "backup", "made", "why"], rows)
+        kind = say(f"cli.simulate.kind.{item.kind}", language) if item.kind in _KINDS else item.kind
+        rows.append([item.source or "-", kind, item.name, made, why_kept(item.reason, language)])
+    out.table(say("cli.simulate.kept", language), say("cli.simulate.kept_columns", language).split("|"), rows)
     for source, kinds in data["inventory"].items():
-        out.line(
-            f"{source}: {len(kinds['dump'])} dumps (the bucket lifecycle expires them), {len(kinds['rds'])} RDS snapshots, {len(kinds['ami'])} AMIs"
-        )
-    out.line("Alarms that would have gone out:" if data["alarms"] else "No alarm went out.")
+        dumps, rds, ami = (len(kinds[kind]) for kind in _KINDS)
+        out.line(say("cli.simulate.inventory", language, source=source, dumps=dumps, rds=rds, ami=ami))
+    out.line(say("cli.simulate.alarms" if data["alarms"] else "cli.simulate.no_alarm", language))
     for alarm in data["alarms"]:
-        out.line(f"  {alarm['day']}  {alarm['name']}: {alarm['reason']}")
-    out.line(f"Weekly mails: {len(data['mails'])}")
+        out.line(f"  {day(alarm['day'])}  {alarm['name']}: {alarm['reason']}")
+    out.line(say("cli.simulate.mails", language, n=len(data["mails"])))
     for mail in data["mails"]:
-        out.line(f"  {mail['day']}  {mail['subject']}")
+        out.line(f"  {day(mail['day'])}  {mail['subject']}")
     for injected in data["injected"]:
         caught = injected["caught_by"]
-        out.line(
-            f"Injected on {injected['day']}: {INJECTIONS[injected['what']]} -> "
-            + (f"caught by {caught['name']} on {caught['day']}" if caught else "NOT CAUGHT by any alarm")
-        )
+        what = say(f"cli.simulate.inject.{injected['what']}", language)
+        if caught:
+            line = say(
+                "cli.simulate.caught",
+                language,
+                day=day(injected["day"]),
+                what=what,
+                name=caught["name"],
+                caught_day=day(caught["day"]),
+            )
+        else:
+            line = say("cli.simulate.not_caught", language, day=day(injected["day"]), what=what)
+        out.line(line)
 
 
 def register(app: typer.Typer) -> None:
@@ -154,17 +220,18 @@ def register(app: typer.Typer) -> None:
         """Rehearse every job at its scheduled times for DAYS days, locally (moto), with the real handlers."""
         cli: Cli = ctx.obj
         config = cli.config
+        language = cli.language
         try:
             first = date.fromisoformat(start) if start else datetime.now(UTC).date() - timedelta(days=days)
         except ValueError:
-            raise UsageError(f"--start {start!r} is not a date like 2026-08-01") from None
-        injections = parse_injections(inject if inject is not None else [DEFAULT_INJECTION], days)
+            raise UsageError(say("cli.simulate.bad_start", language, start=repr(start))) from None
+        injections = parse_injections(inject if inject is not None else [DEFAULT_INJECTION], days, language)
         out = Output(as_json)
         with Progress(
-            TextColumn("rehearsing"),
+            TextColumn(say("cli.simulate.progress", language)),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("days"),
+            TextColumn(say("cli.simulate.progress_days", language)),
             console=out.errors,
             transient=True,
             disable=as_json,
@@ -184,6 +251,6 @@ def register(app: typer.Typer) -> None:
         if as_json:
             out.json(data)
         else:
-            _show(rehearsal, data, out)
+            _show(rehearsal, data, out, language)
         if any(i["caught_by"] is None for i in data["injected"]):
             raise typer.Exit(PROBLEM)
