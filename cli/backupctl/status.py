@@ -236,8 +236,8 @@ def show(cli: Cli, status: Status, out: Output) -> None:
                     label,
                     say(f"kind.{b['kind']}", lang),
                     newest["id"] if newest else say("status.none", lang),
-                    b["state"] or "-",
-                    f"{age_text(b['age_hours'])} / {age_text(float(b['target_hours']))}",
+                    say(f"status.state.{b['state']}", lang) if b["state"] else "-",
+                    f"{age_text(b['age_hours'], lang)} / {age_text(float(b['target_hours']), lang)}",
                     say("mail.ok" if b["ok"] else "mail.problem", lang),
                 ]
             )

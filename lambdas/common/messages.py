@@ -227,6 +227,7 @@ _SYSTEM: Final[Mapping[str, tuple[str, str]]] = {
         "Läuft der Job verify? Öffnen Sie sein Protokoll oder starten Sie ihn jetzt mit dem Befehl unten.",
     ),
     # --- verify's problem sentences --------------------------------------------------------------
+    "verify.raised": ("{n} backup problem(s): {problems}", "{n} Problem(e) mit Sicherungen: {problems}"),
     "verify.what": ("{kind} of {source}", "{kind} von {source}"),
     "verify.kind.dump": ("dump", "Dump"),
     "verify.kind.rds": ("RDS snapshot", "RDS-Snapshot"),
@@ -456,6 +457,9 @@ _SYSTEM: Final[Mapping[str, tuple[str, str]]] = {
     "status.backups": ("Backups ({stack}, {region})", "Sicherungen ({stack}, {region})"),
     "status.columns": ("source|kind|newest|state|age / target|", "Quelle|Art|neueste|Zustand|Alter / Ziel|"),
     "status.none": ("none", "keine"),
+    "status.state.usable": ("usable", "verwendbar"),
+    "status.state.pending": ("pending", "in Arbeit"),
+    "status.state.failed": ("failed", "fehlgeschlagen"),
     "status.last_verify": ("Last verification: {value}", "Letzte Prüfung: {value}"),
     "status.verify_none": ("none in the last 3 days", "keine in den letzten 3 Tagen"),
     "status.verify_run": ("{when} ({n} failure(s))", "{when} ({n} Fehler)"),

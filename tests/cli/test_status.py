@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -15,6 +16,7 @@ import time_machine
 from cli.backupctl.context import Aws
 from lambdas.common.contracts import backup_name, backup_tags, restore_test_record_key
 from tests.cli.conftest import BUCKET, Result, School, write_dump
+from tests.unit.test_messages import english_words
 
 NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)  # Friday 09:00 in Zurich
 ADMINS = ("it-admin@example.org", "it-deputy@example.org")  # the shipped cdk.json
@@ -219,3 +221,18 @@ def test_without_credentials_one_sentence(
     assert result.exit_code == 1
     assert "No AWS credentials found" in result.stderr
     assert result.stderr.count("\n") <= 2
+
+
+def test_status_speaks_the_configured_language(
+    school: School, clock: None, cli: Callable[..., Result], german_config: Path
+) -> None:
+    _healthy(school, age=timedelta(days=2))
+    human = cli("--config", str(german_config), "status")
+    assert human.exit_code == 1
+    out = human.stdout
+    assert "Sicherungen (SchoolBackup, eu-central-2)" in out
+    assert "Probleme brauchen Ihre Aufmerksamkeit" in out
+    assert "Befehl: backupctl run dump" in out
+    assert "Letzter Wiederherstellungstest:" in out and "Nächste Läufe (Europe/Zurich)" in out
+    assert "verwendbar" in out and "usable" not in out
+    assert english_words(out) == [], out

@@ -51,7 +51,11 @@ def english_words(text: str) -> list[str]:
     plain = re.sub(r"\S*[/_=]\S*", " ", plain)  # paths, keys, settings
     plain = re.sub(r"backupctl(?: [\w-]+){1,3}|\S+@\S+", " ", plain)  # commands, addresses
     plain = re.sub(r"\b(?:SchoolBackup|sb|i)-\S+", " ", plain)  # names of alarms, backups, instances
-    return [w for w in re.findall(r"[A-Za-z]+", plain) if w.lower() in ENGLISH and not w.isupper()]
+    return [
+        w
+        for w in re.findall(r"(?<![\w-])[A-Za-z]+(?![\w-])", plain)
+        if w.lower() in ENGLISH and not w.isupper()
+    ]
 
 
 @pytest.mark.parametrize("key", sorted(CATALOGUE))

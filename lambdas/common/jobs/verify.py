@@ -45,7 +45,7 @@ from lambdas.common.contracts import (
     tag_dict,
 )
 from lambdas.common.manifest import Manifest, days_back, list_dump_day
-from lambdas.common.messages import Msg, msg
+from lambdas.common.messages import Msg, msg, say
 from lambdas.common.observability import logger
 from lambdas.common.retention import RetentionPolicy
 from lambdas.common.settings import VerifySettings
@@ -232,6 +232,7 @@ class VerifyResult:
     checks: list[Check]
     general: list[str] = field(default_factory=list)  # problems of no single check (selection)
     selection_tag: str = ""  # for the next step of a selection problem
+    language: str = "en"
     names: dict[str, str] = field(default_factory=dict)  # source id -> its Name tag, for the admin
 
     @property
@@ -253,7 +254,10 @@ class VerifyResult:
 
     def raise_if_failed(self) -> None:
         if self.problems:
-            raise VerificationFailed(f"{len(self.problems)} backup problem(s): " + " ".join(self.problems))
+            problems = " ".join(self.problems)
+            raise VerificationFailed(
+                say("verify.raised", self.language, n=len(self.problems), problems=problems)
+            )
 
 
 def _snapshot_time(snap: DBSnapshotTypeDef) -> datetime | None:
@@ -422,4 +426,5 @@ def run_checks(
         general=[g.render(language) for g in general],
         names=names,
         selection_tag=str(selection.tag),
+        language=language,
     )
