@@ -25,7 +25,8 @@ from lambdas.common.contracts import (
     dump_log_group_name,
     job_resource_name,
 )
-from lambdas.common.messages import QUOTA_ALARM_PERCENT, Msg, alarm_description, capital, say
+from lambdas.common.issues import BACKUP_CAUSES, PRUNE_OVERDUE, Issue
+from lambdas.common.messages import QUOTA_ALARM_PERCENT, alarm_description, capital, say
 
 GOOD: Final = "good"
 BAD: Final = "bad"
@@ -34,14 +35,6 @@ STRIP_DAYS: Final = 30
 QUOTA_PROBLEM_PERCENT: Final = QUOTA_ALARM_PERCENT
 RESTORE_TEST_WINDOW: Final = timedelta(days=8)
 VERIFY_SILENT_DAYS: Final = 3
-
-# Why one check failed (verify sets them).
-MISSING: Final = "missing"  # no backup at all
-LATEST_FAILED: Final = "latest-failed"  # the newest backup failed
-NONE_USABLE: Final = "none-usable"  # backups exist, none is usable
-STALE: Final = "stale"  # the newest good one is older than the target
-PRUNE_OVERDUE: Final = "prune-overdue"  # prune should have removed old ones
-BACKUP_CAUSES: Final = (LATEST_FAILED, MISSING, NONE_USABLE, STALE)  # one problem, the first one leads
 
 # The causes of the week's problems (a finding each).
 BACKUP: Final = "backup"
@@ -54,14 +47,6 @@ UNCONFIRMED: Final = "unconfirmed"
 SELECTION: Final = "selection"
 VERIFY_SILENT: Final = "verify-silent"
 ALARM: Final = "alarm"
-
-
-@dataclass(frozen=True)
-class Issue:
-    """One thing wrong with a check: its cause (MISSING, LATEST_FAILED, ...) and the sentence."""
-
-    cause: str
-    text: Msg
 
 
 @dataclass(frozen=True)

@@ -44,12 +44,12 @@ from lambdas.common.contracts import (
     parse_time,
     tag_dict,
 )
+from lambdas.common.issues import LATEST_FAILED, MISSING, NONE_USABLE, PRUNE_OVERDUE, STALE, Issue
 from lambdas.common.manifest import Manifest, days_back, list_dump_day
 from lambdas.common.messages import Msg, msg, say
 from lambdas.common.observability import logger
 from lambdas.common.retention import RetentionPolicy
 from lambdas.common.settings import VerifySettings
-from lambdas.common.week import LATEST_FAILED, MISSING, NONE_USABLE, PRUNE_OVERDUE, STALE, Issue
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
