@@ -32,17 +32,11 @@ class HealthAlarms:
     def describe(self, base: str) -> str:
         """The alarm's description in the configured language, from the catalogue (the weekly mail
         shows the same words as the next step of an alarm)."""
-        targets = self.config.targets
-        hours = {
-            m.KIND_DUMP: targets.dump_max_age_hours,
-            m.KIND_RDS: targets.rds_max_age_hours,
-            m.KIND_AMI: targets.ami_max_age_hours,
-        }
         text = alarm_description(
             base,
             self.config.language,
             stack=Stack.of(self.scope).stack_name,
-            hours=hours,
+            hours=self.config.targets.by_kind(),
             quota_percent=QUOTA_ALARM_PERCENT,
         )
         if text is None:
@@ -130,12 +124,7 @@ class HealthAlarms:
         )
 
     def backup_ages(self, config: Config) -> None:
-        targets = {
-            m.KIND_DUMP: config.targets.dump_max_age_hours,
-            m.KIND_RDS: config.targets.rds_max_age_hours,
-            m.KIND_AMI: config.targets.ami_max_age_hours,
-        }
-        for kind, hours in targets.items():
+        for kind, hours in config.targets.by_kind().items():
             if kind == m.KIND_DUMP and not config.dump.enabled:
                 continue
             self.alarm(

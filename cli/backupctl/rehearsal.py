@@ -194,11 +194,7 @@ class Rehearsal:
         ):
             boto3.setup_default_session()
             world = World.build(self)
-            targets = {
-                contracts.KIND_DUMP: self.config.targets.dump_max_age_hours,
-                contracts.KIND_RDS: self.config.targets.rds_max_age_hours,
-                contracts.KIND_AMI: self.config.targets.ami_max_age_hours,
-            }
+            targets = self.config.targets.by_kind()
             if not self.config.dump.enabled:
                 targets.pop(contracts.KIND_DUMP)
             alarms = Alarms(contracts.alarm_prefix(self.stack), targets, self.config.language)

@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from lambdas.common.contracts import EC2_INSTANCE_ID, NAMESPACE, RDS_INSTANCE_ID, TAG_PART
+from lambdas.common.contracts import (
+    EC2_INSTANCE_ID,
+    KIND_AMI,
+    KIND_DUMP,
+    KIND_RDS,
+    NAMESPACE,
+    RDS_INSTANCE_ID,
+    TAG_PART,
+)
 from lambdas.common.retention import RetentionPolicy
 
 Env = Mapping[str, str]
@@ -216,6 +224,14 @@ class Targets:
             rds_max_age_hours=env_int("RDS_MAX_AGE_HOURS", 1, environ, default=DEFAULT_RDS_MAX_AGE_HOURS),
             ami_max_age_hours=env_int("AMI_MAX_AGE_HOURS", 1, environ, default=DEFAULT_AMI_MAX_AGE_HOURS),
         )
+
+    def by_kind(self) -> dict[str, int]:
+        """The target of each backup kind (``dump``, ``rds``, ``ami``), in hours."""
+        return {
+            KIND_DUMP: self.dump_max_age_hours,
+            KIND_RDS: self.rds_max_age_hours,
+            KIND_AMI: self.ami_max_age_hours,
+        }
 
     def to_env(self) -> dict[str, str]:
         return {
