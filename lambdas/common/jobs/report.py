@@ -222,6 +222,33 @@ def _silent_days(history: dict[tuple[str, str], dict[str, float]], now: datetime
     return max(VERIFY_SILENT_DAYS, (now - newest).days)
 
 
+def kind_status(
+    check: Check,
+    *,
+    strip: tuple[str, ...],
+    last_verified: datetime | None,
+    last_verify_ok: bool | None,
+    kept: int | None = None,
+    policy_keeps: int | None = None,
+) -> KindStatus:
+    """One row of the week: verify's check of a (source, kind), with its history and what prune keeps."""
+    good = check.newest_good
+    return KindStatus(
+        kind=check.kind,
+        ok=check.ok,
+        target_hours=check.target_hours,
+        newest_good=good.id if good else None,
+        newest_good_time=good.created if good else None,
+        age_hours=check.age_hours,
+        issues=tuple(check.issues),
+        kept=kept,
+        policy_keeps=policy_keeps,
+        strip=strip,
+        last_verified=last_verified,
+        last_verify_ok=last_verify_ok,
+    )
+
+
 def build_health_report(
     *,
     ec2: EC2Client,
@@ -250,21 +277,14 @@ def build_health_report(
             kept, policy = counts.get((check.source, check.kind), (0, 0))
         days = history.get((check.source, check.kind), {})
         last_day = max(days) if days else None
-        good = check.newest_good
         sources.setdefault(check.source, []).append(
-            KindStatus(
-                kind=check.kind,
-                ok=check.ok,
-                target_hours=check.target_hours,
-                newest_good=good.id if good else None,
-                newest_good_time=good.created if good else None,
-                age_hours=check.age_hours,
-                issues=tuple(check.issues),
-                kept=kept,
-                policy_keeps=policy,
+            kind_status(
+                check,
                 strip=daily_strip(days, now),
                 last_verified=datetime.fromisoformat(last_day).replace(tzinfo=UTC) if last_day else None,
                 last_verify_ok=(days[last_day] >= 1) if last_day else None,
+                kept=kept,
+                policy_keeps=policy,
             )
         )
         if check.kind == contracts.KIND_RDS:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from lambdas.common.contracts import State
+from lambdas.common.jobs.report import kind_status
 from lambdas.common.jobs.verify import BackupSeen, Check
 from lambdas.common.messages import CATALOGUE, msg, say
 from lambdas.common.rendering import render_html, render_text, subject
@@ -58,20 +59,13 @@ EVERY = ("dump-failed", "rds-missing", "ami-prune", "restore-failed", "quota", "
 def _state(
     k: Check, strip: tuple[str, ...], kept: int | None = None, policy: int | None = None
 ) -> KindStatus:
-    good = k.newest_good
-    return KindStatus(
-        kind=k.kind,
-        ok=k.ok,
-        target_hours=k.target_hours,
-        newest_good=good.id if good else None,
-        newest_good_time=good.created if good else None,
-        age_hours=k.age_hours,
-        issues=tuple(k.issues),
-        kept=kept,
-        policy_keeps=policy,
+    return kind_status(
+        k,
         strip=strip,
         last_verified=NOW - timedelta(minutes=60),
         last_verify_ok=k.ok,
+        kept=kept,
+        policy_keeps=policy,
     )
 
 
