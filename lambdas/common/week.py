@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any, Final
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -128,8 +129,12 @@ class HealthReport:
     topic_arn: str = ""
     alarm_prefix: str = "SchoolBackup-"
 
+    @cached_property
+    def _findings(self) -> tuple[Finding, ...]:
+        return findings(self)  # once per report: the subject, the headline, the text and the HTML all ask
+
     def findings(self) -> tuple[Finding, ...]:
-        return findings(self)
+        return self._findings
 
     def problems(self) -> tuple[Finding, ...]:
         """The problems that need the admin now (what the counts count)."""

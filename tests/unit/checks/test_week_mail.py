@@ -12,6 +12,7 @@ import re
 import shutil
 import struct
 import subprocess
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -367,7 +368,7 @@ def test_the_english_check_of_the_mail_would_catch_a_missing_translation() -> No
 def test_html_escapes_every_value_and_text_stays_plain() -> None:
     report = week("en", "dump-failed")
     named = SourceStatus(WEB, False, report.sources[1].kinds, "<script>alert(1)</script>")
-    report = HealthReport(**{**report.__dict__, "sources": (report.sources[0], named)})
+    report = replace(report, sources=(report.sources[0], named))
     page = render_html(report)
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<script>alert(1)</script>" in render_text(report)
