@@ -207,6 +207,7 @@ def gather(cli: Cli, now: datetime) -> Status:
         now=now,
         result=result,
         alarms=alarms,
+        unconfirmed=tuple(sub["address"] for sub in status.subscriptions if not sub["confirmed"]),
     )
     report = replace(report, verify_silent_days=silent, stack=aws.stack, region=aws.region_name)
     status.report = report

@@ -260,10 +260,12 @@ def build_health_report(
     now: datetime,
     result: VerifyResult | None = None,
     alarms: tuple[AlarmEvent, ...] | None = None,
+    unconfirmed: tuple[str, ...] | None = None,
 ) -> HealthReport:
     """The report as data: verify's checks, 30 days of their history, prune's plan, records, alarms,
     and whether every alarm address still gets the alarms. ``result`` (verify's checks) and ``alarms``
-    may come from the caller (backupctl status shows the alarms in ALARM now, not the week's)."""
+    may come from the caller (backupctl status shows the alarms in ALARM now, not the week's), and so may
+    ``unconfirmed`` (status has read the subscriptions already)."""
     if result is None:
         result = run_checks(ec2, rds, s3, settings.verify, now)
     history = verify_history(cloudwatch, result.checks, now)
@@ -303,7 +305,7 @@ def build_health_report(
         else alarms,
         quota=Quota(quota.used, quota.limit) if quota else None,
         notes=tuple(n for c in result.checks for n in c.notes),
-        unconfirmed=_unconfirmed(sns, settings),
+        unconfirmed=_unconfirmed(sns, settings) if unconfirmed is None else unconfirmed,
         timezone=settings.verify.timezone,
         selection_problems=tuple(result.general),
         selection_tag=result.selection_tag,
