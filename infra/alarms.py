@@ -85,6 +85,23 @@ class HealthAlarms:
             description=self.describe("RdsSnapshotQuota"),
         )
 
+    def iam_findings(self) -> None:
+        """A high finding of the monthly IAM review that last month's did not have. The review publishes once
+        a month: no datapoint is no news (its own failure raises iam_review-errors), never an alarm."""
+        self.alarm(
+            "IamNewHighFindings",
+            cw.Metric(
+                namespace=m.NAMESPACE,
+                metric_name=m.IAM_NEW_HIGH_FINDINGS,
+                statistic="Maximum",
+                period=Duration.days(1),
+            ),
+            threshold=0,
+            comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            missing=cw.TreatMissingData.NOT_BREACHING,
+            description=self.describe("IamNewHighFindings"),
+        )
+
     def alarm(
         self,
         name: str,

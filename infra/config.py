@@ -65,7 +65,6 @@ _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
 _DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,63}$")
-_SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _PATH = re.compile(r"^/[^\0\s'\"`$\\;|&<>]*$")
 _LOG_RETENTION_DAYS: Final = (
     1,
@@ -129,11 +128,20 @@ class Bucket:
 @dataclass(frozen=True)
 class RestoreDrill:
     enabled: bool
-    subnet_id: str | None
+    subnet_id: str | None  # always None: the drill runs in the isolated VPC the stack builds
     instance_type: str
     db_instance_class: str
     rto_target_minutes: int
     max_runtime_minutes: int
+    app_url: str = "http://localhost/"
+    db_check_sql: str | None = None  # None: the dumped database has at least one table
+
+    def check_sql(self, engine: str) -> str:
+        if self.db_check_sql:
+            return self.db_check_sql
+        if engine == "postgres":
+            return "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        return "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()"
 
 
 @dataclass(frozen=True)
@@ -542,6 +550,8 @@ def _read_drill(root: _Reader) -> RestoreDrill:
             "db_instance_class",
             "rto_target_minutes",
             "max_runtime_minutes",
+            "app_url",
+            "db_check_sql",
         }
     )
     drill = RestoreDrill(
@@ -549,8 +559,9 @@ def _read_drill(root: _Reader) -> RestoreDrill:
         subnet_id=drl.get(
             "subnet_id",
             None,
-            lambda v: v is None or (isinstance(v, str) and bool(_SUBNET_ID.match(v))),
-            "null (an isolated VPC is created) or a subnet id like subnet-0123abcd",
+            lambda v: v is None,
+            "null: the drill always runs in an isolated VPC that the stack creates (no internet, no route to "
+            "production); a subnet of the school's own VPC would let the restored server reach production",
         ),
         instance_type=drl.text(
             "instance_type",
@@ -565,7 +576,20 @@ def _read_drill(root: _Reader) -> RestoreDrill:
             "an RDS instance class like db.t3.micro",
         ),
         rto_target_minutes=drl.integer("rto_target_minutes", 240, 10, 2880),
-        max_runtime_minutes=drl.integer("max_runtime_minutes", 360, 30, 2880),
+        max_runtime_minutes=drl.integer("max_runtime_minutes", 360, 60, 2880),
+        app_url=drl.text(
+            "app_url",
+            "http://localhost/",
+            re.compile(r"^https?://(localhost|127\.0\.0\.1)(:[0-9]{1,5})?(/[A-Za-z0-9._~/?=&%-]*)?$"),
+            "a URL on the restored server itself, like http://localhost/ or http://localhost:8080/health",
+        ),
+        db_check_sql=drl.get(
+            "db_check_sql",
+            None,
+            lambda v: v is None or (isinstance(v, str) and 0 < len(v.strip()) <= 1000 and "\n" not in v),
+            "null (the database has at least one table) or one SQL query whose first value is not 0, like "
+            "SELECT COUNT(*) FROM pupils",
+        ),
     )
     if drill.max_runtime_minutes < drill.rto_target_minutes:
         drl.fail(

@@ -22,7 +22,13 @@ from infra.config import Config
 from infra.functions import FunctionFactory
 from infra.job_settings import JobSettings
 from infra.schedules import JobSchedules
-from lambdas.common.contracts import DUMP_PREFIX, RESTORE_TEST_PREFIX, WEEKLY_REPORT_PREFIX, alarm_prefix
+from lambdas.common.contracts import (
+    DUMP_PREFIX,
+    IAM_REVIEW_PREFIX,
+    RESTORE_TEST_PREFIX,
+    WEEKLY_REPORT_PREFIX,
+    alarm_prefix,
+)
 
 DESCRIBE_ONLY: Final = "EC2 and RDS Describe* calls cannot be limited to resources; these roles only read, never change anything."
 DUMPS_READ: Final = "Reads every dump object under dumps/ to check or restore it; nothing else in the bucket."
@@ -59,6 +65,7 @@ class Health(Construct):
             alarms.function_errors(fn)
         alarms.backup_ages(config)
         alarms.check_results()
+        alarms.iam_findings()
         self.alarms = alarms.alarms
         self.dashboard = alarms.dashboard(checked)
 
@@ -137,7 +144,7 @@ class Health(Construct):
         config = self.config
         weekly = f"{WEEKLY_REPORT_PREFIX}/"
         statements = [
-            *self._reads([f"{DUMP_PREFIX}/", f"{RESTORE_TEST_PREFIX}/", weekly]),
+            *self._reads([f"{DUMP_PREFIX}/", f"{RESTORE_TEST_PREFIX}/", weekly, f"{IAM_REVIEW_PREFIX}/"]),
             *self._writes(weekly),
             self._describe(),
             iam.PolicyStatement(
@@ -176,6 +183,9 @@ class Health(Construct):
                 "*": DESCRIBE_ONLY + " report also reads alarm history.",
                 f"{BUCKET_ARN}/{RESTORE_TEST_PREFIX}/*": (
                     "report reads the restore-test records (one file per run) under reports/restore-tests/."
+                ),
+                f"{BUCKET_ARN}/{IAM_REVIEW_PREFIX}/*": (
+                    "report reads the monthly IAM review's records (one file per month) under reports/iam/."
                 ),
                 f"{BUCKET_ARN}/{WEEKLY_REPORT_PREFIX}/*": (
                     "report writes one record per weekly mail under reports/weekly/, so a repeated run sends "

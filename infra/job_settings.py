@@ -7,8 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.config import Config
+from lambdas.common.contracts import DEFAULT_STACK_NAME
 from lambdas.common.settings import (
     AmiBackupSettings,
+    IamReviewSettings,
     PruneSettings,
     RdsSnapshotSettings,
     ReportSettings,
@@ -23,6 +25,7 @@ AnySettings = (
     | VerifySettings
     | RestoreTestSettings
     | ReportSettings
+    | IamReviewSettings
 )
 
 
@@ -34,13 +37,25 @@ class JobSettings:
     verify: VerifySettings
     restore_test: RestoreTestSettings
     report: ReportSettings
+    iam_review: IamReviewSettings
 
     def for_job(self, job: str) -> AnySettings:
         found: AnySettings = getattr(self, job)
         return found
 
 
-def job_settings(config: Config, *, bucket: str, topic_arn: str, alarm_prefix: str) -> JobSettings:
+def job_settings(
+    config: Config,
+    *,
+    bucket: str,
+    topic_arn: str,
+    alarm_prefix: str,
+    key_arn: str = "",
+    stack_name: str = DEFAULT_STACK_NAME,
+    prune_role: str = "",
+) -> JobSettings:
+    """``key_arn`` and ``prune_role`` are only needed by the IAM review (the stack fills them in; the
+    rehearsal does not run the review)."""
     selection = config.selection
     verify = VerifySettings(
         bucket=bucket,
@@ -65,5 +80,8 @@ def job_settings(config: Config, *, bucket: str, topic_arn: str, alarm_prefix: s
             alarm_prefix=alarm_prefix,
             ses_sender=config.ses_sender,
             recipients=config.notification_emails,
+        ),
+        iam_review=IamReviewSettings(
+            bucket=bucket, key_arn=key_arn, stack_name=stack_name, prune_role=prune_role
         ),
     )

@@ -98,14 +98,19 @@ class JobSchedules(Construct):
         return role
 
     def _schedule(
-        self, job: str, target_arn: str, role: iam.Role, payload: dict[str, Any]
+        self,
+        job: str,
+        target_arn: str,
+        role: iam.Role,
+        payload: dict[str, Any],
+        expression: str | None = None,
     ) -> scheduler.CfnSchedule:
         schedule = scheduler.CfnSchedule(
             self,
             job,
             name=job_resource_name(Stack.of(self).stack_name, job),
             description=f"schoolbackup {job}",
-            schedule_expression=self.config.schedules[job],
+            schedule_expression=expression or self.config.schedules[job],
             schedule_expression_timezone=self.config.timezone,
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
             state="ENABLED",
@@ -127,16 +132,31 @@ class JobSchedules(Construct):
         return schedule
 
     def lambda_job(
-        self, job: str, function: lambda_.IFunction, extra_input: dict[str, Any] | None = None
+        self,
+        job: str,
+        function: lambda_.IFunction,
+        extra_input: dict[str, Any] | None = None,
+        expression: str | None = None,
     ) -> scheduler.CfnSchedule:
-        """Invoke ``function`` on the configured schedule with ``{"scheduled_time": ...}``."""
+        """Invoke ``function`` on the configured schedule (or ``expression``) with ``{"scheduled_time": ...}``."""
         role = self._role(
             job,
             [iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[function.function_arn])],
         )
         return self._schedule(
-            job, function.function_arn, role, {"scheduled_time": SCHEDULED_TIME, **(extra_input or {})}
+            job,
+            function.function_arn,
+            role,
+            {"scheduled_time": SCHEDULED_TIME, **(extra_input or {})},
+            expression,
         )
+
+    def state_machine_job(self, job: str, state_machine_arn: str) -> scheduler.CfnSchedule:
+        """Start an execution of the state machine on the configured schedule, ``{"scheduled_time": ...}``."""
+        role = self._role(
+            job, [iam.PolicyStatement(actions=["states:StartExecution"], resources=[state_machine_arn])]
+        )
+        return self._schedule(job, state_machine_arn, role, {"scheduled_time": SCHEDULED_TIME})
 
     def sdk_job(
         self, job: str, service_action: str, payload: dict[str, Any], statements: list[iam.PolicyStatement]

@@ -9,9 +9,11 @@ from constructs import Construct
 
 from infra.backup_jobs import BackupJobs
 from infra.config import Config
+from infra.drill import RestoreDrill
 from infra.dump import DumpJob
 from infra.functions import FunctionFactory
 from infra.health import Health
+from infra.iam_review import IamReview
 from infra.job_settings import job_settings
 from infra.monitoring import AlarmTopic
 from infra.prune import Prune
@@ -62,6 +64,31 @@ class BackupStack(Stack):
             schedules=self.schedules,
             alarms=self.alarms,
         )
+        # the monthly IAM review (before Health, which alarms on its errors and its new high findings)
+        self.iam_review = IamReview(
+            self,
+            "IamReview",
+            settings=settings,
+            factory=self.factory,
+            schedules=self.schedules,
+            bucket=self.storage.bucket,
+            key=self.storage.key,
+            prune_role=self.prune.function.role,
+        )
+        # the twice-yearly restore drill (state machine) and its daily cleanup
+        self.drill = None
+        if config.restore_drill.enabled:
+            self.drill = RestoreDrill(
+                self,
+                "Drill",
+                config=config,
+                verify=settings.verify,
+                factory=self.factory,
+                schedules=self.schedules,
+                bucket=self.storage.bucket,
+                key=self.storage.key,
+                topic=self.alarms.topic,
+            )
         # verify, restore_test, report, alarms, dashboard (last: it alarms on every function built above)
         self.health = Health(
             self,

@@ -12,7 +12,17 @@ from typing import Annotated
 
 import typer
 
-from cli.backupctl import later, prune, restore_db, restore_files, restore_server, run_job, simulate, status
+from cli.backupctl import (
+    drill,
+    iam_review,
+    prune,
+    restore_db,
+    restore_files,
+    restore_server,
+    run_job,
+    simulate,
+    status,
+)
 from cli.backupctl.context import Aws, Cli, domain_logs_to_stderr
 
 app = typer.Typer(
@@ -59,7 +69,8 @@ restore_files.register(restore)
 restore_db.register(restore)
 restore_server.register(restore)
 app.add_typer(restore, name="restore")
-later.register(app)
+drill.register(app)
+iam_review.register(app)
 simulate.register(app)
 
 

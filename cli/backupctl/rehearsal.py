@@ -51,6 +51,9 @@ REGION: Final = "eu-central-2"
 SERVER_NAME: Final = "web"
 DATABASE: Final = "school-db"
 RDS_QUOTA: Final = 100
+# The jobs the rehearsal runs: every scheduled job but the IAM review, which judges a real account's IAM
+# (users, keys, policies, AWS's policy simulator) that the rehearsal's school does not have.
+REHEARSED_JOBS: Final = tuple(j for j in SCHEDULED_JOBS if j != "iam_review")
 # The failures that can be injected; what each means is cli.simulate.inject.<name> in the catalogue.
 INJECTIONS: Final = ("missed-dump", "failed-rds-snapshot", "corrupt-dump", "prune-stopped")
 FAKE_AWS: Final = {
@@ -74,7 +77,7 @@ def evaluated_alarms(config: Config, stack: str = contracts.DEFAULT_STACK_NAME) 
     prefix = contracts.alarm_prefix(stack)
     kinds = [contracts.KIND_RDS, contracts.KIND_AMI] + ([contracts.KIND_DUMP] if config.dump.enabled else [])
     return (
-        {f"{prefix}{job}-errors" for job in SCHEDULED_JOBS if job != "dump"}
+        {f"{prefix}{job}-errors" for job in REHEARSED_JOBS if job != "dump"}
         | {f"{prefix}{kind}-backup-age" for kind in kinds}
         | {f"{prefix}VerificationFailed", f"{prefix}RestoreTestFailed"}
     )
@@ -154,7 +157,7 @@ class Rehearsal:
         begin = datetime.combine(self.start, time(0), zone)
         end = begin + timedelta(days=self.days)
         out: list[tuple[datetime, str]] = []
-        for job in SCHEDULED_JOBS:
+        for job in REHEARSED_JOBS:
             if job == "dump" and not self.config.dump.enabled:
                 continue
             for run in parse_cron(self.config.schedules[job]).next_runs(
@@ -162,7 +165,7 @@ class Rehearsal:
             ):
                 if run < end:
                     out.append((run.astimezone(UTC), job))
-        order = {job: i for i, job in enumerate(SCHEDULED_JOBS)}
+        order = {job: i for i, job in enumerate(REHEARSED_JOBS)}
         return sorted(out, key=lambda r: (r[0], order[r[1]]))
 
     def first_runs(self) -> list[tuple[datetime, str]]:
@@ -379,7 +382,7 @@ class World:
         )
         environments = {
             job: {**FunctionSettings(name=job).to_env(), **settings.for_job(job).to_env()}
-            for job in SCHEDULED_JOBS
+            for job in REHEARSED_JOBS
             if job != "dump"
         }
         return cls(rehearsal, server, ec2, rds, s3, boto3.client("cloudwatch"), queue, topic, environments)

@@ -25,7 +25,7 @@ from lambdas.common.contracts import REPORT_PREFIX
 from lambdas.common.jobs.report import build_health_report, now_in_alarm
 from lambdas.common.jobs.verify import Check, VerifyResult, run_checks
 from lambdas.common.messages import say
-from lambdas.common.rendering import findings_text, headline
+from lambdas.common.rendering import findings_text, headline, iam_summary
 from lambdas.common.settings import ReportSettings, VerifySettings
 from lambdas.common.week import HealthReport
 
@@ -141,6 +141,21 @@ def _newest_record(cli: Cli, folder: str) -> dict[str, Any]:
     return {"last": keys[-1] if keys else None, "deployed": False}
 
 
+def _iam_review(report: HealthReport) -> dict[str, Any]:
+    """The newest monthly IAM review (the weekly mail's): its month, counts and high findings."""
+    review = report.iam_review
+    if review is None:
+        return {"last": None, "deployed": True}
+    return {
+        "last": review.record,
+        "deployed": True,
+        "month": review.month,
+        "counts": dict(review.counts),
+        "high": [asdict(f) for f in review.high],
+        "new_high": [asdict(f) for f in review.new_high],
+    }
+
+
 def _subscriptions(cli: Cli, status: Status) -> str:
     """The alarm topic's ARN ("" when it does not exist) and each address's subscription."""
     name = contracts.alarm_topic_name(cli.aws.stack)
@@ -161,7 +176,9 @@ def _schedules(cli: Cli, now: datetime, status: Status) -> None:
     for job, expression in sorted(cli.config.schedules.items()):
         if job == "dump" and not cli.config.dump.enabled:
             continue
-        deployed = job in contracts.SCHEDULED_JOBS
+        deployed = job in contracts.SCHEDULED_JOBS or (
+            job in contracts.DRILL_SCHEDULES and cli.config.restore_drill.enabled
+        )
         [next_run] = parse_cron(expression).next_runs(now, 1, zone)
         status.schedules.append(
             {
@@ -216,7 +233,7 @@ def gather(cli: Cli, now: datetime) -> Status:
     status.alarms = [{"name": a.name, "since": a.when, "reason": a.reason} for a in alarms]
     _restore_test(report, status)
     status.drill = _newest_record(cli, "drills")
-    status.iam_review = _newest_record(cli, "iam")
+    status.iam_review = _iam_review(report)
     _schedules(cli, now, status)
     return status
 
@@ -270,7 +287,8 @@ def show(cli: Cli, status: Status, out: Output) -> None:
     out.line(say("status.last_restore", lang, value=last_restore))
     not_deployed = say("status.not_deployed", lang)
     out.line(say("status.last_drill", lang, value=status.drill["last"] or not_deployed))
-    out.line(say("status.last_iam", lang, value=status.iam_review["last"] or not_deployed))
+    review = status.report.iam_review if status.report is not None else None
+    out.line(say("status.last_iam", lang, value=iam_summary(review, lang)))
     names = ", ".join(a["name"] for a in status.alarms) or say("status.none", lang)
     out.line(say("status.in_alarm", lang, names=names))
     for sub in status.subscriptions:

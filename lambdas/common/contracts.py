@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypedDict
 
 MANAGED_BY_KEY: Final = "ManagedBy"
@@ -24,13 +24,37 @@ JOB_DUMP: Final = "dump-daily"
 JOB_DRILL: Final = "drill"
 
 DEFAULT_STACK_NAME: Final = "SchoolBackup"
-# The jobs the stack schedules (the configuration also knows iam_review and restore_drill, not deployed yet).
-SCHEDULED_JOBS: Final = ("dump", "rds_snapshot", "ami_backup", "prune", "verify", "restore_test", "report")
+# The jobs the stack schedules that `backupctl run` can start (the drill's are DRILL_SCHEDULES).
+SCHEDULED_JOBS: Final = (
+    "dump",
+    "rds_snapshot",
+    "ami_backup",
+    "prune",
+    "verify",
+    "restore_test",
+    "report",
+    "iam_review",
+)
+# The restore drill's schedules (with restore_drill.enabled): the state machine, its daily cleanup.
+DRILL_SCHEDULES: Final = ("restore_drill", "drill_cleanup")
 NAME_PREFIX: Final = "sb-"
 DUMP_PREFIX: Final = "dumps"
 REPORT_PREFIX: Final = "reports"
 RESTORE_TEST_PREFIX: Final = f"{REPORT_PREFIX}/restore-tests"
 WEEKLY_REPORT_PREFIX: Final = f"{REPORT_PREFIX}/weekly"
+IAM_REVIEW_PREFIX: Final = f"{REPORT_PREFIX}/iam"
+DRILL_PREFIX: Final = f"{REPORT_PREFIX}/drills"
+# The restore drill's phases, in order (DESIGN.md, reports/drills/): what its report always lists.
+DRILL_PHASES: Final = (
+    "launch",
+    "instance-running",
+    "db-available",
+    "app-check",
+    "db-check",
+    "dump-check",
+    "teardown",
+)
+DRILL_SLOT_KEY: Final = "DrillSlot"  # tag on everything one drill creates: which drill made it
 
 _NAME_RE = re.compile(r"^sb-(?P<source>.+)-(?P<date>\d{8})-(?P<time>\d{4})$")
 
@@ -135,6 +159,26 @@ def weekly_report_record_key(when: datetime) -> str:
     return f"{WEEKLY_REPORT_PREFIX}/{report_stamp(when)}.json"
 
 
+def drill_record_key(when: datetime) -> str:
+    """``reports/drills/<YYYYMMDDTHHMMZ>.json``, named after the drill's scheduled (or start) time."""
+    return f"{DRILL_PREFIX}/{report_stamp(when)}.json"
+
+
+def drill_db_identifier(slot: str, index: int) -> str:
+    """``sb-drill-<slot>-<n>``: the temporary DB instance of a drill (RDS ids are lower case)."""
+    return f"{NAME_PREFIX}drill-{slot.lower()}-{index}"
+
+
+def iam_review_record_key(when: datetime) -> str:
+    """``reports/iam/<YYYY-MM>.json``: the monthly IAM review of the UTC month of ``when``."""
+    return f"{IAM_REVIEW_PREFIX}/{when.astimezone(UTC):%Y-%m}.json"
+
+
+def previous_month(when: datetime) -> datetime:
+    """A moment in the UTC month before the one of ``when`` (its last day, same time)."""
+    return when.astimezone(UTC).replace(day=1) - timedelta(days=1)
+
+
 class EventError(ValueError):
     """The invoking event is malformed."""
 
@@ -227,3 +271,47 @@ VERIFY_FAILURES: Final = "VerificationFailures"  # count over all sources, no di
 # Restore test (no dimension).
 RESTORE_TEST_PASSED: Final = "RestoreTestPassed"
 RESTORE_TEST_SECONDS: Final = "RestoreTestDurationSeconds"
+
+# Restore drill (no dimension): what its alarms watch.
+DRILL_PASSED: Final = "DrillPassed"  # 1 or 0 per drill
+DRILL_RTO_MINUTES: Final = "DrillRtoMinutes"  # achieved RTO of a drill that restored the school
+DRILL_RTO_EXCEEDED: Final = "DrillRtoExceeded"  # 1 when the achieved RTO was over the target (or unknown)
+DRILL_LEFTOVERS: Final = "DrillLeftovers"  # drill resources the daily cleanup found and removed
+
+# IAM review: findings per SEVERITY, and the high findings not in the previous month's review (no dimension).
+SEVERITY: Final = "Severity"
+SEVERITIES: Final = ("high", "medium", "low")
+IAM_FINDINGS: Final = "IamFindings"
+IAM_NEW_HIGH_FINDINGS: Final = "IamNewHighFindings"
+
+# What destroys or alters a backup of this stack, by what it acts on. The IAM review asks AWS which
+# principal of the account may do any of these (iam:SimulatePrincipalPolicy); tests/iam proves before
+# deployment that no role of the stack may, except prune's own deletions (PRUNE_DESTROYS). Sharing a
+# snapshot (rds/ec2:Modify*SnapshotAttribute) exposes a backup but neither deletes nor changes it: left out.
+BACKUP_IMAGE: Final = "image"  # an AMI of schoolbackup
+BACKUP_EBS_SNAPSHOT: Final = "ebs-snapshot"  # an EBS snapshot behind such an AMI
+BACKUP_DB_SNAPSHOT: Final = "db-snapshot"  # an sb-* RDS snapshot
+BACKUP_OBJECT: Final = "object"  # an object in the backup bucket (a dump, a record)
+BACKUP_BUCKET_CONFIG: Final = "bucket"  # the backup bucket's policy, lifecycle, versioning, Object Lock
+BACKUP_KEY: Final = "key"  # the KMS key that every backup object is encrypted with
+BACKUP_DESTROYING_ACTIONS: Final[Mapping[str, tuple[str, ...]]] = {
+    BACKUP_IMAGE: ("ec2:DeregisterImage",),
+    BACKUP_EBS_SNAPSHOT: ("ec2:DeleteSnapshot",),
+    BACKUP_DB_SNAPSHOT: ("rds:DeleteDBSnapshot",),
+    BACKUP_OBJECT: (
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:BypassGovernanceRetention",
+        "s3:PutObjectRetention",
+    ),
+    BACKUP_BUCKET_CONFIG: (
+        "s3:PutBucketPolicy",
+        "s3:DeleteBucketPolicy",
+        "s3:PutLifecycleConfiguration",
+        "s3:PutBucketVersioning",
+        "s3:PutBucketObjectLockConfiguration",
+    ),
+    BACKUP_KEY: ("kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:PutKeyPolicy"),
+}
+# What the prune function deletes by design (only what carries ManagedBy=schoolbackup): the retention policy.
+PRUNE_DESTROYS: Final = ("ec2:DeregisterImage", "ec2:DeleteSnapshot", "rds:DeleteDBSnapshot")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from lambdas.common.contracts import JOB_OF_KIND, KIND_DUMP, dump_log_group_name
-from lambdas.common.texts import cli_common, cli_files, cli_restore, cli_simulate
+from lambdas.common.texts import cli_common, cli_files, cli_restore, cli_simulate, drill, iam_review
 
 LANGUAGES: Final = ("en", "de")
 QUOTA_ALARM_PERCENT: Final = 80  # the RDS snapshot quota alarm, and a problem in the weekly mail
@@ -503,7 +503,13 @@ def _merged(*parts: Mapping[str, tuple[str, str]]) -> dict[str, tuple[str, str]]
 
 # The one catalogue: the system's sentences and backupctl's (lambdas/common/texts/).
 CATALOGUE: Final[Mapping[str, tuple[str, str]]] = _merged(
-    _SYSTEM, cli_common.ENTRIES, cli_restore.ENTRIES, cli_files.ENTRIES, cli_simulate.ENTRIES
+    _SYSTEM,
+    cli_common.ENTRIES,
+    cli_restore.ENTRIES,
+    cli_files.ENTRIES,
+    cli_simulate.ENTRIES,
+    drill.ENTRIES,
+    iam_review.ENTRIES,
 )
 
 
@@ -559,10 +565,20 @@ def alarm_description(
     stack: str,
     hours: Mapping[str, int],
     quota_percent: int = QUOTA_ALARM_PERCENT,
+    rto_target_minutes: int | None = None,
 ) -> str | None:
     """What an alarm of the stack means and what to do (its AlarmDescription; the report's next step)."""
-    if base in ("RestoreTestFailed", "VerificationFailed", "schedule-dead-letters"):
+    if base in (
+        "RestoreTestFailed",
+        "VerificationFailed",
+        "schedule-dead-letters",
+        "DrillFailed",
+        "DrillLeftovers",
+        "IamNewHighFindings",
+    ):
         return say(f"alarm.{base}", language)
+    if base == "DrillRtoExceeded":
+        return say("alarm.DrillRtoExceeded", language, target=rto_target_minutes or "?")
     if base == "RdsSnapshotQuota":
         return say("alarm.RdsSnapshotQuota", language, percent=quota_percent)
     if base.endswith("-errors"):

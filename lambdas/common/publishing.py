@@ -19,6 +19,7 @@ from lambdas.common.observability import metrics
 if TYPE_CHECKING:
     from lambdas.common.aws.quota import SnapshotQuota
     from lambdas.common.jobs.backup_result import BackupResult
+    from lambdas.common.jobs.iam_review import IamReviewResult
     from lambdas.common.jobs.prune import PruneResult
     from lambdas.common.jobs.restore_test import RestoreTestResult
     from lambdas.common.jobs.verify import VerifyResult
@@ -87,6 +88,29 @@ def publish_restore_test_result(result: RestoreTestResult) -> None:
     metrics.add_metric(
         name=c.RESTORE_TEST_SECONDS, unit=MetricUnit.Seconds, value=round(result.duration_seconds, 3)
     )
+
+
+def publish_drill_report(record: dict[str, Any]) -> None:
+    """Passed 1/0; the achieved RTO when the school was restored; RTO exceeded 1/0 (a failed drill has
+    no RTO: its alarm is the drill-failed one)."""
+    metrics.add_metric(name=c.DRILL_PASSED, unit=MetricUnit.Count, value=int(record["result"] == "passed"))
+    rto = record.get("rto_minutes")
+    if rto is not None:
+        metrics.add_metric(name=c.DRILL_RTO_MINUTES, unit=MetricUnit.Count, value=float(rto))
+        exceeded = int(float(rto) > float(record["rto_target_minutes"]))
+        metrics.add_metric(name=c.DRILL_RTO_EXCEEDED, unit=MetricUnit.Count, value=exceeded)
+
+
+def publish_drill_cleanup(removed: int) -> None:
+    metrics.add_metric(name=c.DRILL_LEFTOVERS, unit=MetricUnit.Count, value=removed)
+
+
+def publish_iam_review_result(result: IamReviewResult) -> None:
+    """Findings per severity (dimension Severity, zeros included) and the new high findings (no dimension,
+    what the alarm watches), from the month's record (a repeated run publishes the same numbers)."""
+    for severity, count in result.counts.items():
+        _metric(c.IAM_FINDINGS, MetricUnit.Count, float(count), {c.SEVERITY: severity})
+    _metric(c.IAM_NEW_HIGH_FINDINGS, MetricUnit.Count, float(result.new_high))
 
 
 def read_emf(text: str) -> list[dict[str, Any]]:

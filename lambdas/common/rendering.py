@@ -20,11 +20,13 @@ from lambdas.common.week import (
     AlarmEvent,
     Finding,
     HealthReport,
+    IamReviewStatus,
     KindStatus,
     Quota,
     RestoreTestStatus,
     SourceStatus,
     duration,
+    iam_line,
     local_day,
     local_time,
     strip_dates,
@@ -134,6 +136,26 @@ def _restore_line(report: HealthReport) -> str:
     return say("mail.restore_bad", lang, when=when, seconds=seconds)
 
 
+def iam_summary(review: IamReviewStatus | None, lang: str) -> str:
+    """``2026-12: 2 high, 1 medium, 0 low (1 new since last month)``, or that there is none yet."""
+    if review is None:
+        return say("iam.none", lang)
+    counts = {s: review.counts.get(s, 0) for s in ("high", "medium", "low")}
+    text = say("iam.summary", lang, month=review.month, **counts)
+    return f"{text} ({say('iam.new', lang, n=len(review.new_high))})" if review.new_high else text
+
+
+def _iam_lines(report: HealthReport) -> list[str]:
+    """The IAM review's high findings, each with what to do."""
+    lang, review = report.language, report.iam_review
+    if review is None:
+        return []
+    return [
+        f"{iam_line(f, lang)}. {say('mail.what_to_do', lang)}: {say(f'iam.todo.{f.kind}', lang)}"
+        for f in review.high
+    ]
+
+
 def _alarm_line(a: AlarmEvent, report: HealthReport) -> str:
     return say(
         "mail.alarm_line",
@@ -203,6 +225,8 @@ def render_text(report: HealthReport) -> str:
         "",
         f"{say('mail.restore', lang)}: {_restore_line(report)}",
         f"{say('mail.quota', lang)}: {quota}",
+        f"{say('iam.section', lang)}: {iam_summary(report.iam_review, lang)}",
+        *(f" - {line}" for line in _iam_lines(report)),
         f"{say('mail.alarms', lang)}: {'' if report.alarms else say('mail.alarms_none', lang)}".rstrip(),
         *(f" - {_alarm_line(a, report)}" for a in report.alarms),
     ]
@@ -344,11 +368,16 @@ def render_html(report: HealthReport) -> str:
         if report.alarms
         else f"<li>{_E(say('mail.alarms_none', lang))}</li>"
     )
+    iam_items = "".join(f'<li style="{_WRAP}">{_E(line)}</li>' for line in _iam_lines(report))
+    if iam_items:
+        iam_items = f'<ul style="margin:4px 0 0 0;padding-left:18px;">{iam_items}</ul>'
     parts.append(
         f'<div style="padding:10px 0;border-top:1px solid #e3e3e3;margin-top:14px;"><b>{_E(say("mail.restore", lang))}</b> '
         f'{_badge(restore_ok, lang)}<div style="{_WRAP}">{_E(_restore_line(report))}</div></div>'
         f'<div style="padding:10px 0;border-top:1px solid #e3e3e3;"><b>{_E(say("mail.quota", lang))}</b>'
         f"<div>{_E(quota)}</div></div>"
+        f'<div style="padding:10px 0;border-top:1px solid #e3e3e3;"><b>{_E(say("iam.section", lang))}</b>'
+        f'<div style="{_WRAP}">{_E(iam_summary(report.iam_review, lang))}</div>{iam_items}</div>'
         f'<div style="padding:10px 0;border-top:1px solid #e3e3e3;"><b>{_E(say("mail.alarms", lang))}</b> '
         f'{_badge(not report.alarms, lang)}<ul style="margin:4px 0 0 0;padding-left:18px;">{alarms}</ul></div>'
     )

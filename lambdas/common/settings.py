@@ -10,6 +10,7 @@ with ``to_env()``, the handler reads it back with ``from_env()``, and a test pro
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -364,6 +365,62 @@ class RestoreTestSettings:
         return {"BACKUP_BUCKET": self.bucket, "RESTORE_TEST_PICK": self.pick}
 
 
+_KEY_ARN = re.compile(
+    r"^arn:(?P<partition>aws[\w-]*):kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/[\w-]+$"
+)
+
+
+@dataclass(frozen=True)
+class IamReviewSettings:
+    """The monthly IAM review: where its records go, what the backups are (bucket, key) and which stack
+    and role are this system's own (the stack's roles are checked for drift; the prune role deletes
+    backups by design)."""
+
+    bucket: str
+    key_arn: str  # the backup key; its ARN also names the partition, region and account of the backups
+    stack_name: str
+    prune_role: str  # the name of the prune function's role
+
+    @classmethod
+    def from_env(cls, environ: Env | None = None) -> IamReviewSettings:
+        return cls(
+            bucket=env_str("BACKUP_BUCKET", environ),
+            key_arn=env_str("BACKUP_KEY_ARN", environ),
+            stack_name=env_str("STACK_NAME", environ),
+            prune_role=env_str("PRUNE_ROLE_NAME", environ),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        return {
+            "BACKUP_BUCKET": self.bucket,
+            "BACKUP_KEY_ARN": self.key_arn,
+            "STACK_NAME": self.stack_name,
+            "PRUNE_ROLE_NAME": self.prune_role,
+        }
+
+    def _key_part(self, name: str) -> str:
+        """Checked when used, not in from_env(): the stack writes the ARN as a deploy-time token."""
+        found = _KEY_ARN.match(self.key_arn)
+        if found is None:
+            raise SettingsError(
+                f"environment variable BACKUP_KEY_ARN={self.key_arn!r} is not a KMS key ARN like "
+                "arn:aws:kms:eu-central-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+            )
+        return found[name]
+
+    @property
+    def partition(self) -> str:
+        return self._key_part("partition")
+
+    @property
+    def region(self) -> str:
+        return self._key_part("region")
+
+    @property
+    def account(self) -> str:
+        return self._key_part("account")
+
+
 @dataclass(frozen=True)
 class ReportSettings:
     """The weekly mail: everything verify checks (it runs the same checks), plus where the mail goes."""
@@ -404,4 +461,86 @@ class ReportSettings:
             "ALARM_PREFIX": self.alarm_prefix,
             "SES_SENDER": self.ses_sender or "",
             "NOTIFICATION_EMAILS": ",".join(self.recipients),
+        }
+
+
+@dataclass(frozen=True)
+class DrillNetwork:
+    """The isolated network the stack builds for the drill (no internet gateway, no NAT, no peering)."""
+
+    vpc_id: str
+    subnet_ids: tuple[str, ...]  # private subnets in two AZs: the DB subnet group needs both
+    server_security_group: str  # no inbound; outbound only to the drill DB and the VPC endpoints
+    db_security_group: str  # inbound only from the drill server, on the DB port
+    endpoint_security_group: str  # HTTPS only from the drill server
+    db_subnet_group: str
+
+    @classmethod
+    def from_env(cls, environ: Env | None = None) -> DrillNetwork:
+        subnets = env_list("DRILL_SUBNET_IDS", environ)
+        if not subnets:
+            raise SettingsError("environment variable DRILL_SUBNET_IDS is missing or empty")
+        return cls(
+            vpc_id=env_str("DRILL_VPC_ID", environ),
+            subnet_ids=subnets,
+            server_security_group=env_str("DRILL_SERVER_SG", environ),
+            db_security_group=env_str("DRILL_DB_SG", environ),
+            endpoint_security_group=env_str("DRILL_ENDPOINT_SG", environ),
+            db_subnet_group=env_str("DRILL_DB_SUBNET_GROUP", environ),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        return {
+            "DRILL_VPC_ID": self.vpc_id,
+            "DRILL_SUBNET_IDS": ",".join(self.subnet_ids),
+            "DRILL_SERVER_SG": self.server_security_group,
+            "DRILL_DB_SG": self.db_security_group,
+            "DRILL_ENDPOINT_SG": self.endpoint_security_group,
+            "DRILL_DB_SUBNET_GROUP": self.db_subnet_group,
+        }
+
+
+@dataclass(frozen=True)
+class DrillSettings:
+    """The restore drill: which backups count (verify's settings), where it restores them, what it checks."""
+
+    verify: VerifySettings
+    network: DrillNetwork
+    instance_profile: str  # name of the drill's instance profile (SSM only; never the server's own role)
+    check_document: str  # the SSM document that runs the checks on the restored server
+    topic_arn: str
+    instance_type: str = "t3.micro"
+    db_instance_class: str = "db.t3.micro"
+    rto_target_minutes: int = 240
+    max_runtime_minutes: int = 360
+
+    @property
+    def language(self) -> str:
+        return self.verify.language
+
+    @classmethod
+    def from_env(cls, environ: Env | None = None) -> DrillSettings:
+        return cls(
+            verify=VerifySettings.from_env(environ),
+            network=DrillNetwork.from_env(environ),
+            instance_profile=env_str("DRILL_INSTANCE_PROFILE", environ),
+            check_document=env_str("DRILL_CHECK_DOCUMENT", environ),
+            topic_arn=env_str("ALARM_TOPIC_ARN", environ),
+            instance_type=env_str("DRILL_INSTANCE_TYPE", environ),
+            db_instance_class=env_str("DRILL_DB_CLASS", environ),
+            rto_target_minutes=env_int("DRILL_RTO_TARGET_MINUTES", 1, environ),
+            max_runtime_minutes=env_int("DRILL_MAX_RUNTIME_MINUTES", 1, environ),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        return {
+            **self.verify.to_env(),
+            **self.network.to_env(),
+            "DRILL_INSTANCE_PROFILE": self.instance_profile,
+            "DRILL_CHECK_DOCUMENT": self.check_document,
+            "ALARM_TOPIC_ARN": self.topic_arn,
+            "DRILL_INSTANCE_TYPE": self.instance_type,
+            "DRILL_DB_CLASS": self.db_instance_class,
+            "DRILL_RTO_TARGET_MINUTES": str(self.rto_target_minutes),
+            "DRILL_MAX_RUNTIME_MINUTES": str(self.max_runtime_minutes),
         }

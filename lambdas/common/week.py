@@ -48,6 +48,7 @@ UNCONFIRMED: Final = "unconfirmed"
 SELECTION: Final = "selection"
 VERIFY_SILENT: Final = "verify-silent"
 ALARM: Final = "alarm"
+IAM_NEW_HIGH: Final = "iam-new-high"
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,24 @@ class Quota:
 
 
 @dataclass(frozen=True)
+class IamFindingLine:
+    kind: str
+    principal: str
+    detail: str  # English (the record's data)
+
+
+@dataclass(frozen=True)
+class IamReviewStatus:
+    """The newest monthly IAM review (its record ``reports/iam/<YYYY-MM>.json``)."""
+
+    month: str
+    record: str
+    counts: Mapping[str, int]
+    high: tuple[IamFindingLine, ...] = ()
+    new_high: tuple[IamFindingLine, ...] = ()  # high findings the month before did not have
+
+
+@dataclass(frozen=True)
 class HealthReport:
     generated_at: datetime
     language: str
@@ -128,6 +147,7 @@ class HealthReport:
     region: str = ""  # for console links; none without it
     topic_arn: str = ""
     alarm_prefix: str = "SchoolBackup-"
+    iam_review: IamReviewStatus | None = None  # None: no review recorded yet
 
     @cached_property
     def _findings(self) -> tuple[Finding, ...]:
@@ -250,6 +270,8 @@ def alarm_reason(name: str, prefix: str, new_state: Mapping[str, Any], language:
         return say("reason.VerificationFailed", language, value=_number(worst))
     if base == "RdsSnapshotQuota":
         return say("reason.RdsSnapshotQuota", language, value=_number(worst), threshold=limit)
+    if base == "IamNewHighFindings":
+        return say("reason.IamNewHighFindings", language, value=_number(worst))
     kind = base.removesuffix("-backup-age")
     if kind in JOB_OF_KIND and base.endswith("-backup-age"):
         what = say(f"alarm.what.{kind}", language)
@@ -278,6 +300,8 @@ def _alarm_targets(base: str) -> tuple[tuple[str, str], ...]:
         return ((RESTORE_FAILED, ""),)
     if base == "RdsSnapshotQuota":
         return ((QUOTA, ""),)
+    if base == "IamNewHighFindings":
+        return ((IAM_NEW_HIGH, ""),)
     job = base.removesuffix("-errors")
     by_job = {
         "rds_snapshot": ((BACKUP, KIND_RDS),),
@@ -405,6 +429,9 @@ def _other_findings(report: HealthReport) -> list[Finding]:
         )
         headline = say("finding.verify_silent", lang, days=report.verify_silent_days)
         found.append(Finding(VERIFY_SILENT, say("finding.verify_silent_title", lang), headline, (), step))
+    iam = _iam_finding(report)
+    if iam is not None:
+        found.append(iam)
     for address in report.unconfirmed:
         found.append(
             Finding(
@@ -420,6 +447,32 @@ def _other_findings(report: HealthReport) -> list[Finding]:
             )
         )
     return found
+
+
+def iam_line(line: IamFindingLine, language: str) -> str:
+    """``Administrator access – user/frank: <detail>``; the detail (English data) only in English."""
+    kind = say(f"iam.kind.{line.kind}", language)
+    text = say("iam.line", language, kind=kind, principal=line.principal.split(":", 5)[-1])
+    return f"{text}: {line.detail}" if language == "en" and line.detail else text
+
+
+def _iam_finding(report: HealthReport) -> Finding | None:
+    """High findings of the newest IAM review that the month before did not have: one problem."""
+    review, lang = report.iam_review, report.language
+    if review is None or not review.new_high:
+        return None
+    n = len(review.new_high)
+    headline = say("iam.new_high_one", lang) if n == 1 else say("iam.new_high_many", lang, n=n)
+    lines = tuple(
+        f"{iam_line(f, lang)}. {say('mail.what_to_do', lang)}: {say(f'iam.todo.{f.kind}', lang)}"
+        for f in review.new_high
+    )
+    step = NextStep(
+        say("next.iam", lang),
+        "backupctl iam-review --last",
+        function_link(report.region, job_resource_name(report.stack, "iam_review")),
+    )
+    return Finding(IAM_NEW_HIGH, say("iam.finding_title", lang, month=review.month), headline, lines, step)
 
 
 def _attach_alarms(report: HealthReport, found: list[Finding]) -> list[Finding]:

@@ -19,6 +19,7 @@ READ_COMMANDS = {
     ("restore", "dump"),
     ("restore", "db"),
     ("restore", "server"),
+    ("iam-review",),
 }
 
 

@@ -1,4 +1,4 @@
-"""``backupctl restore db``, ``restore server``, ``drill`` and ``iam-review`` with ``language: de``: every
+"""``backupctl restore db``, ``restore server`` with ``language: de``: every
 sentence in German, the commands to type as they are."""
 
 from __future__ import annotations
@@ -418,32 +418,4 @@ def test_a_server_that_does_not_start_says_why_in_german(
     assert error(result) == (
         f"{new} ist im Zustand «terminated» statt «running» (Server.InsufficientInstanceCapacity): "
         f"siehe aws ec2 describe-instances --region {REGION} --instance-ids {new}"
-    )
-
-
-# --- drill and iam-review ---------------------------------------------------------------------------
-
-
-def test_what_is_not_deployed_yet_says_so_in_german(de: Cli, cli: Cli) -> None:
-    drill = de("drill", "start")
-    status = de("drill", "status")
-    review = de("iam-review")
-
-    assert drill.exit_code == status.exit_code == review.exit_code == 2
-    assert (
-        error(drill)
-        == error(status)
-        == (
-            "Die Wiederherstellungsübung ist noch nicht eingerichtet: Diese Version von schoolbackup hat dafür "
-            "noch keinen Job."
-        )
-    )
-    assert error(review) == (
-        "Die IAM-Überprüfung ist noch nicht eingerichtet: Diese Version von schoolbackup hat dafür noch "
-        "keinen Job."
-    )
-    english = cli("iam-review")
-    assert english.exit_code == 2
-    assert english.stderr.strip() == (
-        "backupctl: The IAM review is not deployed yet: this version of schoolbackup has no such job to drive."
     )

@@ -28,6 +28,13 @@ def server(stack: StackModel) -> Principal:
     return Principal.role_session(stack, role, SERVER_INSTANCE, "the dump on the server")
 
 
+def drill_server(stack: StackModel) -> Principal:
+    """A session of the drill's instance role: the restored server."""
+    (profile,) = stack.of_type("AWS::IAM::InstanceProfile")
+    (role,) = profile.properties["Roles"]
+    return Principal.role_session(stack, role["Ref"], "i-0dddddddddddddddd", "the restored server")
+
+
 def function(name: str) -> Callable[[StackModel], Principal]:
     return lambda stack: Principal.function(stack, f"lambdas.{name}.handler")
 
@@ -260,6 +267,88 @@ MUST_DENY: tuple[Case, ...] = (
         IMPLICIT,
         tags={("db-snapshot", "before-upgrade"): _OURS},
     ),
+    # --- the restore drill touches only what it made (BackupJob=drill) and never writes a backup
+    Case(
+        "drill terminates the production web server",
+        function("drill"),
+        "ec2",
+        "TerminateInstances",
+        lambda s: {"InstanceIds": [SERVER_INSTANCE]},
+        IMPLICIT,
+        tags={("instance", SERVER_INSTANCE): {"Backup": "true", "Name": "web"}},
+    ),
+    Case(
+        "drill terminates an instance tagged BackupJob=drill by someone else (no ManagedBy)",
+        function("drill"),
+        "ec2",
+        "TerminateInstances",
+        lambda s: {"InstanceIds": ["i-0cccccccccccccccc"]},
+        IMPLICIT,
+        tags={("instance", "i-0cccccccccccccccc"): {"BackupJob": "drill"}},
+    ),
+    Case(
+        "drill deletes the production database",
+        function("drill"),
+        "rds",
+        "DeleteDBInstance",
+        lambda s: {"DBInstanceIdentifier": "school-db", "SkipFinalSnapshot": True},
+        IMPLICIT,
+        tags={("db", "school-db"): {"Backup": "true"}},
+    ),
+    Case(
+        "drill restores a snapshot over a name that is not a drill database",
+        function("drill"),
+        "rds",
+        "RestoreDBInstanceFromDBSnapshot",
+        lambda s: {
+            "DBInstanceIdentifier": "school-db-new",
+            "DBSnapshotIdentifier": "sb-school-db-20261101-0230",
+            "Tags": [{"Key": "BackupJob", "Value": "drill"}],
+        },
+        IMPLICIT,
+        tags={("db-snapshot", "sb-school-db-20261101-0230"): _OURS},
+    ),
+    Case(
+        "drill launches a server from an AMI that is not schoolbackup's",
+        function("drill"),
+        "ec2",
+        "RunInstances",
+        lambda s: {"ImageId": "ami-0bbbbbbbbbbbbbbbb", "MinCount": 1, "MaxCount": 1},
+        IMPLICIT,
+        tags={("image", "ami-0bbbbbbbbbbbbbbbb"): _THEIRS},
+    ),
+    Case(
+        "drill writes a dump",
+        function("drill"),
+        "s3",
+        "PutObject",
+        _put(),
+        IMPLICIT,
+    ),
+    Case(
+        "the restored server (drill instance role) writes a dump",
+        drill_server,
+        "s3",
+        "PutObject",
+        _put(),
+        IMPLICIT,
+    ),
+    Case(
+        "the restored server (drill instance role) deletes a dump",
+        drill_server,
+        "s3",
+        "DeleteObject",
+        lambda s: _bucket(s, Key=_DUMP),
+        IMPLICIT,
+    ),
+    Case(
+        "the restored server reads the production DB secret",
+        drill_server,
+        "secretsmanager",
+        "GetSecretValue",
+        lambda s: {"SecretId": example_settings()["dump"]["db_secret_arn"]},
+        IMPLICIT,
+    ),
     # --- the other functions stay in their lane
     Case(
         "verify writes to the bucket", function("verify"), "s3", "PutObject", _put("reports/x.json"), IMPLICIT
@@ -447,6 +536,8 @@ def _schedules(stack: StackModel, world: World, account: str) -> Iterator[Servic
             payload = json.loads(target["Input"])
             ids = payload.get("InstanceIds") or [SERVER_INSTANCE]
             calls = iam_requests("ssm", "SendCommand", {**payload, "InstanceIds": ids}, world)
+        elif ":states:" in target["Arn"]:
+            calls = iam_requests("stepfunctions", "StartExecution", {"stateMachineArn": target["Arn"]}, world)
         else:
             calls = iam_requests("lambda", "Invoke", {"FunctionName": target["Arn"]}, world)
         calls += iam_requests("sqs", "SendMessage", {"QueueArn": target["DeadLetterConfig"]["Arn"]}, world)

@@ -29,13 +29,27 @@ from botocore.client import BaseClient
 
 from tests.iam.check import Principal, Verdict, evaluate
 from tests.iam.requests import UnmappedOperation, World, iam_requests
-from tests.iam.stack import ACCOUNT, PARTITION, merged_settings, stack_for
+from tests.iam.stack import ACCOUNT, PARTITION, StackModel, merged_settings, stack_for
 from tests.iam.wire import WireRequest, operation
 
 LAMBDAS = Path(__file__).resolve().parents[2] / "lambdas"
 # Environment variables (as the stack sets them) that change the policies the stack deploys.
 POLICY_ENV = ("SELECTION_TAG", "EC2_INSTANCE_IDS", "RDS_INSTANCE_IDS", "SES_SENDER", "DUMP_ENABLED")
-WORLD_ENV = ("BACKUP_BUCKET", "ALARM_TOPIC_ARN")
+WORLD_ENV = (
+    "BACKUP_BUCKET",
+    "ALARM_TOPIC_ARN",
+    "BACKUP_KEY_ARN",  # the IAM review's: the key it reads the policy of
+    *(
+        "DRILL_VPC_ID",
+        "DRILL_SUBNET_IDS",
+        "DRILL_SERVER_SG",
+        "DRILL_DB_SG",
+        "DRILL_ENDPOINT_SG",
+        "DRILL_DB_SUBNET_GROUP",
+        "DRILL_INSTANCE_PROFILE",
+        "DRILL_CHECK_DOCUMENT",
+    ),
+)
 SERVER_INSTANCE = "i-0123456789abcdef0"  # the instance id the integration tests' IMDS stand-in reports
 
 _local = threading.local()
@@ -121,14 +135,46 @@ class Recorder:
         self.calls.append(call)
 
 
+_EC2_KINDS = {"i": "instance", "ami": "image", "snap": "snapshot", "vpce": "vpc-endpoint", "vol": "volume"}
+_RDS_TAGGED = ("CreateDBSnapshot", "DeleteDBSnapshot", "DeleteDBInstance", "RestoreDBInstanceFromDBSnapshot")
+
+
+def drill_ids(stack: StackModel, env: Mapping[str, str]) -> dict[str, str]:
+    """The drill's network, profile and document as the test created them (moto ids in the test's
+    environment) -> as the stack names them (the drill function's environment, resolved)."""
+    try:
+        deployed = stack.function_environment("lambdas.drill.handler.handler")
+    except LookupError:
+        return {}
+    ids: dict[str, str] = {}
+    for var in WORLD_ENV:
+        if var.startswith("DRILL_") and var in env and var in deployed:
+            ids.update(zip(env[var].split(","), deployed[var].split(","), strict=False))
+    return ids
+
+
 def _capture_state(call: Call) -> None:
     """Tags of the resources the call touches, as they are now (moto answers)."""
     p = call.params
+    if call.service == "ssm" and call.operation == "SendCommand" and p.get("InstanceIds"):
+        ec2 = boto3.client("ec2", region_name=call.region)
+        for tag in ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": list(p["InstanceIds"])}]).get(
+            "Tags", []
+        ):
+            call.tags.setdefault(("instance", tag["ResourceId"]), {})[tag["Key"]] = tag["Value"]
     if call.service == "ec2":
         ec2 = boto3.client("ec2", region_name=call.region)
         ids: list[str] = []
         if call.operation == "CreateImage":
             ids = [p["InstanceId"]]
+        elif call.operation == "RunInstances":
+            ids = [p["ImageId"]]
+        elif call.operation == "TerminateInstances":
+            ids = list(p["InstanceIds"])
+        elif call.operation == "DeleteVpcEndpoints":
+            ids = list(p["VpcEndpointIds"])
+        elif call.operation == "DeleteVolume":
+            ids = [p["VolumeId"]]
         elif call.operation == "CreateTags":
             ids = list(p["Resources"])
         elif call.operation == "DeleteSnapshot":
@@ -146,12 +192,12 @@ def _capture_state(call: Call) -> None:
             ids += snaps
         if ids:
             for tag in ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": ids}]).get("Tags", []):
-                kind = {"i": "instance", "ami": "image", "snap": "snapshot"}[tag["ResourceId"].split("-")[0]]
+                kind = _EC2_KINDS[tag["ResourceId"].split("-")[0]]
                 call.tags.setdefault((kind, tag["ResourceId"]), {})[tag["Key"]] = tag["Value"]
-    elif call.service == "rds" and call.operation in ("CreateDBSnapshot", "DeleteDBSnapshot"):
+    elif call.service == "rds" and call.operation in _RDS_TAGGED:
         rds = boto3.client("rds", region_name=call.region)
         arn_base = f"arn:{PARTITION}:rds:{call.region}:{ACCOUNT}"
-        if call.operation == "CreateDBSnapshot":
+        if call.operation in ("CreateDBSnapshot", "DeleteDBInstance"):
             kind, rid, arn = "db", p["DBInstanceIdentifier"], f"{arn_base}:db:{p['DBInstanceIdentifier']}"
         else:
             kind, rid = "db-snapshot", p["DBSnapshotIdentifier"]
@@ -194,8 +240,10 @@ def judge(calls: list[Call]) -> tuple[list[Verdict], list[str]]:
             stack,
             buckets=frozenset({call.env["BACKUP_BUCKET"]}) if "BACKUP_BUCKET" in call.env else frozenset(),
             topics=frozenset({call.env["ALARM_TOPIC_ARN"]}) if "ALARM_TOPIC_ARN" in call.env else frozenset(),
+            keys=frozenset({call.env["BACKUP_KEY_ARN"]}) if "BACKUP_KEY_ARN" in call.env else frozenset(),
             tags=lambda kind, rid, c=call: c.tags.get((kind, rid), {}),
             image_snapshots=lambda image, c=call: c.image_snapshots.get(image, []),
+            ids=drill_ids(stack, call.env),
         )
         try:
             requests = iam_requests(call.service, call.operation, call.params, world)

@@ -70,6 +70,7 @@ class World:
     topics: frozenset[str] = frozenset()  # ARNs that stand for the alarm topic
     keys: frozenset[str] = frozenset()  # ARNs/ids that stand for the bucket key
     secrets: Mapping[str, str] = field(default_factory=dict)  # test secret ARN -> configured ARN
+    ids: Mapping[str, str] = field(default_factory=dict)  # test (moto) ids -> the stack's (drill network...)
     tags: Callable[[str, str], Mapping[str, str]] = lambda kind, rid: {}
     image_snapshots: Callable[[str], Sequence[str]] = lambda image: ()
 
@@ -86,6 +87,10 @@ class World:
 
     def secret(self, arn: str) -> str:
         return self.secrets.get(arn, arn)
+
+    def id(self, value: str) -> str:
+        """A subnet, security group, VPC, subnet group, document or profile of the test, as the stack's."""
+        return self.ids.get(value, value)
 
 
 Build = Callable[[Params, World], list[IamRequest]]
@@ -175,9 +180,24 @@ def _aws_tags(tags: Any) -> dict[str, str]:
 
 
 EC2: Final = f"arn:{PARTITION}:ec2:{REGION}"
+_EC2_ACCOUNT_TYPES: Final = {
+    "vpce-": "vpc-endpoint",
+    "vol-": "volume",
+    "eni-": "network-interface",
+    "subnet-": "subnet",
+    "sg-": "security-group",
+    "vpc-": "vpc",
+}
+NEW_INSTANCE: Final = "i-0000000000000000a"
+NEW_VOLUME: Final = "vol-0000000000000000a"
+NEW_INTERFACE: Final = "eni-0000000000000000a"
+NEW_ENDPOINT: Final = "vpce-0000000000000000a"
 
 
 def _ec2_arn(resource_id: str) -> str:
+    for prefix, rtype in _EC2_ACCOUNT_TYPES.items():
+        if resource_id.startswith(prefix):
+            return f"{EC2}:{ACCOUNT}:{rtype}/{resource_id}"
     if resource_id.startswith("i-"):
         return f"{EC2}:{ACCOUNT}:instance/{resource_id}"
     if resource_id.startswith("ami-"):
@@ -188,10 +208,17 @@ def _ec2_arn(resource_id: str) -> str:
 
 
 def _ec2_kind(resource_id: str) -> str:
-    return {"i": "instance", "ami": "image", "snap": "snapshot"}[resource_id.split("-", 1)[0]]
+    kinds = {"i": "instance", "ami": "image", "snap": "snapshot", "vpce": "vpc-endpoint", "vol": "volume"}
+    return kinds[resource_id.split("-", 1)[0]]
 
 
-for _op in ("DescribeInstances", "DescribeImages", "DescribeSnapshots"):
+for _op in (
+    "DescribeInstances",
+    "DescribeImages",
+    "DescribeSnapshots",
+    "DescribeVolumes",
+    "DescribeVpcEndpoints",
+):
 
     @_row("ec2", _op, f"ec2:{_op}", note="no resource-level permissions: always '*'")
     def _describe(params: Params, world: World, op: str = _op) -> list[IamRequest]:
@@ -305,6 +332,114 @@ def _delete_snapshot(params: Params, world: World) -> list[IamRequest]:
     ]
 
 
+def _resource_tags(world: World, rid: str) -> Context:
+    return _tag_context(("aws:ResourceTag", "ec2:ResourceTag"), world.tags(_ec2_kind(rid), rid))
+
+
+@_row(
+    "ec2",
+    "RunInstances",
+    "ec2:RunInstances",
+    keys=(*_RESOURCE_TAG_KEYS, *_REQUEST_TAG_KEYS),
+    note="checked on the image (its tags), the subnet and security group, and the new instance, volume "
+    "and network interface (tags given with TagSpecifications; also as ec2:CreateTags with "
+    "ec2:CreateAction=RunInstances); an instance profile is also iam:PassRole of its role",
+    follow_up=(
+        ("ec2:CreateTags", (*_REQUEST_TAG_KEYS, "ec2:CreateAction")),
+        ("iam:PassRole", ("iam:PassedToService",)),
+    ),
+)
+def _run_instances(params: Params, world: World) -> list[IamRequest]:
+    cause = "ec2.RunInstances"
+    specs = {s["ResourceType"]: _aws_tags(s.get("Tags")) for s in params.get("TagSpecifications", [])}
+    interfaces = params.get("NetworkInterfaces", [])
+    subnets = [i["SubnetId"] for i in interfaces if i.get("SubnetId")] + (
+        [params["SubnetId"]] if params.get("SubnetId") else []
+    )
+    groups = [g for i in interfaces for g in i.get("Groups", [])] + list(params.get("SecurityGroupIds", []))
+    image = params["ImageId"]
+    out = [_req("ec2:RunInstances", _ec2_arn(image), cause, _resource_tags(world, image))]
+    out += [_req("ec2:RunInstances", _ec2_arn(world.id(x)), cause) for x in (*subnets, *groups)]
+    for rtype, new_id in (
+        ("instance", NEW_INSTANCE),
+        ("volume", NEW_VOLUME),
+        ("network-interface", NEW_INTERFACE),
+    ):
+        tags = specs.get(rtype, {})
+        out.append(_req("ec2:RunInstances", _ec2_arn(new_id), cause, _request_tags(tags)))
+        if tags:
+            out.append(
+                _req(
+                    "ec2:CreateTags",
+                    _ec2_arn(new_id),
+                    f"{cause} (TagSpecifications {rtype})",
+                    {**_request_tags(tags), "ec2:CreateAction": "RunInstances"},
+                )
+            )
+    profile = params.get("IamInstanceProfile", {}).get("Name")
+    if profile:
+        role = world.stack.instance_profile_role(world.id(profile))
+        out.append(
+            _req(
+                "iam:PassRole",
+                role,
+                f"{cause} (IamInstanceProfile)",
+                {"iam:PassedToService": "ec2.amazonaws.com"},
+            )
+        )
+    return out
+
+
+@_row("ec2", "TerminateInstances", "ec2:TerminateInstances", keys=_RESOURCE_TAG_KEYS)
+def _terminate(params: Params, world: World) -> list[IamRequest]:
+    return [
+        _req("ec2:TerminateInstances", _ec2_arn(i), "ec2.TerminateInstances", _resource_tags(world, i))
+        for i in params["InstanceIds"]
+    ]
+
+
+@_row(
+    "ec2",
+    "CreateVpcEndpoint",
+    "ec2:CreateVpcEndpoint",
+    keys=_REQUEST_TAG_KEYS,
+    note="checked on the VPC, each subnet and security group, and the new endpoint (its request tags; "
+    "also as ec2:CreateTags with ec2:CreateAction=CreateVpcEndpoint)",
+    follow_up=(("ec2:CreateTags", (*_REQUEST_TAG_KEYS, "ec2:CreateAction")),),
+)
+def _create_endpoint(params: Params, world: World) -> list[IamRequest]:
+    cause = "ec2.CreateVpcEndpoint"
+    specs = {s["ResourceType"]: _aws_tags(s.get("Tags")) for s in params.get("TagSpecifications", [])}
+    tags = specs.get("vpc-endpoint", {})
+    parts = [params["VpcId"], *params.get("SubnetIds", []), *params.get("SecurityGroupIds", [])]
+    out = [_req("ec2:CreateVpcEndpoint", _ec2_arn(world.id(x)), cause) for x in parts]
+    out.append(_req("ec2:CreateVpcEndpoint", _ec2_arn(NEW_ENDPOINT), cause, _request_tags(tags)))
+    if tags:
+        out.append(
+            _req(
+                "ec2:CreateTags",
+                _ec2_arn(NEW_ENDPOINT),
+                f"{cause} (TagSpecifications)",
+                {**_request_tags(tags), "ec2:CreateAction": "CreateVpcEndpoint"},
+            )
+        )
+    return out
+
+
+@_row("ec2", "DeleteVpcEndpoints", "ec2:DeleteVpcEndpoints", keys=_RESOURCE_TAG_KEYS)
+def _delete_endpoints(params: Params, world: World) -> list[IamRequest]:
+    return [
+        _req("ec2:DeleteVpcEndpoints", _ec2_arn(e), "ec2.DeleteVpcEndpoints", _resource_tags(world, e))
+        for e in params["VpcEndpointIds"]
+    ]
+
+
+@_row("ec2", "DeleteVolume", "ec2:DeleteVolume", keys=_RESOURCE_TAG_KEYS)
+def _delete_volume(params: Params, world: World) -> list[IamRequest]:
+    volume = params["VolumeId"]
+    return [_req("ec2:DeleteVolume", _ec2_arn(volume), "ec2.DeleteVolume", _resource_tags(world, volume))]
+
+
 RDS: Final = f"arn:{PARTITION}:rds:{REGION}:{ACCOUNT}"
 _DB_TAG_KEYS = ("aws:ResourceTag/${TagKey}", "rds:db-tag/${TagKey}")
 _SNAPSHOT_TAG_KEYS = ("aws:ResourceTag/${TagKey}", "rds:snapshot-tag/${TagKey}")
@@ -387,6 +522,70 @@ def _delete_db_snapshot(params: Params, world: World) -> list[IamRequest]:
             f"{RDS}:snapshot:{name}",
             "rds.DeleteDBSnapshot",
             _tag_context(("aws:ResourceTag", "rds:snapshot-tag"), world.tags("db-snapshot", name)),
+        )
+    ]
+
+
+@_row(
+    "rds",
+    "RestoreDBInstanceFromDBSnapshot",
+    "rds:RestoreDBInstanceFromDBSnapshot",
+    keys=(*_SNAPSHOT_TAG_KEYS, *_RDS_REQUEST_TAG_KEYS),
+    note="checked on the snapshot (its tags), the new instance (request tags; Tags also as "
+    "rds:AddTagsToResource) and the subnet group; ManageMasterUserPassword makes RDS create the master "
+    "secret as the caller (secretsmanager:CreateSecret and TagResource on rds!db-*)",
+    follow_up=(
+        ("rds:AddTagsToResource", _RDS_REQUEST_TAG_KEYS),
+        ("secretsmanager:CreateSecret", ()),
+        ("secretsmanager:TagResource", ()),
+    ),
+)
+def _restore_db(params: Params, world: World) -> list[IamRequest]:
+    db, snap = params["DBInstanceIdentifier"], params["DBSnapshotIdentifier"]
+    tags = _aws_tags(params.get("Tags"))
+    cause = "rds.RestoreDBInstanceFromDBSnapshot"
+    out = [  # the new instance first: what a must-deny case about the name is about
+        _req(
+            "rds:RestoreDBInstanceFromDBSnapshot",
+            f"{RDS}:db:{db}",
+            cause,
+            _request_tags(tags, ("rds:req-tag",)),
+        ),
+        _req(
+            "rds:RestoreDBInstanceFromDBSnapshot",
+            f"{RDS}:snapshot:{snap}",
+            cause,
+            _tag_context(("aws:ResourceTag", "rds:snapshot-tag"), world.tags("db-snapshot", snap)),
+        ),
+    ]
+    if params.get("DBSubnetGroupName"):
+        group = world.id(params["DBSubnetGroupName"])
+        out.append(_req("rds:RestoreDBInstanceFromDBSnapshot", f"{RDS}:subgrp:{group}", cause))
+    if tags:
+        out.append(
+            _req(
+                "rds:AddTagsToResource",
+                f"{RDS}:db:{db}",
+                f"{cause} (Tags)",
+                _request_tags(tags, ("rds:req-tag",)),
+            )
+        )
+    if params.get("ManageMasterUserPassword"):
+        secret = f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!db-00000000-0000-0000-0000-000000000000-AbCdEf"
+        for action in ("secretsmanager:CreateSecret", "secretsmanager:TagResource"):
+            out.append(_req(action, secret, f"{cause} (ManageMasterUserPassword)"))
+    return out
+
+
+@_row("rds", "DeleteDBInstance", "rds:DeleteDBInstance", keys=_DB_TAG_KEYS)
+def _delete_db(params: Params, world: World) -> list[IamRequest]:
+    db = params["DBInstanceIdentifier"]
+    return [
+        _req(
+            "rds:DeleteDBInstance",
+            f"{RDS}:db:{db}",
+            "rds.DeleteDBInstance",
+            _tag_context(("aws:ResourceTag", "rds:db-tag"), world.tags("db", db)),
         )
     ]
 
@@ -690,7 +889,7 @@ def _invoke(params: Params, world: World) -> list[IamRequest]:
     note="checked on the document and on each target instance (with its tags)",
 )
 def _send_command(params: Params, world: World) -> list[IamRequest]:
-    document = params["DocumentName"]
+    document = world.id(params["DocumentName"])
     out = [
         _req(
             "ssm:SendCommand",
@@ -708,6 +907,16 @@ def _send_command(params: Params, world: World) -> list[IamRequest]:
             )
         )
     return out
+
+
+@_row("stepfunctions", "StartExecution", "states:StartExecution", note="on the state machine")
+def _start_execution(params: Params, world: World) -> list[IamRequest]:
+    return [_req("states:StartExecution", params["stateMachineArn"], "stepfunctions.StartExecution")]
+
+
+@_row("ssm", "GetCommandInvocation", "ssm:GetCommandInvocation", note="no resource-level permissions: '*'")
+def _command_invocation(params: Params, world: World) -> list[IamRequest]:
+    return [_req("ssm:GetCommandInvocation", "*", "ssm.GetCommandInvocation")]
 
 
 _SQS_KMS_KEYS = ("kms:ViaService", "kms:CallerAccount", "kms:EncryptionContextKeys")
@@ -743,3 +952,53 @@ for _op, _action in (("CreateLogStream", "logs:CreateLogStream"), ("PutLogEvents
     def _logs(params: Params, world: World, op: str = _op, action: str = _action) -> list[IamRequest]:
         arn = f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{params['logGroupName']}:log-stream:{params['logStreamName']}"
         return [_req(action, arn, f"logs.{op}")]
+
+
+# The IAM review (lambdas/common/jobs/iam_review.py): account-wide IAM reads, the policy simulator, the
+# bucket policy, the stack's own template.
+for _op in (
+    "GenerateCredentialReport",
+    "GetCredentialReport",
+    "GetAccountSummary",
+    "GetAccountAuthorizationDetails",
+):
+
+    @_row("iam", _op, f"iam:{_op}", note="no resource-level permissions: always '*'")
+    def _iam_read(params: Params, world: World, op: str = _op) -> list[IamRequest]:
+        return [_req(f"iam:{op}", "*", f"iam.{op}")]
+
+
+@_row("iam", "SimulatePrincipalPolicy", "iam:SimulatePrincipalPolicy", note="on the user or role simulated")
+def _simulate_principal(params: Params, world: World) -> list[IamRequest]:
+    return [_req("iam:SimulatePrincipalPolicy", params["PolicySourceArn"], "iam.SimulatePrincipalPolicy")]
+
+
+@_row("s3", "GetBucketPolicy", "s3:GetBucketPolicy")
+def _bucket_policy(params: Params, world: World) -> list[IamRequest]:
+    return [
+        _req(
+            "s3:GetBucketPolicy",
+            f"arn:{PARTITION}:s3:::{world.bucket(params['Bucket'])}",
+            "s3.GetBucketPolicy",
+        )
+    ]
+
+
+@_row("kms", "GetKeyPolicy", "kms:GetKeyPolicy")
+def _key_policy(params: Params, world: World) -> list[IamRequest]:
+    return [_req("kms:GetKeyPolicy", world.kms_key(params["KeyId"]), "kms.GetKeyPolicy")]
+
+
+STACK_ID: Final = "00000000-0000-0000-0000-000000000000"  # a stand-in: AWS assigns the id on creation
+
+for _op in ("GetTemplate", "ListStackResources"):
+
+    @_row("cloudformation", _op, f"cloudformation:{_op}", note="stack/<name>/<id> (the id: a stand-in)")
+    def _stack_read(params: Params, world: World, op: str = _op) -> list[IamRequest]:
+        name = params["StackName"]
+        arn = (
+            name
+            if name.startswith("arn:")
+            else f"arn:{PARTITION}:cloudformation:{REGION}:{ACCOUNT}:stack/{name}/{STACK_ID}"
+        )
+        return [_req(f"cloudformation:{op}", arn, f"cloudformation.{op}")]

@@ -46,7 +46,12 @@ _NAME_PROPERTY = {
     "AWS::Events::Rule": "Name",
     "AWS::IAM::Policy": "PolicyName",
     "AWS::CloudWatch::Dashboard": "DashboardName",
+    "AWS::IAM::InstanceProfile": "InstanceProfileName",
+    "AWS::RDS::DBSubnetGroup": "DBSubnetGroupName",
+    "AWS::StepFunctions::StateMachine": "StateMachineName",
 }
+# Resources whose Ref is an id AWS assigns: a deterministic stand-in of the right shape.
+_ID_PREFIX = {"AWS::EC2::VPC": "vpc", "AWS::EC2::Subnet": "subnet", "AWS::EC2::SecurityGroup": "sg"}
 
 
 class UnknownIntrinsic(ValueError):
@@ -153,6 +158,12 @@ class StackModel:
             return self.get_att(name, "TopicArn")
         if t == "AWS::SQS::Queue":
             return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{self.name(name)}"
+        if t == "AWS::StepFunctions::StateMachine":  # its Ref is its ARN
+            return self.get_att(name, "Arn")
+        if t in _ID_PREFIX:
+            return f"{_ID_PREFIX[t]}-{uuid.uuid5(uuid.NAMESPACE_URL, f'{STACK_NAME}/{name}').hex[:17]}"
+        if t == "AWS::RDS::DBSubnetGroup":
+            return self.name(name).lower()  # RDS keeps subnet group names in lower case
         if t in _NAME_PROPERTY:
             return self.name(name)
         raise UnknownIntrinsic(f"Ref to {t} ({name}) is not modelled")
@@ -182,10 +193,15 @@ class StackModel:
                 f"arn:{PARTITION}:cloudwatch:{REGION}:{ACCOUNT}:alarm:{n}"
             ),
             ("AWS::Events::Rule", "Arn"): lambda: f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:rule/{n}",
+            ("AWS::StepFunctions::StateMachine", "Arn"): lambda: (
+                f"arn:{PARTITION}:states:{REGION}:{ACCOUNT}:stateMachine:{n}"
+            ),
             ("AWS::Scheduler::Schedule", "Arn"): lambda: (
                 f"arn:{PARTITION}:scheduler:{REGION}:{ACCOUNT}:schedule/default/{n}"
             ),
         }
+        if (t, attribute) in (("AWS::EC2::SecurityGroup", "GroupId"), ("AWS::EC2::VPC", "VpcId")):
+            return self.ref(logical_id)
         build = arns.get((t, attribute))
         if build is None:
             raise UnknownIntrinsic(f"Fn::GetAtt {logical_id}.{attribute} ({t}) is not modelled")
@@ -244,6 +260,20 @@ class StackModel:
         fn = self.one("AWS::Lambda::Function", Handler=handler)
         role: str = fn.properties["Role"]["Fn::GetAtt"][0]
         return role
+
+    def function_environment(self, handler: str) -> dict[str, str]:
+        """The resolved environment variables of the function whose handler is ``handler``."""
+        fn = self.one("AWS::Lambda::Function", Handler=handler)
+        env = fn.properties.get("Environment", {}).get("Variables", {})
+        return {k: str(self.resolve(v)) for k, v in env.items()}
+
+    def instance_profile_role(self, profile: str) -> str:
+        """The ARN of the role in the instance profile named ``profile``."""
+        for res in self.of_type("AWS::IAM::InstanceProfile"):
+            if self.ref(res.logical_id) == profile:
+                (role,) = res.properties["Roles"]
+                return f"arn:{PARTITION}:iam::{ACCOUNT}:role/{self.resolve(role)}"
+        raise LookupError(f"no instance profile {profile!r} in the stack")
 
     def function_log_group(self, handler: str) -> str:
         fn = self.one("AWS::Lambda::Function", Handler=handler)

@@ -154,8 +154,8 @@ def test_each_row_of_the_mapping_agrees_with_the_authorization_data(row: Any) ->
 
 
 def test_an_operation_missing_from_the_mapping_fails_instead_of_being_skipped(stack: StackModel) -> None:
-    with pytest.raises(UnmappedOperation, match=r"ec2\.TerminateInstances has no row"):
-        iam_requests("ec2", "TerminateInstances", {"InstanceIds": ["i-1"]}, World(stack))
+    with pytest.raises(UnmappedOperation, match=r"ec2\.StopInstances has no row"):
+        iam_requests("ec2", "StopInstances", {"InstanceIds": ["i-1"]}, World(stack))
 
 
 def test_no_policy_conditions_on_what_the_evaluator_cannot_see(stack: StackModel) -> None:

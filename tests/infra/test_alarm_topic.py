@@ -36,7 +36,9 @@ def test_dead_letter_alarm_mails_the_topic(template: Template) -> None:
     topic_id = next(iter(resources_of(template, "AWS::SNS::Topic")))
     alarms = resources_of(template, "AWS::CloudWatch::Alarm")
     dlq = [
-        a for a in alarms.values() if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        a
+        for a in alarms.values()
+        if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
     ]
     assert len(dlq) == 1
     props = dlq[0]["Properties"]

@@ -11,10 +11,12 @@ import pytest
 from aws_cdk.assertions import Template
 
 from infra.functions import powertools_version
-from lambdas.common.contracts import SCHEDULED_JOBS, job_resource_name
+from lambdas.common.contracts import DRILL_SCHEDULES, SCHEDULED_JOBS, job_resource_name
 from lambdas.common.settings import (
     AmiBackupSettings,
+    DrillSettings,
     FunctionSettings,
+    IamReviewSettings,
     PruneSettings,
     RdsSnapshotSettings,
     ReportSettings,
@@ -99,6 +101,8 @@ SETTINGS_OF = {
     "report": ReportSettings,
     "restore_test": RestoreTestSettings,
     "verify": VerifySettings,
+    "iam_review": IamReviewSettings,
+    "drill": DrillSettings,
 }
 
 
@@ -128,11 +132,20 @@ def test_each_function_gets_exactly_the_environment_its_settings_write(config: d
 def test_the_stack_schedules_exactly_the_jobs_the_contracts_name(template: Template) -> None:
     """backupctl status shows the next run of these (and says the others are not deployed yet)."""
     names = {s["Properties"]["Name"] for s in resources_of(template, "AWS::Scheduler::Schedule").values()}
-    assert names == {job_resource_name("SchoolBackup", job) for job in SCHEDULED_JOBS}
+    assert names == {job_resource_name("SchoolBackup", job) for job in (*SCHEDULED_JOBS, *DRILL_SCHEDULES)}
     functions = {
         f["Properties"]["FunctionName"] for f in resources_of(template, "AWS::Lambda::Function").values()
     }
-    assert functions == {job_resource_name("SchoolBackup", job) for job in SCHEDULED_JOBS if job != "dump"}
+    lambda_jobs = {job for job in SCHEDULED_JOBS if job != "dump"} | {"drill"}
+    assert functions == {job_resource_name("SchoolBackup", job) for job in lambda_jobs}
+
+
+def test_without_the_drill_nothing_of_it_is_deployed() -> None:
+    template = synth({"restore_drill": {"enabled": False}})
+    names = {s["Properties"]["Name"] for s in resources_of(template, "AWS::Scheduler::Schedule").values()}
+    assert names == {job_resource_name("SchoolBackup", job) for job in SCHEDULED_JOBS}
+    assert resources_of(template, "AWS::StepFunctions::StateMachine") == {}
+    assert resources_of(template, "AWS::EC2::VPC") == {}
 
 
 def test_the_alarms_the_rehearsal_evaluates_are_alarms_of_the_stack(template: Template) -> None:

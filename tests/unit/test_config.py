@@ -155,7 +155,24 @@ BAD_CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("ia too early", {"bucket__transition_to_ia_days": 10}, "bucket.transition_to_ia_days", "30 to"),
     ("lock days zero", {"bucket__object_lock_days": 0}, "bucket.object_lock_days", "1 to"),
-    ("drill subnet", {"restore_drill__subnet_id": "vpc-123"}, "restore_drill.subnet_id", "subnet-"),
+    (
+        "drill subnet",
+        {"restore_drill__subnet_id": "subnet-0123abcd"},
+        "restore_drill.subnet_id",
+        "isolated VPC",
+    ),
+    (
+        "drill app url off the server",
+        {"restore_drill__app_url": "https://www.school.example.org/"},
+        "restore_drill.app_url",
+        "on the restored server itself",
+    ),
+    (
+        "drill sql of two lines",
+        {"restore_drill__db_check_sql": "SELECT 1;\nDROP TABLE pupils"},
+        "restore_drill.db_check_sql",
+        "one SQL query",
+    ),
     (
         "drill runtime below rto",
         {"restore_drill__max_runtime_minutes": 60},

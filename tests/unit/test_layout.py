@@ -74,7 +74,16 @@ def _first_party(module: str) -> bool:
 
 
 def test_the_rules_see_every_function() -> None:
-    assert FUNCTIONS == ["ami_backup", "prune", "rds_snapshot", "report", "restore_test", "verify"]
+    assert FUNCTIONS == [
+        "ami_backup",
+        "drill",
+        "iam_review",
+        "prune",
+        "rds_snapshot",
+        "report",
+        "restore_test",
+        "verify",
+    ]
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)

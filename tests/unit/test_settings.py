@@ -11,7 +11,10 @@ import pytest
 from lambdas.common.retention import RetentionPolicy
 from lambdas.common.settings import (
     AmiBackupSettings,
+    DrillNetwork,
+    DrillSettings,
     FunctionSettings,
+    IamReviewSettings,
     PruneSettings,
     RdsSnapshotSettings,
     ReportSettings,
@@ -46,6 +49,30 @@ EVERY_JOB: dict[str, Any] = {
         alarm_prefix="SchoolBackup-",
         ses_sender="backup@school.ch",
         recipients=("it-admin@school.ch", "it-deputy@school.ch"),
+    ),
+    "iam_review": IamReviewSettings(
+        bucket="schoolbackup-123456789012-eu-central-2",
+        key_arn="arn:aws:kms:eu-central-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        stack_name="SchoolBackupTest",
+        prune_role="SchoolBackupTest-FunctionspruneRole-ABC123",
+    ),
+    "drill": DrillSettings(
+        verify=VERIFY,
+        network=DrillNetwork(
+            vpc_id="vpc-0123456789abcdef0",
+            subnet_ids=("subnet-0123456789abcdef0", "subnet-0fedcba9876543210"),
+            server_security_group="sg-0123456789abcdef0",
+            db_security_group="sg-0123456789abcdef1",
+            endpoint_security_group="sg-0123456789abcdef2",
+            db_subnet_group="schoolbackup-drill-subnets",
+        ),
+        instance_profile="SchoolBackup-DrillInstanceProfile-ABC",
+        check_document="SchoolBackup-DrillCheck-0123456789",
+        topic_arn="arn:aws:sns:eu-central-2:123456789012:SchoolBackup-alarms",
+        instance_type="t3.small",
+        db_instance_class="db.t4g.micro",
+        rto_target_minutes=120,
+        max_runtime_minutes=300,
     ),
     "function": FunctionSettings(name="verify", tracing=True),
 }
@@ -90,6 +117,12 @@ def _another_value(name: str, value: str) -> str:
     return value + "x"
 
 
+def test_the_drill_without_its_subnets_says_which_variable() -> None:
+    environment = {**EVERY_JOB["drill"].to_env(), "DRILL_SUBNET_IDS": ""}
+    with pytest.raises(SettingsError, match="DRILL_SUBNET_IDS is missing or empty"):
+        DrillSettings.from_env(environment)
+
+
 def test_a_missing_variable_is_named() -> None:
     environment = EVERY_JOB["report"].to_env()
     for name in ("BACKUP_BUCKET", "SELECTION_TAG", "MIN_KEEP", "ALARM_TOPIC_ARN"):
@@ -102,3 +135,11 @@ def test_a_timezone_that_does_not_exist_is_named() -> None:
     environment = {**EVERY_JOB["verify"].to_env(), "TIMEZONE": "Europe/Zürich"}
     with pytest.raises(SettingsError, match="TIMEZONE='Europe/Zürich' is not an IANA timezone"):
         VerifySettings.from_env(environment)
+
+
+def test_the_iam_review_refuses_a_key_arn_that_is_not_one_and_reads_partition_region_account() -> None:
+    environment = {**EVERY_JOB["iam_review"].to_env(), "BACKUP_KEY_ARN": "alias/schoolbackup"}
+    with pytest.raises(SettingsError, match=r"BACKUP_KEY_ARN='alias/schoolbackup' is not a KMS key ARN"):
+        _ = IamReviewSettings.from_env(environment).region
+    settings = EVERY_JOB["iam_review"]
+    assert (settings.partition, settings.region, settings.account) == ("aws", "eu-central-2", "123456789012")

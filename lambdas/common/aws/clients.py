@@ -8,12 +8,16 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_kms import KMSClient
     from mypy_boto3_rds import RDSClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sesv2 import SESV2Client
     from mypy_boto3_sns import SNSClient
+    from mypy_boto3_ssm import SSMClient
 
 # Adaptive mode backs off on Throttling / RequestLimitExceeded and rate-limits the client itself;
 # ten attempts ride out a burst of throttling without hiding a real outage for long.
@@ -42,3 +46,19 @@ def sns_client() -> SNSClient:
 
 def sesv2_client() -> SESV2Client:
     return boto3.client("sesv2", config=RETRY_CONFIG)
+
+
+def ssm_client() -> SSMClient:
+    return boto3.client("ssm", config=RETRY_CONFIG)
+
+
+def iam_client() -> IAMClient:
+    return boto3.client("iam", config=RETRY_CONFIG)
+
+
+def cloudformation_client() -> CloudFormationClient:
+    return boto3.client("cloudformation", config=RETRY_CONFIG)
+
+
+def kms_client() -> KMSClient:
+    return boto3.client("kms", config=RETRY_CONFIG)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from lambdas.common.contracts import tag_dict
+from lambdas.common.contracts import JOB_DRILL, JOB_KEY, tag_dict
 from lambdas.common.settings import SelectionTag
 
 if TYPE_CHECKING:
@@ -24,6 +24,14 @@ if TYPE_CHECKING:
     from mypy_boto3_rds.type_defs import DBInstanceTypeDef
 
 LIVE_EC2_STATES: Final = ("pending", "running", "stopping", "stopped")
+
+
+def is_drill(tags: object) -> bool:
+    """A restore drill's temporary server or database (``BackupJob=drill``): never a source of backups,
+    whatever other tags it carries (an AMI's or a snapshot's copied ``Backup=true``)."""
+    return tag_dict(tags).get(JOB_KEY) == JOB_DRILL
+
+
 AURORA_NOT_SUPPORTED: Final = (
     "Aurora clusters are not supported yet (cluster snapshots are not made by schoolbackup)"
 )
@@ -69,7 +77,8 @@ def selected_servers(ec2: EC2Client, selection: SelectionTag, listed: Iterable[s
         for page in ec2.get_paginator("describe_instances").paginate(Filters=filters):
             for reservation in page.get("Reservations", []):
                 for instance in reservation.get("Instances", []):
-                    found[instance["InstanceId"]] = instance
+                    if not is_drill(instance.get("Tags")):
+                        found[instance["InstanceId"]] = instance
     live = {i: x for i, x in found.items() if x.get("State", {}).get("Name") in LIVE_EC2_STATES}
     gone = {
         i: x.get("State", {}).get("Name", "unknown")
@@ -88,6 +97,7 @@ def selected_databases(
         i["DBInstanceIdentifier"]: i
         for page in rds.get_paginator("describe_db_instances").paginate()
         for i in page.get("DBInstances", [])
+        if not is_drill(i.get("TagList"))
     }
     clusters = {
         c["DBClusterIdentifier"]: c

@@ -22,7 +22,14 @@ from lambdas.common.aws.mail import SesNotReady, publish_to_topic, send_by_ses
 from lambdas.common.aws.quota import read_snapshot_quota
 from lambdas.common.aws.records import read_record, write_record_once
 from lambdas.common.aws.subscriptions import mail_subscriptions
-from lambdas.common.contracts import RESTORE_TEST_PREFIX, State, parse_time, report_stamp
+from lambdas.common.contracts import (
+    IAM_REVIEW_PREFIX,
+    RESTORE_TEST_PREFIX,
+    State,
+    iam_review_record_key,
+    parse_time,
+    report_stamp,
+)
 from lambdas.common.jobs.prune import PlanItem
 from lambdas.common.jobs.prune import plan as retention_plan
 from lambdas.common.jobs.verify import Check, VerifyResult, run_checks
@@ -38,6 +45,8 @@ from lambdas.common.week import (
     VERIFY_SILENT_DAYS,
     AlarmEvent,
     HealthReport,
+    IamFindingLine,
+    IamReviewStatus,
     KindStatus,
     Quota,
     RestoreTestStatus,
@@ -135,6 +144,32 @@ def last_restore_test(s3: S3Client, bucket: str, now: datetime) -> RestoreTestSt
         dump=record.get("dump"),
         problems=tuple(record.get("problems", [])),
         record=key,
+    )
+
+
+def last_iam_review(s3: S3Client, bucket: str, now: datetime) -> IamReviewStatus | None:
+    """The newest record under reports/iam/ up to the month of ``now`` (names sort by month)."""
+    latest = iam_review_record_key(now)
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{IAM_REVIEW_PREFIX}/")
+    keys = [o["Key"] for page in pages for o in page.get("Contents", []) if o["Key"].endswith(".json")]
+    keys = [k for k in keys if k <= latest]
+    if not keys:
+        return None
+    key = max(keys)
+    record = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    findings = [f for f in record.get("findings", []) if isinstance(f, dict)]
+    new = {(str(n.get("kind")), str(n.get("principal"))) for n in record.get("new_high", [])}
+
+    def line(f: dict[str, Any]) -> IamFindingLine:
+        return IamFindingLine(str(f.get("kind")), str(f.get("principal")), str(f.get("detail", "")))
+
+    high = [f for f in findings if f.get("severity") == "high"]
+    return IamReviewStatus(
+        month=str(record.get("month", key.rsplit("/", 1)[-1].removesuffix(".json"))),
+        record=key,
+        counts={k: int(v) for k, v in dict(record.get("counts", {})).items()},
+        high=tuple(line(f) for f in high),
+        new_high=tuple(line(f) for f in high if (f.get("kind"), f.get("principal")) in new),
     )
 
 
@@ -314,6 +349,7 @@ def build_health_report(
         region=cloudwatch.meta.region_name or "",
         topic_arn=settings.topic_arn,
         alarm_prefix=settings.alarm_prefix,
+        iam_review=last_iam_review(s3, settings.verify.bucket, now),
     )
 
 

@@ -370,11 +370,4 @@ ENTRIES: Final[dict[str, tuple[str, str]]] = {
         "{id} is NOT backed up until it carries the tag {tag}.",
         "{id} wird NICHT gesichert, solange der Server das Tag {tag} nicht trägt.",
     ),
-    # --- drill and iam-review (later) -------------------------------------------------------------
-    "cli.restore.not_deployed": (
-        "{what} is not deployed yet: this version of schoolbackup has no such job to drive.",
-        "{what} ist noch nicht eingerichtet: Diese Version von schoolbackup hat dafür noch keinen Job.",
-    ),
-    "cli.restore.drill": ("The restore drill", "Die Wiederherstellungsübung"),
-    "cli.restore.iam_review": ("The IAM review", "Die IAM-Überprüfung"),
 }
