@@ -15,7 +15,8 @@
 #         for this instance and keeps in Secrets Manager (dbsecret.py: in memory only).
 #   dump  the newest dump (SB_DUMP_FOLDER) against its manifest: every object's SHA-256 and size;
 #         the files archive lists; the database part loads into a scratch database of the restored
-#         instance and SB_CHECK_SQL answers there too. The scratch database is dropped afterwards.
+#         instance and SB_CHECK_SQL answers there too. The scratch database (its own name per run,
+#         sb_drill_check_<pid>, so two checks never load into one) is dropped afterwards.
 #
 # Settings (environment): SB_APP_URL, SB_CHECK_SQL_B64, SB_DB_ENGINE (mysql|postgres), SB_DB_NAME,
 # SB_PROD_DB_HOST, SB_DB_HOST, SB_DB_PORT, SB_DB_SECRET_ARN, SB_BUCKET, SB_DUMP_FOLDER, SB_REGION,
@@ -26,7 +27,7 @@ umask 077
 
 APP_WAIT="${SB_APP_WAIT_SECONDS:-300}"
 HOSTS="${SB_HOSTS_FILE:-/etc/hosts}"
-SCRATCH_DB="sb_drill_check"
+SCRATCH_DB="sb_drill_check_$$"
 WORK="$(mktemp -d /tmp/sb-drill-check.XXXXXX)" || { echo "SB-CHECK app failed 0 cannot create a work dir"; exit 1; }
 KEEPER=""
 cleanup() {
@@ -94,6 +95,12 @@ load() {
     else
         db_tool mysql --host="$SB_DB_HOST" --port="$SB_DB_PORT" --protocol=TCP "$1"
     fi
+}
+# closed_early <download status> <decompress status>: true when both upstream stages failed only
+# because the last stage stopped reading (the download reports a broken pipe, the decompressor dies
+# of SIGPIPE, 141): then the last stage's own error is the reason, not the download or the dump.
+closed_early() {
+    { [[ $1 -eq 0 ]] || grep -q "Broken pipe" "$WORK/s3.err"; } && [[ $2 -eq 0 || $2 -eq 141 ]]
 }
 answer_ok() { [[ -n "$1" && "$1" != 0 && "$1" != NULL ]]; }
 
@@ -166,6 +173,9 @@ PY
                 | load "$SCRATCH_DB" 2>"$WORK/load.err"
             local ps=("${PIPESTATUS[@]}")
             settled
+            if [[ ${ps[3]} -ne 0 ]] && closed_early "${ps[0]}" "${ps[2]}"; then
+                echo "$key does not load into $SCRATCH_DB: $(last "$WORK/load.err")"; return 1
+            fi
             [[ ${ps[0]} -eq 0 ]] || { echo "cannot read $key: $(last "$WORK/s3.err")"; return 1; }
             [[ ${ps[2]} -eq 0 ]] || { echo "$key does not decompress"; return 1; }
             [[ ${ps[3]} -eq 0 ]] || { echo "$key does not load into $SCRATCH_DB: $(last "$WORK/load.err")"; return 1; }
@@ -175,6 +185,9 @@ PY
                 | tee >(sha256sum >"$WORK/sum") >(wc -c >"$WORK/size") | "${unpack[@]}" | tar -t >/dev/null 2>"$WORK/tar.err"
             local ps=("${PIPESTATUS[@]}")
             settled
+            if [[ ${ps[3]} -ne 0 ]] && closed_early "${ps[0]}" "${ps[2]}"; then
+                echo "$key is not a readable archive: $(last "$WORK/tar.err")"; return 1
+            fi
             [[ ${ps[0]} -eq 0 ]] || { echo "cannot read $key: $(last "$WORK/s3.err")"; return 1; }
             [[ ${ps[2]} -eq 0 && ${ps[3]} -eq 0 ]] || { echo "$key is not a readable archive: $(last "$WORK/tar.err")"; return 1; }
         fi
@@ -185,9 +198,8 @@ PY
     (( n > 0 )) || { echo "the manifest lists no objects"; return 1; }
     if (( loaded )); then
         value="$(sql "$SCRATCH_DB" "$SQL" 2>"$WORK/db.err" | head -n 1)"
-        sql "" "DROP DATABASE IF EXISTS $SCRATCH_DB" >/dev/null 2>&1
         answer_ok "$value" || { echo "the loaded dump answered '${value:-nothing}' $(last "$WORK/db.err")"; return 1; }
-        echo "$n object(s) match the manifest; the database dump loaded and answered $value"
+        echo "$n object(s) match the manifest; the database dump loaded into $SCRATCH_DB and answered $value"
     else
         echo "$n object(s) match the manifest (no database part)"
     fi
@@ -197,4 +209,6 @@ if detail="$(check_dump)"; then
 else
     report dump failed "$t0" "$detail"
 fi
+# on every path, also when a check above failed half-way through the load
+(( DB_READY )) && sql "" "DROP DATABASE IF EXISTS $SCRATCH_DB" >/dev/null 2>&1
 exit "$FAILED"

@@ -279,7 +279,7 @@ OUTPUT_OK = "\n".join(
     [
         "SB-CHECK app ok 3 http://localhost/ answered HTTP 200",
         "SB-CHECK db ok 1 school answered 42",
-        "SB-CHECK dump ok 95 2 object(s) match the manifest; the database dump loaded and answered 42",
+        "SB-CHECK dump ok 95 2 object(s) match the manifest; the database dump loaded into sb_drill_check_4242 and answered 42",
     ]
 )
 
