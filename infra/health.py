@@ -23,6 +23,7 @@ from infra.functions import FunctionFactory
 from infra.job_settings import JobSettings
 from infra.schedules import JobSchedules
 from lambdas.common.contracts import (
+    DRILL_PREFIX,
     DUMP_PREFIX,
     IAM_REVIEW_PREFIX,
     RESTORE_TEST_PREFIX,
@@ -144,7 +145,15 @@ class Health(Construct):
         config = self.config
         weekly = f"{WEEKLY_REPORT_PREFIX}/"
         statements = [
-            *self._reads([f"{DUMP_PREFIX}/", f"{RESTORE_TEST_PREFIX}/", weekly, f"{IAM_REVIEW_PREFIX}/"]),
+            *self._reads(
+                [
+                    f"{DUMP_PREFIX}/",
+                    f"{RESTORE_TEST_PREFIX}/",
+                    weekly,
+                    f"{IAM_REVIEW_PREFIX}/",
+                    f"{DRILL_PREFIX}/",
+                ]
+            ),
             *self._writes(weekly),
             self._describe(),
             iam.PolicyStatement(
@@ -183,6 +192,9 @@ class Health(Construct):
                 "*": DESCRIBE_ONLY + " report also reads alarm history.",
                 f"{BUCKET_ARN}/{RESTORE_TEST_PREFIX}/*": (
                     "report reads the restore-test records (one file per run) under reports/restore-tests/."
+                ),
+                f"{BUCKET_ARN}/{DRILL_PREFIX}/*": (
+                    "report reads the restore drill's records (one file per drill) under reports/drills/."
                 ),
                 f"{BUCKET_ARN}/{IAM_REVIEW_PREFIX}/*": (
                     "report reads the monthly IAM review's records (one file per month) under reports/iam/."

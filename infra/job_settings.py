@@ -80,6 +80,7 @@ def job_settings(
             alarm_prefix=alarm_prefix,
             ses_sender=config.ses_sender,
             recipients=config.notification_emails,
+            drill_enabled=config.restore_drill.enabled,
         ),
         iam_review=IamReviewSettings(
             bucket=bucket, key_arn=key_arn, stack_name=stack_name, prune_role=prune_role

@@ -20,6 +20,7 @@ from cli.backupctl.context import Cli, speaks_aws
 from cli.backupctl.errors import PROBLEM, CliError
 from cli.backupctl.output import JsonFlag, Output
 from lambdas.common.aws.errors import error_code
+from lambdas.common.aws.records import newest_record as stored_newest_record
 from lambdas.common.contracts import DRILL_PREFIX, job_resource_name, parse_time
 
 
@@ -42,13 +43,11 @@ def running(cli: Cli) -> list[dict[str, Any]]:
 
 
 def newest_record(cli: Cli) -> dict[str, Any] | None:
-    s3, bucket = cli.aws.s3(), cli.aws.bucket
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{DRILL_PREFIX}/")
-    keys = sorted(o["Key"] for p in pages for o in p.get("Contents", []) if o["Key"].endswith(".json"))
-    if not keys:
+    found = stored_newest_record(cli.aws.s3(), cli.aws.bucket, DRILL_PREFIX)
+    if found is None:
         return None
-    record: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=keys[-1])["Body"].read())
-    return {**record, "record": f"s3://{bucket}/{keys[-1]}"}
+    key, record = found
+    return {**record, "record": f"s3://{cli.aws.bucket}/{key}"}
 
 
 def needs_attention(record: dict[str, Any] | None) -> bool:

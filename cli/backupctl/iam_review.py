@@ -8,7 +8,6 @@ review failed or there is none), 2 on bad usage.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
@@ -17,19 +16,19 @@ from cli.backupctl.context import Cli, speaks_aws
 from cli.backupctl.errors import PROBLEM, CliError
 from cli.backupctl.output import JsonFlag, Output
 from cli.backupctl.run_job import _invoke
+from lambdas.common.aws.records import newest_record as stored_newest_record
 from lambdas.common.contracts import IAM_REVIEW_PREFIX
 
 JOB = "iam_review"
 
 
 def newest_record(cli: Cli) -> dict[str, Any]:
-    s3, bucket = cli.aws.s3(), cli.aws.bucket
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{IAM_REVIEW_PREFIX}/")
-    keys = sorted(o["Key"] for p in pages for o in p.get("Contents", []) if o["Key"].endswith(".json"))
-    if not keys:
+    bucket = cli.aws.bucket
+    found = stored_newest_record(cli.aws.s3(), bucket, IAM_REVIEW_PREFIX)
+    if found is None:
         raise CliError(cli.say("cli.iam.none_yet", bucket=bucket))
-    record: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=keys[-1])["Body"].read())
-    return {**record, "record": f"s3://{bucket}/{keys[-1]}", "repeated": True}
+    key, record = found
+    return {**record, "record": f"s3://{bucket}/{key}", "repeated": True}
 
 
 def run_review(cli: Cli, out: Output) -> dict[str, Any]:

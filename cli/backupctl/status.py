@@ -21,11 +21,10 @@ from cli.backupctl.output import JsonFlag, Output, age_text
 from infra.cron import parse_cron
 from lambdas.common import contracts
 from lambdas.common.aws.subscriptions import mail_subscriptions, topic_by_name
-from lambdas.common.contracts import REPORT_PREFIX
 from lambdas.common.jobs.report import build_health_report, now_in_alarm
 from lambdas.common.jobs.verify import Check, VerifyResult, run_checks
 from lambdas.common.messages import say
-from lambdas.common.rendering import findings_text, headline, iam_summary
+from lambdas.common.rendering import drill_summary, findings_text, headline, iam_summary
 from lambdas.common.settings import ReportSettings, VerifySettings
 from lambdas.common.week import HealthReport
 
@@ -131,14 +130,22 @@ def _restore_test(report: HealthReport, status: Status) -> None:
     }
 
 
-def _newest_record(cli: Cli, folder: str) -> dict[str, Any]:
-    pages = (
-        cli.aws.s3()
-        .get_paginator("list_objects_v2")
-        .paginate(Bucket=cli.aws.bucket, Prefix=f"{REPORT_PREFIX}/{folder}/")
-    )
-    keys = sorted(o["Key"] for p in pages for o in p.get("Contents", []) if o["Key"].endswith(".json"))
-    return {"last": keys[-1] if keys else None, "deployed": False}
+def _drill(report: HealthReport, deployed: bool) -> dict[str, Any]:
+    """The newest restore drill (the weekly mail's): when, result, achieved RTO against the target."""
+    drill = report.drill
+    if drill is None:
+        return {"last": None, "deployed": deployed}
+    return {
+        "last": drill.record,
+        "deployed": deployed,
+        "started_at": drill.when,
+        "result": "passed" if drill.passed else "failed",
+        "rto_minutes": drill.rto_minutes,
+        "rto_target_minutes": drill.rto_target_minutes,
+        "rto_met": drill.rto_met,
+        "leftovers": list(drill.leftovers),
+        "ok": drill.ok,
+    }
 
 
 def _iam_review(report: HealthReport) -> dict[str, Any]:
@@ -208,6 +215,7 @@ def gather(cli: Cli, now: datetime) -> Status:
         topic_arn=_subscriptions(cli, status),
         alarm_prefix=aws.alarm_prefix,
         recipients=config.notification_emails,
+        drill_enabled=config.restore_drill.enabled,
     )
     ec2, rds, s3, cloudwatch, sns = aws.ec2(), aws.rds(), aws.s3(), aws.cloudwatch(), aws.sns()
     result = run_checks(ec2, rds, s3, settings.verify, now)
@@ -232,7 +240,7 @@ def gather(cli: Cli, now: datetime) -> Status:
     status.problems = [*status.problems, *report.todo()]
     status.alarms = [{"name": a.name, "since": a.when, "reason": a.reason} for a in alarms]
     _restore_test(report, status)
-    status.drill = _newest_record(cli, "drills")
+    status.drill = _drill(report, config.restore_drill.enabled)
     status.iam_review = _iam_review(report)
     _schedules(cli, now, status)
     return status
@@ -285,10 +293,9 @@ def show(cli: Cli, status: Status, out: Output) -> None:
         )
     )
     out.line(say("status.last_restore", lang, value=last_restore))
-    not_deployed = say("status.not_deployed", lang)
-    out.line(say("status.last_drill", lang, value=status.drill["last"] or not_deployed))
-    review = status.report.iam_review if status.report is not None else None
-    out.line(say("status.last_iam", lang, value=iam_summary(review, lang)))
+    if status.report is not None:
+        out.line(say("status.last_drill", lang, value=drill_summary(status.report)))
+        out.line(say("status.last_iam", lang, value=iam_summary(status.report.iam_review, lang)))
     names = ", ".join(a["name"] for a in status.alarms) or say("status.none", lang)
     out.line(say("status.in_alarm", lang, names=names))
     for sub in status.subscriptions:
@@ -303,7 +310,10 @@ def show(cli: Cli, status: Status, out: Output) -> None:
     out.table(
         say("status.next_runs", lang, zone=zone),
         say("status.next_columns", lang).split("|"),
-        [[s["job"], _local(cli, s["next_run"]) if s["deployed"] else not_deployed] for s in status.schedules],
+        [
+            [s["job"], _local(cli, s["next_run"]) if s["deployed"] else say("status.not_deployed", lang)]
+            for s in status.schedules
+        ],
     )
     if not status.problems:
         out.line(say("status.all_good", lang), style="bold green")

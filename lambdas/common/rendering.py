@@ -145,6 +145,24 @@ def iam_summary(review: IamReviewStatus | None, lang: str) -> str:
     return f"{text} ({say('iam.new', lang, n=len(review.new_high))})" if review.new_high else text
 
 
+def drill_summary(report: HealthReport) -> str:
+    """``05.07.2026 08:00: passed, ... after 74 minutes (target: at most 240)``, or why there is none."""
+    lang, drill = report.language, report.drill
+    if drill is None:
+        return say("week.drill.none" if report.drill_enabled else "week.drill.off", lang)
+    when, target = local_time(drill.when, report.timezone), drill.rto_target_minutes
+    rto = f"{drill.rto_minutes:g}" if drill.rto_minutes is not None else "-"
+    if not drill.passed:
+        text = say("week.drill.failed_summary", lang, when=when, target=target)
+    elif not drill.rto_met:
+        text = say("week.drill.slow_summary", lang, when=when, rto=rto, target=target)
+    else:
+        text = say("week.drill.passed", lang, when=when, rto=rto, target=target)
+    return (
+        f"{text}; {say('week.drill.left_summary', lang, n=len(drill.leftovers))}" if drill.leftovers else text
+    )
+
+
 def _iam_lines(report: HealthReport) -> list[str]:
     """The IAM review's high findings, each with what to do."""
     lang, review = report.language, report.iam_review
@@ -225,6 +243,7 @@ def render_text(report: HealthReport) -> str:
         "",
         f"{say('mail.restore', lang)}: {_restore_line(report)}",
         f"{say('mail.quota', lang)}: {quota}",
+        f"{say('week.drill.section', lang)}: {drill_summary(report)}",
         f"{say('iam.section', lang)}: {iam_summary(report.iam_review, lang)}",
         *(f" - {line}" for line in _iam_lines(report)),
         f"{say('mail.alarms', lang)}: {'' if report.alarms else say('mail.alarms_none', lang)}".rstrip(),
@@ -368,6 +387,7 @@ def render_html(report: HealthReport) -> str:
         if report.alarms
         else f"<li>{_E(say('mail.alarms_none', lang))}</li>"
     )
+    drill_badge = f" {_badge(report.drill.ok, lang)}" if report.drill is not None else ""
     iam_items = "".join(f'<li style="{_WRAP}">{_E(line)}</li>' for line in _iam_lines(report))
     if iam_items:
         iam_items = f'<ul style="margin:4px 0 0 0;padding-left:18px;">{iam_items}</ul>'
@@ -376,6 +396,9 @@ def render_html(report: HealthReport) -> str:
         f'{_badge(restore_ok, lang)}<div style="{_WRAP}">{_E(_restore_line(report))}</div></div>'
         f'<div style="padding:10px 0;border-top:1px solid #e3e3e3;"><b>{_E(say("mail.quota", lang))}</b>'
         f"<div>{_E(quota)}</div></div>"
+        f'<div style="padding:10px 0;border-top:1px solid #e3e3e3;"><b>{_E(say("week.drill.section", lang))}</b>'
+        f"{drill_badge}"
+        f'<div style="{_WRAP}">{_E(drill_summary(report))}</div></div>'
         f'<div style="padding:10px 0;border-top:1px solid #e3e3e3;"><b>{_E(say("iam.section", lang))}</b>'
         f'<div style="{_WRAP}">{_E(iam_summary(report.iam_review, lang))}</div>{iam_items}</div>'
         f'<div style="padding:10px 0;border-top:1px solid #e3e3e3;"><b>{_E(say("mail.alarms", lang))}</b> '

@@ -430,6 +430,7 @@ class ReportSettings:
     alarm_prefix: str
     ses_sender: str | None = None
     recipients: tuple[str, ...] = ()
+    drill_enabled: bool = False  # restore_drill.enabled: an overdue drill is then a problem
 
     @property
     def retention(self) -> RetentionPolicy:
@@ -452,6 +453,7 @@ class ReportSettings:
             alarm_prefix=env_str("ALARM_PREFIX", environ),
             ses_sender=sender,
             recipients=recipients,
+            drill_enabled=env_bool("DRILL_ENABLED", False, environ),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -461,6 +463,7 @@ class ReportSettings:
             "ALARM_PREFIX": self.alarm_prefix,
             "SES_SENDER": self.ses_sender or "",
             "NOTIFICATION_EMAILS": ",".join(self.recipients),
+            "DRILL_ENABLED": _flag(self.drill_enabled),
         }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, Final
@@ -36,6 +36,7 @@ STRIP_DAYS: Final = 30
 QUOTA_PROBLEM_PERCENT: Final = QUOTA_ALARM_PERCENT
 RESTORE_TEST_WINDOW: Final = timedelta(days=8)
 VERIFY_SILENT_DAYS: Final = 3
+DRILL_OVERDUE: Final = timedelta(days=214)  # half a year and a month: a drill that should have run
 
 # The causes of the week's problems (a finding each).
 BACKUP: Final = "backup"
@@ -49,6 +50,7 @@ SELECTION: Final = "selection"
 VERIFY_SILENT: Final = "verify-silent"
 ALARM: Final = "alarm"
 IAM_NEW_HIGH: Final = "iam-new-high"
+DRILL: Final = "drill"
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,28 @@ class IamReviewStatus:
 
 
 @dataclass(frozen=True)
+class DrillStatus:
+    """The newest restore drill (its record ``reports/drills/<stamp>.json``)."""
+
+    when: datetime  # when it started
+    passed: bool
+    rto_minutes: float | None  # None: the school was not restored
+    rto_target_minutes: int
+    record: str
+    failed_phases: tuple[tuple[str, str], ...] = ()  # (phase, detail), the record's English data
+    leftovers: tuple[str, ...] = ()
+    error: str = ""
+
+    @property
+    def rto_met(self) -> bool:
+        return self.rto_minutes is not None and self.rto_minutes <= self.rto_target_minutes
+
+    @property
+    def ok(self) -> bool:
+        return self.passed and self.rto_met and not self.leftovers
+
+
+@dataclass(frozen=True)
 class HealthReport:
     generated_at: datetime
     language: str
@@ -148,6 +172,8 @@ class HealthReport:
     topic_arn: str = ""
     alarm_prefix: str = "SchoolBackup-"
     iam_review: IamReviewStatus | None = None  # None: no review recorded yet
+    drill: DrillStatus | None = None  # None: no drill recorded yet
+    drill_enabled: bool = False  # restore_drill.enabled: then an overdue drill is a problem
 
     @cached_property
     def _findings(self) -> tuple[Finding, ...]:
@@ -211,6 +237,10 @@ def topic_link(region: str, topic_arn: str) -> str:
     return _console(region, f"sns/v3/home?region={region}#/topic/{topic_arn}") if topic_arn else ""
 
 
+def state_machine_link(region: str, name: str) -> str:
+    return _console(region, f"states/home?region={region}#/statemachines") if name else ""
+
+
 def alarm_link(region: str, alarm_name: str) -> str:
     return _console(region, f"cloudwatch/home?region={region}#alarmsV2:alarm/{quote(alarm_name, safe='')}")
 
@@ -261,8 +291,8 @@ def alarm_reason(name: str, prefix: str, new_state: Mapping[str, Any], language:
     recent = [float(v) for v in data.get("recentDatapoints") or [] if isinstance(v, int | float)]
     threshold = data.get("threshold")
     limit = _number(float(threshold)) if isinstance(threshold, int | float) else "?"
-    if base == "RestoreTestFailed":
-        return say("reason.RestoreTestFailed", language)
+    if base in ("RestoreTestFailed", "DrillFailed", "DrillRtoExceeded"):
+        return say(f"reason.{base}", language)
     if not recent:
         return say("reason.no_data", language)
     worst = max(recent)
@@ -270,8 +300,8 @@ def alarm_reason(name: str, prefix: str, new_state: Mapping[str, Any], language:
         return say("reason.VerificationFailed", language, value=_number(worst))
     if base == "RdsSnapshotQuota":
         return say("reason.RdsSnapshotQuota", language, value=_number(worst), threshold=limit)
-    if base == "IamNewHighFindings":
-        return say("reason.IamNewHighFindings", language, value=_number(worst))
+    if base in ("IamNewHighFindings", "DrillLeftovers"):
+        return say(f"reason.{base}", language, value=_number(worst))
     kind = base.removesuffix("-backup-age")
     if kind in JOB_OF_KIND and base.endswith("-backup-age"):
         what = say(f"alarm.what.{kind}", language)
@@ -290,27 +320,36 @@ def _alarm_line(alarm: AlarmEvent, zone: str, language: str) -> str:
     return say("finding.alarm", language, name=alarm.name, when=when, reason=alarm.reason)
 
 
+# The stack's alarms by name (without the prefix) and the problems each belongs to.
+_TARGETS_BY_NAME: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
+    "VerificationFailed": ((BACKUP, ""), (PRUNE, ""), (SELECTION, "")),
+    "RestoreTestFailed": ((RESTORE_FAILED, ""),),
+    "RdsSnapshotQuota": ((QUOTA, ""),),
+    "IamNewHighFindings": ((IAM_NEW_HIGH, ""),),
+    "DrillFailed": ((DRILL, ""),),
+    "DrillRtoExceeded": ((DRILL, ""),),
+    "DrillLeftovers": ((DRILL, ""),),
+}
+# A job's <job>-errors alarm and the problems its failure leads to.
+_TARGETS_BY_JOB: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
+    "rds_snapshot": ((BACKUP, KIND_RDS),),
+    "ami_backup": ((BACKUP, KIND_AMI),),
+    "prune": ((PRUNE, ""), (QUOTA, "")),
+    "restore_test": ((RESTORE_FAILED, ""), (RESTORE_MISSING, ""), (RESTORE_OLD, "")),
+    "verify": ((VERIFY_SILENT, ""),),
+    "drill": ((DRILL, ""),),
+}
+
+
 def _alarm_targets(base: str) -> tuple[tuple[str, str], ...]:
     """Which problems an alarm belongs to: (cause, kind) pairs, kind "" for any."""
-    if base == "VerificationFailed":
-        return ((BACKUP, ""), (PRUNE, ""), (SELECTION, ""))
+    if base in _TARGETS_BY_NAME:
+        return _TARGETS_BY_NAME[base]
     if base.endswith("-backup-age"):
         return ((BACKUP, base.removesuffix("-backup-age")),)
-    if base == "RestoreTestFailed":
-        return ((RESTORE_FAILED, ""),)
-    if base == "RdsSnapshotQuota":
-        return ((QUOTA, ""),)
-    if base == "IamNewHighFindings":
-        return ((IAM_NEW_HIGH, ""),)
-    job = base.removesuffix("-errors")
-    by_job = {
-        "rds_snapshot": ((BACKUP, KIND_RDS),),
-        "ami_backup": ((BACKUP, KIND_AMI),),
-        "prune": ((PRUNE, ""), (QUOTA, "")),
-        "restore_test": ((RESTORE_FAILED, ""), (RESTORE_MISSING, ""), (RESTORE_OLD, "")),
-        "verify": ((VERIFY_SILENT, ""),),
-    }
-    return by_job.get(job, ()) if base.endswith("-errors") else ()
+    if base.endswith("-errors"):
+        return _TARGETS_BY_JOB.get(base.removesuffix("-errors"), ())
+    return ()
 
 
 def _alarm_next_step(report: HealthReport, base: str, name: str) -> NextStep | None:
@@ -429,9 +468,9 @@ def _other_findings(report: HealthReport) -> list[Finding]:
         )
         headline = say("finding.verify_silent", lang, days=report.verify_silent_days)
         found.append(Finding(VERIFY_SILENT, say("finding.verify_silent_title", lang), headline, (), step))
-    iam = _iam_finding(report)
-    if iam is not None:
-        found.append(iam)
+    for extra in (_iam_finding(report), _drill_finding(report)):
+        if extra is not None:
+            found.append(extra)
     for address in report.unconfirmed:
         found.append(
             Finding(
@@ -473,6 +512,49 @@ def _iam_finding(report: HealthReport) -> Finding | None:
         function_link(report.region, job_resource_name(report.stack, "iam_review")),
     )
     return Finding(IAM_NEW_HIGH, say("iam.finding_title", lang, month=review.month), headline, lines, step)
+
+
+def _drill_finding(report: HealthReport) -> Finding | None:
+    """The newest drill failed, was slower than the target or left resources behind; or, while the drill
+    is switched on, the newest is older than half a year and a month (a drill that should have run)."""
+    lang, zone, drill = report.language, report.timezone, report.drill
+    title = say("week.drill.title", lang)
+    step = NextStep(
+        say("next.drill", lang),
+        "backupctl drill status",
+        state_machine_link(report.region, job_resource_name(report.stack, "restore-drill")),
+    )
+    if drill is None:  # a school that just switched it on waits for its first; the summary says so
+        return None
+    if report.generated_at - drill.when > DRILL_OVERDUE:
+        if not report.drill_enabled:  # switched off since: its old record is history, not a problem
+            return None
+        headline = say("week.drill.overdue", lang, when=local_day(drill.when, zone))
+        return Finding(DRILL, title, headline, (), replace(step, command="backupctl drill start"))
+    if drill.ok:
+        return None
+    when = local_time(drill.when, zone)
+    if not drill.passed:
+        headline = say("week.drill.failed", lang, when=when)
+    elif not drill.rto_met:
+        headline = say(
+            "week.drill.slow",
+            lang,
+            when=when,
+            rto=_number(drill.rto_minutes or 0),
+            target=drill.rto_target_minutes,
+        )
+    else:
+        headline = say("week.drill.left", lang, when=when)
+    lines = []
+    if lang == "en":  # the record's details are English data; another language names the record
+        lines += [f"{capital(name)}: {detail}" for name, detail in drill.failed_phases]
+        lines += [f"Why it stopped: {drill.error}"] if drill.error else []
+    elif drill.failed_phases or drill.error:
+        lines.append(say("week.drill.details", lang, record=drill.record))
+    if drill.leftovers:
+        lines.append(say("drill.leftovers", lang, ids=", ".join(drill.leftovers)))
+    return Finding(DRILL, title, headline, tuple(lines), step)
 
 
 def _attach_alarms(report: HealthReport, found: list[Finding]) -> list[Finding]:

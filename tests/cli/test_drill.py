@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from tests.cli.conftest import BUCKET, REGION, Result
+from tests.drill_records import drill_record
 from tests.unit.test_messages import english_words
 
 MACHINE = "SchoolBackup-restore-drill"
@@ -26,40 +27,6 @@ def machine(aws: None) -> str:
         name=MACHINE, definition=json.dumps(definition), roleArn=role
     )["stateMachineArn"]
     return found
-
-
-def record(**changes: Any) -> dict[str, Any]:
-    phases = [
-        {"name": n, "started_at": "2027-01-02T05:00:00Z", "seconds": 60, "ok": True, "detail": "fine"}
-        for n in (
-            "launch",
-            "instance-running",
-            "db-available",
-            "app-check",
-            "db-check",
-            "dump-check",
-            "teardown",
-        )
-    ]
-    return {
-        "started_at": "2027-01-02T05:00:00Z",
-        "finished_at": "2027-01-02T05:55:00Z",
-        "result": "passed",
-        "rto_minutes": 42.5,
-        "rto_target_minutes": 240,
-        "rto_met": True,
-        "phases": phases,
-        "restored": {
-            "ami": ["sb-i-0abc-20261227-0200"],
-            "db_snapshot": ["sb-school-db-20270102-0230"],
-            "dump": [],
-        },
-        "checks": [],
-        "cost_estimate_usd": 0.05,
-        "torn_down": True,
-        "leftovers": [],
-        **changes,
-    }
 
 
 def put_record(stamp: str, content: dict[str, Any]) -> None:
@@ -91,8 +58,8 @@ def test_start_without_a_deployed_drill_says_how_to_deploy_it(aws: None, cli: Ca
 def test_status_shows_the_newest_drill_with_its_rto_and_phases(
     machine: str, cli: Callable[..., Result]
 ) -> None:
-    put_record("20260704T0400Z", record(result="failed", rto_minutes=None, rto_met=False))
-    put_record("20270102T0500Z", record())
+    put_record("20260704T0400Z", drill_record(result="failed", rto_minutes=None, rto_met=False))
+    put_record("20270102T0500Z", drill_record())
     result = cli("drill", "status")
     assert result.exit_code == 0, result.stderr
     assert (
@@ -115,14 +82,14 @@ def test_status_shows_the_newest_drill_with_its_rto_and_phases(
 def test_status_exits_1_when_the_last_drill_needs_attention(
     machine: str, cli: Callable[..., Result], changes: dict[str, Any], shown: str
 ) -> None:
-    put_record("20270102T0500Z", record(**changes))
+    put_record("20270102T0500Z", drill_record(**changes))
     result = cli("drill", "status")
     assert result.exit_code == 1
     assert shown in result.stdout
 
 
 def test_drill_speaks_german(machine: str, cli: Callable[..., Result], german_config: Path) -> None:
-    put_record("20270102T0500Z", record(result="failed", rto_minutes=None, rto_met=False))
+    put_record("20270102T0500Z", drill_record(result="failed", rto_minutes=None, rto_met=False))
     result = cli("--config", str(german_config), "drill", "status")
     assert result.exit_code == 1
     line = next(line for line in result.stdout.splitlines() if line.startswith("Letzte Übung"))

@@ -16,6 +16,7 @@ import time_machine
 from cli.backupctl.context import Aws
 from lambdas.common.contracts import backup_name, backup_tags, restore_test_record_key
 from tests.cli.conftest import BUCKET, Result, School, write_dump
+from tests.drill_records import drill_record
 from tests.unit.test_messages import english_words
 
 NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)  # Friday 09:00 in Zurich
@@ -101,11 +102,12 @@ def test_a_healthy_school_is_all_good_and_exits_0(
     assert status["restore_test"]["passed"] is True
     next_dump = next(s for s in status["schedules"] if s["job"] == "dump")
     assert next_dump["next_run"] == "2026-11-28T00:30:00Z"  # 01:30 in Zurich
-    assert status["drill"] == {"last": None, "deployed": False}
+    assert status["drill"] == {"last": None, "deployed": True}  # the shipped cdk.json switches it on
 
     human = cli("status")
     assert human.exit_code == 0
     assert "All good" in human.stdout
+    assert "Last restore drill: none recorded yet ('backupctl drill start' runs one now)" in human.stdout
     assert f"web ({school.server})" in human.stdout
 
 
@@ -236,3 +238,52 @@ def test_status_speaks_the_configured_language(
     assert "Letzter Wiederherstellungstest:" in out and "Nächste Läufe (Europe/Zurich)" in out
     assert "verwendbar" in out and "usable" not in out
     assert english_words(out) == [], out
+
+
+def test_status_shows_the_last_drill_and_a_failed_one_is_a_problem(
+    school: School, clock: None, cli: Callable[..., Result], german_config: Path
+) -> None:
+    _healthy(school)
+    s3 = boto3.client("s3")
+    s3.put_object(
+        Bucket=BUCKET,
+        Key="reports/drills/20260704T0600Z.json",
+        Body=json.dumps(drill_record("2026-07-04T06:00:00Z")),
+    )
+    passed = cli("status", "--json")
+    assert passed.exit_code == 0, passed.json()["problems"]
+    assert passed.json()["drill"] == {
+        "last": "reports/drills/20260704T0600Z.json",
+        "deployed": True,
+        "started_at": "2026-07-04T06:00:00Z",
+        "result": "passed",
+        "rto_minutes": 42.5,
+        "rto_target_minutes": 240,
+        "rto_met": True,
+        "leftovers": [],
+        "ok": True,
+    }
+    line = "Last restore drill: 04.07.2026 08:00: passed, the school was working again after 42.5 minutes"
+    assert line in cli("status").stdout
+
+    failed = drill_record("2026-11-07T07:00:00Z", failed_phase="dump-check")
+    s3.put_object(Bucket=BUCKET, Key="reports/drills/20261107T0700Z.json", Body=json.dumps(failed))
+    result = cli("status", "--json")
+    assert result.exit_code == 1
+    status = result.json()
+    assert (status["drill"]["result"], status["drill"]["rto_minutes"]) == ("failed", None)
+    [finding] = status["findings"]
+    assert finding["cause"] == "drill"
+    assert finding["next_step"]["command"] == "backupctl drill status"
+    assert finding["consequences"] == ["Dump-check: school answered '0' (expected a value other than 0)"]
+    human = cli("status")
+    assert (
+        "Last restore drill: 07.11.2026 08:00: FAILED, the school was not restored and checked"
+        in human.stdout
+    )
+    german = cli("--config", str(german_config), "status")
+    assert german.exit_code == 1
+    assert "Letzte Wiederherstellungsübung: 07.11.2026 08:00: FEHLGESCHLAGEN" in german.stdout
+    assert "Die Wiederherstellungsübung vom 07.11.2026 08:00 ist fehlgeschlagen" in german.stdout
+    assert "reports/drills/20261107T0700Z.json" in german.stdout  # the English details stay in the record
+    assert english_words(german.stdout) == [], german.stdout

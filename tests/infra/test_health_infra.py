@@ -170,7 +170,13 @@ def test_report_reads_dumps_and_restore_test_records(template: Template) -> None
     lists = [s for s in statements if s["Action"] == "s3:ListBucket"]
     assert lists[0]["Condition"] == {
         "StringLike": {
-            "s3:prefix": ["dumps/*", "reports/restore-tests/*", "reports/weekly/*", "reports/iam/*"]
+            "s3:prefix": [
+                "dumps/*",
+                "reports/restore-tests/*",
+                "reports/weekly/*",
+                "reports/iam/*",
+                "reports/drills/*",
+            ]
         }
     }
 

@@ -48,3 +48,20 @@ def write_record_once(s3: S3Client, bucket: str, key: str, record: dict[str, Any
             return False
         raise
     return True
+
+
+def newest_record(
+    s3: S3Client, bucket: str, prefix: str, upto: str | None = None
+) -> tuple[str, dict[str, Any]] | None:
+    """The newest ``<prefix>/<name>.json`` (names sort by time) and its content; None when there is none.
+
+    ``upto``: the newest key not after it (the record of a moment ``now``, for a report written later).
+    """
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/")
+    keys = [o["Key"] for page in pages for o in page.get("Contents", []) if o["Key"].endswith(".json")]
+    keys = [k for k in keys if upto is None or k <= upto]
+    if not keys:
+        return None
+    key = max(keys)
+    record: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    return key, record

@@ -20,12 +20,14 @@ from lambdas.common import contracts
 from lambdas.common.aws.errors import error_text
 from lambdas.common.aws.mail import SesNotReady, publish_to_topic, send_by_ses
 from lambdas.common.aws.quota import read_snapshot_quota
-from lambdas.common.aws.records import read_record, write_record_once
+from lambdas.common.aws.records import newest_record, read_record, write_record_once
 from lambdas.common.aws.subscriptions import mail_subscriptions
 from lambdas.common.contracts import (
+    DRILL_PREFIX,
     IAM_REVIEW_PREFIX,
     RESTORE_TEST_PREFIX,
     State,
+    drill_record_key,
     iam_review_record_key,
     parse_time,
     report_stamp,
@@ -44,6 +46,7 @@ from lambdas.common.week import (
     STRIP_DAYS,
     VERIFY_SILENT_DAYS,
     AlarmEvent,
+    DrillStatus,
     HealthReport,
     IamFindingLine,
     IamReviewStatus,
@@ -129,14 +132,10 @@ def daily_strip(days: dict[str, float], now: datetime) -> tuple[str, ...]:
 
 def last_restore_test(s3: S3Client, bucket: str, now: datetime) -> RestoreTestStatus | None:
     """The newest record under reports/restore-tests/ from before ``now`` (names sort by time)."""
-    latest = f"{RESTORE_TEST_PREFIX}/{report_stamp(now)}.json"
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{RESTORE_TEST_PREFIX}/")
-    keys = [o["Key"] for page in pages for o in page.get("Contents", []) if o["Key"].endswith(".json")]
-    keys = [k for k in keys if k <= latest]
-    if not keys:
+    found = newest_record(s3, bucket, RESTORE_TEST_PREFIX, f"{RESTORE_TEST_PREFIX}/{report_stamp(now)}.json")
+    if found is None:
         return None
-    key = max(keys)
-    record = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    key, record = found
     return RestoreTestStatus(
         when=parse_time(str(record["started_at"])),
         passed=bool(record.get("passed")),
@@ -149,14 +148,10 @@ def last_restore_test(s3: S3Client, bucket: str, now: datetime) -> RestoreTestSt
 
 def last_iam_review(s3: S3Client, bucket: str, now: datetime) -> IamReviewStatus | None:
     """The newest record under reports/iam/ up to the month of ``now`` (names sort by month)."""
-    latest = iam_review_record_key(now)
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{IAM_REVIEW_PREFIX}/")
-    keys = [o["Key"] for page in pages for o in page.get("Contents", []) if o["Key"].endswith(".json")]
-    keys = [k for k in keys if k <= latest]
-    if not keys:
+    found = newest_record(s3, bucket, IAM_REVIEW_PREFIX, iam_review_record_key(now))
+    if found is None:
         return None
-    key = max(keys)
-    record = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    key, record = found
     findings = [f for f in record.get("findings", []) if isinstance(f, dict)]
     new = {(str(n.get("kind")), str(n.get("principal"))) for n in record.get("new_high", [])}
 
@@ -170,6 +165,29 @@ def last_iam_review(s3: S3Client, bucket: str, now: datetime) -> IamReviewStatus
         counts={k: int(v) for k, v in dict(record.get("counts", {})).items()},
         high=tuple(line(f) for f in high),
         new_high=tuple(line(f) for f in high if (f.get("kind"), f.get("principal")) in new),
+    )
+
+
+def last_drill(s3: S3Client, bucket: str, now: datetime) -> DrillStatus | None:
+    """The newest record under reports/drills/ from before ``now`` (names sort by time)."""
+    found = newest_record(s3, bucket, DRILL_PREFIX, drill_record_key(now))
+    if found is None:
+        return None
+    key, record = found
+    rto = record.get("rto_minutes")
+    return DrillStatus(
+        when=parse_time(str(record["started_at"])),
+        passed=record.get("result") == "passed",
+        rto_minutes=float(rto) if isinstance(rto, int | float) else None,
+        rto_target_minutes=int(record.get("rto_target_minutes", 0)),
+        record=key,
+        failed_phases=tuple(
+            (str(p.get("name")), str(p.get("detail", "")))
+            for p in record.get("phases", [])
+            if isinstance(p, dict) and not p.get("ok")
+        ),
+        leftovers=tuple(str(x) for x in record.get("leftovers", [])),
+        error=str(record.get("error", "")),
     )
 
 
@@ -350,6 +368,8 @@ def build_health_report(
         topic_arn=settings.topic_arn,
         alarm_prefix=settings.alarm_prefix,
         iam_review=last_iam_review(s3, settings.verify.bucket, now),
+        drill=last_drill(s3, settings.verify.bucket, now),
+        drill_enabled=settings.drill_enabled,
     )
 
 

@@ -50,6 +50,70 @@ ENTRIES: Final[dict[str, tuple[str, str]]] = {
         "({hours} h) und wurden gelöscht (eine von Hand gestoppte Übung oder ein abgebrochener Abbau):",
     ),
     "drill.cleanup_problem": ("Could not delete: {problem}", "Konnte nicht gelöscht werden: {problem}"),
+    # --- the weekly mail and backupctl status -----------------------------------------------------
+    "week.drill.section": ("Restore drill", "Wiederherstellungsübung"),
+    "week.drill.off": (
+        "switched off (restore_drill.enabled is false)",
+        "ausgeschaltet (restore_drill.enabled ist false)",
+    ),
+    "week.drill.none": (
+        "none recorded yet ('backupctl drill start' runs one now)",
+        "noch keine aufgezeichnet ('backupctl drill start' führt jetzt eine durch)",
+    ),
+    "week.drill.passed": (
+        "{when}: passed, the school was working again after {rto} minutes (target: at most {target})",
+        "{when}: bestanden, die Schule lief nach {rto} Minuten wieder (Ziel: höchstens {target})",
+    ),
+    "week.drill.slow_summary": (
+        "{when}: restored, but after {rto} minutes (target: at most {target})",
+        "{when}: wiederhergestellt, aber erst nach {rto} Minuten (Ziel: höchstens {target})",
+    ),
+    "week.drill.failed_summary": (
+        "{when}: FAILED, the school was not restored and checked (target: at most {target} minutes)",
+        "{when}: FEHLGESCHLAGEN, die Schule wurde nicht wiederhergestellt und geprüft (Ziel: höchstens "
+        "{target} Minuten)",
+    ),
+    "week.drill.left_summary": ("{n} resource(s) not deleted", "{n} Ressource(n) nicht gelöscht"),
+    "week.drill.title": ("Restore drill", "Wiederherstellungsübung"),
+    "week.drill.failed": (
+        "The restore drill of {when} failed: the newest backups could not be restored into isolation and "
+        "checked.",
+        "Die Wiederherstellungsübung vom {when} ist fehlgeschlagen: Die neuesten Sicherungen liessen sich "
+        "nicht isoliert wiederherstellen und prüfen.",
+    ),
+    "week.drill.slow": (
+        "The restore drill of {when} restored the school, but only after {rto} minutes (target: at most "
+        "{target}).",
+        "Die Wiederherstellungsübung vom {when} hat die Schule wiederhergestellt, aber erst nach {rto} "
+        "Minuten (Ziel: höchstens {target}).",
+    ),
+    "week.drill.left": (
+        "The restore drill of {when} passed, but left resources behind (they cost money until deleted).",
+        "Die Wiederherstellungsübung vom {when} ist bestanden, hat aber Ressourcen zurückgelassen (sie kosten "
+        "Geld, bis sie gelöscht sind).",
+    ),
+    "week.drill.overdue": (
+        "The last restore drill ran on {when}, more than half a year ago: the twice-yearly drill did not run.",
+        "Die letzte Wiederherstellungsübung lief am {when}, vor mehr als einem halben Jahr: Die halbjährliche "
+        "Übung lief nicht.",
+    ),
+    "week.drill.details": (
+        "What failed and why: {record} in the backup bucket (backupctl drill status).",
+        "Was fehlschlug und warum: {record} im Sicherungs-Bucket (backupctl drill status).",
+    ),
+    "next.drill": (
+        "See which phase failed and why, fix it, then run the drill again",
+        "Sehen Sie nach, welcher Schritt warum fehlschlug, beheben Sie es und starten Sie die Übung erneut",
+    ),
+    "reason.DrillFailed": ("the restore drill failed", "die Wiederherstellungsübung ist fehlgeschlagen"),
+    "reason.DrillRtoExceeded": (
+        "the restore drill took longer than its target",
+        "die Wiederherstellungsübung brauchte länger als ihr Ziel",
+    ),
+    "reason.DrillLeftovers": (
+        "the daily cleanup removed {value} leftover(s) of a restore drill",
+        "die tägliche Aufräumung hat {value} Überbleibsel einer Wiederherstellungsübung entfernt",
+    ),
     # --- its alarms ------------------------------------------------------------------------------
     "alarm.DrillFailed": (
         "The restore drill failed: the newest backups could not be restored into isolation and checked. "

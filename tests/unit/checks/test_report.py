@@ -14,6 +14,7 @@ from botocore.awsrequest import AWSResponse
 
 from lambdas.common.aws import clients
 from lambdas.report import handler as report_handler
+from tests.drill_records import drill_record
 from tests.unit.checks.conftest import BUCKET, NOW, Dump, make_ami, make_rds_snapshot
 
 SENDER = "backup@school.ch"
@@ -309,3 +310,57 @@ def test_servers_and_databases_are_named_by_their_name_tag_with_the_id_beside(
     [mail] = mails()
     assert f"Server web ({server})" in mail["Message"]
     assert f"Database school database ({database})" in mail["Message"]
+
+
+def test_the_weekly_mail_shows_the_newest_drill_and_a_failed_one_is_a_problem(
+    mails: Callable[[], list[dict[str, Any]]],
+    server: str,
+    database: str,
+    make_dump: Callable[..., Dump],
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _week_with_one_failure(server, database, make_dump)
+    monkeypatch.setenv("DRILL_ENABLED", "true")
+    s3 = boto3.client("s3")
+    for key, record in (
+        ("reports/drills/20260704T0600Z.json", drill_record("2026-07-04T06:00:00Z")),
+        (
+            "reports/drills/20261107T0700Z.json",
+            drill_record("2026-11-07T07:00:00Z", failed_phase="db-check"),
+        ),
+        # a record named after a later time (another run's clock): not this week's mail
+        ("reports/drills/20270102T0700Z.json", drill_record("2027-01-02T07:00:00Z")),
+    ):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(record))
+    result = report_handler.handler({}, lambda_context)
+    assert len(result["problems"]) == 2  # the stale dump and the failed drill
+    [note] = mails()
+    assert note["Subject"] == "schoolbackup weekly report 27.11.2026: 2 problems need you"
+    text = note["Message"]
+    assert "Restore drill: 07.11.2026 08:00: FAILED, the school was not restored and checked" in text
+    assert "The restore drill of 07.11.2026 08:00 failed" in text
+    assert "Db-check: school answered '0' (expected a value other than 0)" in text
+    assert "backupctl drill status" in text
+
+
+def test_a_passed_drill_in_the_weekly_mail_is_no_problem(
+    mails: Callable[[], list[dict[str, Any]]],
+    server: str,
+    database: str,
+    make_dump: Callable[..., Dump],
+    lambda_context: Any,
+) -> None:
+    _week_with_one_failure(server, database, make_dump)
+    boto3.client("s3").put_object(
+        Bucket=BUCKET,
+        Key="reports/drills/20261107T0700Z.json",
+        Body=json.dumps(drill_record("2026-11-07T07:00:00Z", rto_minutes=81.2)),
+    )
+    result = report_handler.handler({}, lambda_context)
+    assert len(result["problems"]) == 1  # the stale dump only
+    [note] = mails()
+    assert (
+        "Restore drill: 07.11.2026 08:00: passed, the school was working again after 81.2 minutes "
+        "(target: at most 240)"
+    ) in note["Message"]
