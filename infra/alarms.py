@@ -1,7 +1,7 @@
 """The alarms and the dashboard of schoolbackup: every alarm goes to the one SNS topic and tells the
 admin in its description what to do.
 
-Built inside the Health construct (their construct paths, so their logical ids and alarm names, stay
+Built inside the Health construct, the restore drill's inside its own (their construct paths, so their logical ids and alarm names, stay
 where they have always been: a renamed alarm would be a new alarm with the same name, which
 CloudFormation cannot create).
 """
@@ -38,6 +38,7 @@ class HealthAlarms:
             stack=Stack.of(self.scope).stack_name,
             hours=self.config.targets.by_kind(),
             quota_percent=QUOTA_ALARM_PERCENT,
+            rto_target_minutes=self.config.restore_drill.rto_target_minutes,
         )
         if text is None:
             raise ValueError(f"no alarm description for {base!r} in lambdas/common/messages.py")

@@ -26,7 +26,6 @@ from typing import Final
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cw
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -39,12 +38,12 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from infra.alarms import HealthAlarms
 from infra.config import Config
 from infra.functions import FunctionFactory, acknowledge_wildcards
 from infra.nag import acknowledge
 from infra.schedules import JobSchedules
 from lambdas.common import contracts as c
-from lambdas.common.messages import alarm_description
 from lambdas.common.settings import DrillNetwork, DrillSettings, VerifySettings
 
 JOB: Final = "drill"
@@ -215,27 +214,26 @@ class RestoreDrill(Construct):
                 ],
             )
         )
-        self.server_sg = ec2.SecurityGroup(
-            self,
-            "ServerGroup",
-            vpc=self.vpc,
-            description="schoolbackup drill: the restored server; nothing in, out only to the drill DB and endpoints",
-            allow_all_outbound=False,
-        )
-        self.db_sg = ec2.SecurityGroup(
-            self,
-            "DatabaseGroup",
-            vpc=self.vpc,
-            description="schoolbackup drill: the restored database; in only from the restored server",
-            allow_all_outbound=False,
-        )
-        self.endpoint_sg = ec2.SecurityGroup(
-            self,
-            "EndpointGroup",
-            vpc=self.vpc,
-            description="schoolbackup drill: the SSM and Secrets Manager endpoints; HTTPS from the restored server",
-            allow_all_outbound=False,
-        )
+        groups = {
+            construct_id: ec2.SecurityGroup(
+                self, construct_id, vpc=self.vpc, description=description, allow_all_outbound=False
+            )
+            for construct_id, description in (
+                (
+                    "ServerGroup",
+                    "schoolbackup drill: the restored server; nothing in, out only to the drill DB and endpoints",
+                ),
+                (
+                    "DatabaseGroup",
+                    "schoolbackup drill: the restored database; in only from the restored server",
+                ),
+                (
+                    "EndpointGroup",
+                    "schoolbackup drill: the SSM and Secrets Manager endpoints; HTTPS from the restored server",
+                ),
+            )
+        }
+        self.server_sg, self.db_sg, self.endpoint_sg = groups.values()
         port = self.config.dump.db_port
         self.db_sg.add_ingress_rule(self.server_sg, ec2.Port.tcp(port), "the restored server")
         self.endpoint_sg.add_ingress_rule(self.server_sg, ec2.Port.tcp(443), "the restored server")
@@ -661,21 +659,9 @@ class RestoreDrill(Construct):
     # --- alarms ---------------------------------------------------------------------------------
 
     def _alarms(self) -> list[cw.Alarm]:
-        stack = Stack.of(self)
-        language = self.config.language
-        prefix = c.alarm_prefix(stack.stack_name)
-
-        def describe(base: str) -> str:
-            text = alarm_description(
-                base,
-                language,
-                stack=stack.stack_name,
-                hours=self.config.targets.by_kind(),
-                rto_target_minutes=self.config.restore_drill.rto_target_minutes,
-            )
-            assert text is not None
-            return text
-
+        alarms = HealthAlarms(
+            self, prefix=c.alarm_prefix(Stack.of(self).stack_name), topic=self.topic, config=self.config
+        )
         period = Duration.hours(1)
 
         def ours(name: str) -> cw.Metric:
@@ -696,23 +682,17 @@ class RestoreDrill(Construct):
             period=period,
             label="failed drills",
         )
-        made = []
         for base, metric in (
             ("DrillFailed", failed),
             ("DrillRtoExceeded", ours(c.DRILL_RTO_EXCEEDED)),
             ("DrillLeftovers", ours(c.DRILL_LEFTOVERS)),
         ):
-            alarm = cw.Alarm(
-                self,
+            alarms.alarm(
                 base,
-                alarm_name=f"{prefix}{base}",
-                alarm_description=describe(base),
-                metric=metric,
+                metric,
                 threshold=0,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                missing=cw.TreatMissingData.NOT_BREACHING,
+                description=alarms.describe(base),
             )
-            alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
-            made.append(alarm)
-        return made
+        return alarms.alarms
