@@ -229,6 +229,26 @@ _RESOURCE_TAG_KEYS = ("aws:ResourceTag/${TagKey}", "ec2:ResourceTag/${TagKey}")
 _REQUEST_TAG_KEYS = ("aws:RequestTag/${TagKey}", "aws:TagKeys")
 
 
+def _created(action: str, cause: str, new: dict[str, str], params: Params) -> list[IamRequest]:
+    """``ec2:<action>`` on each new resource (resource type -> its id) with the request tags asked for it;
+    for tags given, AWS's second check of the same call: ec2:CreateTags with ec2:CreateAction=<action>."""
+    specs = {s["ResourceType"]: _aws_tags(s.get("Tags")) for s in params.get("TagSpecifications", [])}
+    out = []
+    for rtype, new_id in new.items():
+        tags = specs.get(rtype, {})
+        out.append(_req(f"ec2:{action}", _ec2_arn(new_id), cause, _request_tags(tags)))
+        if tags:
+            out.append(
+                _req(
+                    "ec2:CreateTags",
+                    _ec2_arn(new_id),
+                    f"{cause} (TagSpecifications {rtype})",
+                    {**_request_tags(tags), "ec2:CreateAction": action},
+                )
+            )
+    return out
+
+
 @_row(
     "ec2",
     "CreateImage",
@@ -240,29 +260,12 @@ _REQUEST_TAG_KEYS = ("aws:RequestTag/${TagKey}", "aws:TagKeys")
 )
 def _create_image(params: Params, world: World) -> list[IamRequest]:
     instance = params["InstanceId"]
-    specs = {s["ResourceType"]: _aws_tags(s.get("Tags")) for s in params.get("TagSpecifications", [])}
     cause = "ec2.CreateImage"
-    out = [
-        _req(
-            "ec2:CreateImage",
-            _ec2_arn(instance),
-            cause,
-            _tag_context(("aws:ResourceTag", "ec2:ResourceTag"), world.tags("instance", instance)),
-        ),
-        _req("ec2:CreateImage", _ec2_arn(NEW_IMAGE), cause, _request_tags(specs.get("image", {}))),
-        _req("ec2:CreateImage", _ec2_arn(NEW_SNAPSHOT), cause, _request_tags(specs.get("snapshot", {}))),
+    on_instance = _tag_context(("aws:ResourceTag", "ec2:ResourceTag"), world.tags("instance", instance))
+    return [
+        _req("ec2:CreateImage", _ec2_arn(instance), cause, on_instance),
+        *_created("CreateImage", cause, {"image": NEW_IMAGE, "snapshot": NEW_SNAPSHOT}, params),
     ]
-    for rtype, new_id in (("image", NEW_IMAGE), ("snapshot", NEW_SNAPSHOT)):
-        if specs.get(rtype):
-            out.append(
-                _req(
-                    "ec2:CreateTags",
-                    _ec2_arn(new_id),
-                    f"{cause} (TagSpecifications {rtype})",
-                    {**_request_tags(specs[rtype]), "ec2:CreateAction": "CreateImage"},
-                )
-            )
-    return out
 
 
 @_row(
@@ -351,7 +354,6 @@ def _resource_tags(world: World, rid: str) -> Context:
 )
 def _run_instances(params: Params, world: World) -> list[IamRequest]:
     cause = "ec2.RunInstances"
-    specs = {s["ResourceType"]: _aws_tags(s.get("Tags")) for s in params.get("TagSpecifications", [])}
     interfaces = params.get("NetworkInterfaces", [])
     subnets = [i["SubnetId"] for i in interfaces if i.get("SubnetId")] + (
         [params["SubnetId"]] if params.get("SubnetId") else []
@@ -360,22 +362,8 @@ def _run_instances(params: Params, world: World) -> list[IamRequest]:
     image = params["ImageId"]
     out = [_req("ec2:RunInstances", _ec2_arn(image), cause, _resource_tags(world, image))]
     out += [_req("ec2:RunInstances", _ec2_arn(world.id(x)), cause) for x in (*subnets, *groups)]
-    for rtype, new_id in (
-        ("instance", NEW_INSTANCE),
-        ("volume", NEW_VOLUME),
-        ("network-interface", NEW_INTERFACE),
-    ):
-        tags = specs.get(rtype, {})
-        out.append(_req("ec2:RunInstances", _ec2_arn(new_id), cause, _request_tags(tags)))
-        if tags:
-            out.append(
-                _req(
-                    "ec2:CreateTags",
-                    _ec2_arn(new_id),
-                    f"{cause} (TagSpecifications {rtype})",
-                    {**_request_tags(tags), "ec2:CreateAction": "RunInstances"},
-                )
-            )
+    new = {"instance": NEW_INSTANCE, "volume": NEW_VOLUME, "network-interface": NEW_INTERFACE}
+    out += _created("RunInstances", cause, new, params)
     profile = params.get("IamInstanceProfile", {}).get("Name")
     if profile:
         role = world.stack.instance_profile_role(world.id(profile))
@@ -409,21 +397,9 @@ def _terminate(params: Params, world: World) -> list[IamRequest]:
 )
 def _create_endpoint(params: Params, world: World) -> list[IamRequest]:
     cause = "ec2.CreateVpcEndpoint"
-    specs = {s["ResourceType"]: _aws_tags(s.get("Tags")) for s in params.get("TagSpecifications", [])}
-    tags = specs.get("vpc-endpoint", {})
     parts = [params["VpcId"], *params.get("SubnetIds", []), *params.get("SecurityGroupIds", [])]
     out = [_req("ec2:CreateVpcEndpoint", _ec2_arn(world.id(x)), cause) for x in parts]
-    out.append(_req("ec2:CreateVpcEndpoint", _ec2_arn(NEW_ENDPOINT), cause, _request_tags(tags)))
-    if tags:
-        out.append(
-            _req(
-                "ec2:CreateTags",
-                _ec2_arn(NEW_ENDPOINT),
-                f"{cause} (TagSpecifications)",
-                {**_request_tags(tags), "ec2:CreateAction": "CreateVpcEndpoint"},
-            )
-        )
-    return out
+    return out + _created("CreateVpcEndpoint", cause, {"vpc-endpoint": NEW_ENDPOINT}, params)
 
 
 @_row("ec2", "DeleteVpcEndpoints", "ec2:DeleteVpcEndpoints", keys=_RESOURCE_TAG_KEYS)

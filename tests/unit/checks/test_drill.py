@@ -560,16 +560,18 @@ def definition() -> dict[str, Any]:
     return parsed
 
 
+@pytest.fixture
+def machine(
+    school: School, net: Net, definition: dict[str, Any], clock: time_machine.Coordinates, lambda_context: Any
+) -> Interpreter:
+    """The synthesized state machine, run against moto through the real handler: a school to restore."""
+    return Interpreter(definition, clock, lambda_context)
+
+
 def test_the_state_machine_restores_checks_tears_down_and_passes(
-    school: School,
-    net: Net,
-    definition: dict[str, Any],
-    clock: time_machine.Coordinates,
-    lambda_context: Any,
-    every_client: Callable[..., None],
+    machine: Interpreter, every_client: Callable[..., None]
 ) -> None:
     answer_invocations(every_client, "Success", OUTPUT_OK)
-    machine = Interpreter(definition, clock, lambda_context)
     end, data = machine.run({"scheduled_time": "2026-11-27T06:30:00Z"})
     assert end == "Passed", data.get("error")
     record = json.loads(boto3.client("s3").get_object(Bucket=BUCKET, Key=data["record"])["Body"].read())
@@ -579,15 +581,9 @@ def test_the_state_machine_restores_checks_tears_down_and_passes(
 
 
 def test_a_failed_check_ends_in_teardown_and_a_failed_execution(
-    school: School,
-    net: Net,
-    definition: dict[str, Any],
-    clock: time_machine.Coordinates,
-    lambda_context: Any,
-    every_client: Callable[..., None],
+    machine: Interpreter, every_client: Callable[..., None]
 ) -> None:
     answer_invocations(every_client, "Failed", OUTPUT_OK.replace("app ok", "app failed"))
-    machine = Interpreter(definition, clock, lambda_context)
     end, data = machine.run({"scheduled_time": "2026-11-27T06:30:00Z"})
     assert end == "Failed" and "Teardown" in machine.visited
     assert data["result"] == "failed"
@@ -595,12 +591,7 @@ def test_a_failed_check_ends_in_teardown_and_a_failed_execution(
 
 
 def test_an_error_in_any_step_reaches_the_teardown(
-    school: School,
-    net: Net,
-    definition: dict[str, Any],
-    clock: time_machine.Coordinates,
-    lambda_context: Any,
-    every_client: Callable[..., None],
+    machine: Interpreter, every_client: Callable[..., None]
 ) -> None:
     """The restore of the database fails after the endpoints and the server were created."""
 
@@ -610,7 +601,6 @@ def test_an_error_in_any_step_reaches_the_teardown(
         )
 
     every_client("before-call.rds.RestoreDBInstanceFromDBSnapshot", refuse)
-    machine = Interpreter(definition, clock, lambda_context)
     end, data = machine.run({"scheduled_time": "2026-11-27T06:30:00Z"})
     assert end == "Failed" and machine.visited[machine.visited.index("Launch") + 1] == "Teardown"
     assert "StorageQuotaExceeded" in data["error"]["Cause"] or "quota" in data["error"]["Cause"]
