@@ -153,7 +153,7 @@ def drill_summary(report: HealthReport) -> str:
     when, target = local_time(drill.when, report.timezone), drill.rto_target_minutes
     rto = f"{drill.rto_minutes:g}" if drill.rto_minutes is not None else "-"
     if not drill.passed:
-        text = say("week.drill.failed_summary", lang, when=when, target=target)
+        text = say("week.drill.failed_summary", lang, when=when)
     elif not drill.rto_met:
         text = say("week.drill.slow_summary", lang, when=when, rto=rto, target=target)
     else:

@@ -169,26 +169,43 @@ def last_iam_review(s3: S3Client, bucket: str, now: datetime) -> IamReviewStatus
 
 
 def last_drill(s3: S3Client, bucket: str, now: datetime) -> DrillStatus | None:
-    """The newest record under reports/drills/ from before ``now`` (names sort by time)."""
+    """The newest record under reports/drills/ from before ``now`` (names sort by time). A record the
+    report cannot read is a failed drill that names it: one bad file must not stop the weekly mail."""
     found = newest_record(s3, bucket, DRILL_PREFIX, drill_record_key(now))
     if found is None:
         return None
     key, record = found
-    rto = record.get("rto_minutes")
-    return DrillStatus(
-        when=parse_time(str(record["started_at"])),
-        passed=record.get("result") == "passed",
-        rto_minutes=float(rto) if isinstance(rto, int | float) else None,
-        rto_target_minutes=int(record.get("rto_target_minutes", 0)),
-        record=key,
-        failed_phases=tuple(
-            (str(p.get("name")), str(p.get("detail", "")))
-            for p in record.get("phases", [])
-            if isinstance(p, dict) and not p.get("ok")
-        ),
-        leftovers=tuple(str(x) for x in record.get("leftovers", [])),
-        error=str(record.get("error", "")),
-    )
+    try:
+        rto = record.get("rto_minutes")
+        return DrillStatus(
+            when=parse_time(str(record["started_at"])),
+            passed=record.get("result") == "passed",
+            rto_minutes=float(rto) if isinstance(rto, int | float) else None,
+            rto_target_minutes=int(record["rto_target_minutes"]),
+            record=key,
+            failed_phases=tuple(
+                (str(p["name"]), str(p.get("detail", "")))
+                for p in record.get("phases", [])
+                if not p.get("ok")
+            ),
+            leftovers=tuple(str(x) for x in record.get("leftovers", [])),
+            error=str(record.get("error", "")),
+        )
+    except (AttributeError, KeyError, TypeError, ValueError) as err:
+        logger.warning("drill record unreadable", extra={"key": key, "error": repr(err)})
+        stamp = key.rsplit("/", 1)[-1].removesuffix(".json")
+        try:
+            when = datetime.strptime(stamp, "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+        except ValueError:
+            when = now
+        return DrillStatus(
+            when=when,
+            passed=False,
+            rto_minutes=None,
+            rto_target_minutes=0,
+            record=key,
+            error=f"{key} is not a drill record this report can read ({err!r})",
+        )
 
 
 def alarms_this_week(

@@ -69,9 +69,8 @@ ENTRIES: Final[dict[str, tuple[str, str]]] = {
         "{when}: wiederhergestellt, aber erst nach {rto} Minuten (Ziel: höchstens {target})",
     ),
     "week.drill.failed_summary": (
-        "{when}: FAILED, the school was not restored and checked (target: at most {target} minutes)",
-        "{when}: FEHLGESCHLAGEN, die Schule wurde nicht wiederhergestellt und geprüft (Ziel: höchstens "
-        "{target} Minuten)",
+        "{when}: FAILED, the school was not restored and checked",
+        "{when}: FEHLGESCHLAGEN, die Schule wurde nicht wiederhergestellt und geprüft",
     ),
     "week.drill.left_summary": ("{n} resource(s) not deleted", "{n} Ressource(n) nicht gelöscht"),
     "week.drill.title": ("Restore drill", "Wiederherstellungsübung"),

@@ -364,3 +364,23 @@ def test_a_passed_drill_in_the_weekly_mail_is_no_problem(
         "Restore drill: 07.11.2026 08:00: passed, the school was working again after 81.2 minutes "
         "(target: at most 240)"
     ) in note["Message"]
+
+
+def test_a_drill_record_the_report_cannot_read_is_a_failed_drill_that_names_it(
+    mails: Callable[[], list[dict[str, Any]]],
+    server: str,
+    database: str,
+    make_dump: Callable[..., Dump],
+    lambda_context: Any,
+) -> None:
+    _week_with_one_failure(server, database, make_dump)
+    key = "reports/drills/20261107T0700Z.json"
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=json.dumps({"result": "passed"}))
+    result = report_handler.handler({}, lambda_context)
+    assert len(result["problems"]) == 2  # the stale dump, and the drill nobody can vouch for
+    [note] = mails()
+    text = note["Message"]
+    assert "Restore drill: 07.11.2026 08:00: FAILED, the school was not restored and checked" in text
+    assert (
+        f"Why it stopped: {key} is not a drill record this report can read (KeyError('started_at'))" in text
+    )

@@ -70,7 +70,7 @@ def test_a_failed_drill_is_a_problem_that_says_what_failed_and_what_to_do(langua
     else:  # the record's details are English data: the German mail names the record instead
         assert problem.consequences == (say("week.drill.details", language, record=RECORD),)
     text = render_text(report)
-    assert say("week.drill.failed_summary", language, when="07.11.2026 08:00", target=240) in text
+    assert say("week.drill.failed_summary", language, when="07.11.2026 08:00") in text
     assert render_html(report).count(html.escape(problem.headline)) == 1
     if language == "de":
         assert english_words(text) == []
