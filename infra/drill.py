@@ -27,6 +27,8 @@ from typing import Final
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -173,7 +175,30 @@ class RestoreDrill(Construct):
         self.state_machine = self._state_machine()
         schedules.state_machine_job(SCHEDULE, self.state_machine.state_machine_arn)
         schedules.lambda_job(CLEANUP_SCHEDULE, self.function, {"step": "cleanup"}, CLEANUP_EXPRESSION)
+        self.stopped_rule = self._stopped_rule()
         self.alarms = self._alarms()
+
+    def _stopped_rule(self) -> events.Rule:
+        """An execution stopped by hand or timed out never reaches its Teardown state: EventBridge hands
+        its status change to the drill function, which deletes that drill's resources at once (the daily
+        cleanup stays the net for a lost event). The permission to invoke is bound to this rule."""
+        rule = events.Rule(
+            self,
+            "Stopped",
+            description="schoolbackup: tear down a restore drill whose execution was stopped or timed out",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=[c.DRILL_STOPPED_EVENT],
+                detail={
+                    "status": list(c.DRILL_STOPPED_STATUSES),
+                    "stateMachineArn": [self.state_machine.state_machine_arn],
+                },
+            ),
+        )
+        rule.add_target(
+            events_targets.LambdaFunction(self.function, retry_attempts=4, max_event_age=Duration.hours(6))
+        )
+        return rule
 
     # --- the network ------------------------------------------------------------------------------
 

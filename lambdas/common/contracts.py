@@ -54,6 +54,9 @@ DRILL_PHASES: Final = (
     "dump-check",
     "teardown",
 )
+# A drill execution that ended without its Teardown state: EventBridge's event for it (infra/drill.py).
+DRILL_STOPPED_EVENT: Final = "Step Functions Execution Status Change"
+DRILL_STOPPED_STATUSES: Final = ("ABORTED", "TIMED_OUT")
 DRILL_SLOT_KEY: Final = "DrillSlot"  # tag on everything one drill creates: which drill made it
 
 _NAME_RE = re.compile(r"^sb-(?P<source>.+)-(?P<date>\d{8})-(?P<time>\d{4})$")

@@ -2,7 +2,8 @@
 
 The event is ``{"step": <name>, "drill": <state>}``; the step returns the new state (the state machine
 waits between polls, no call waits longer than a few seconds). ``{"step": "cleanup"}`` is the daily
-sweep of drill leftovers.
+sweep of drill leftovers. EventBridge's "Step Functions Execution Status Change" of an execution that
+was stopped by hand or timed out (it never reached its Teardown state) tears that drill down at once.
 """
 
 from __future__ import annotations

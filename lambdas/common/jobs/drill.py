@@ -43,6 +43,7 @@ from lambdas.common.aws.selection import selected_databases, selected_servers
 from lambdas.common.contracts import (
     DRILL_PHASES,
     DRILL_SLOT_KEY,
+    DRILL_STOPPED_EVENT,
     DUMP_PREFIX,
     JOB_DRILL,
     JOB_KEY,
@@ -969,10 +970,37 @@ def _step(step: str, settings: DrillSettings, state: DrillState, now: datetime) 
     return StepOutcome(swept.as_dict(), removed=len(swept.removed))
 
 
+def stopped_execution_state(detail: Mapping[str, Any]) -> DrillState:
+    """The drill state of an execution that ended without its Teardown (stopped by hand, timed out),
+    from EventBridge's status change: its input names the scheduled time, which names the slot; an
+    execution started without one is named after its start, as plan named it."""
+    try:
+        given = json.loads(str(detail.get("input") or "{}"))
+    except ValueError:
+        given = {}
+    state: DrillState = dict(given) if isinstance(given, dict) else {}
+    start = detail.get("startDate")
+    if not state.get("scheduled_time") and isinstance(start, int | float):
+        when = datetime.fromtimestamp(start / 1000, UTC).replace(second=0, microsecond=0)
+        state["scheduled_time"] = _iso(when)
+    if not state.get("scheduled_time"):
+        raise EventError("the execution's status change names neither a scheduled_time nor a startDate")
+    return state
+
+
 def run_step(event: Mapping[str, Any], settings_from_env: Any) -> StepOutcome:
     """``{"step": <name>, "drill": <state>}``: the step's new state. A DrillFailed is an outcome of the
     drill, not an error of the function: the state gets ``failed`` and ``error``, the state machine tears
-    down."""
+    down. EventBridge's status change of an execution that was stopped or timed out: its teardown."""
+    if event.get("detail-type") == DRILL_STOPPED_EVENT:  # the execution ended without its Teardown
+        detail = event.get("detail") or {}
+        state = stopped_execution_state(detail)
+        logger.warning(
+            "drill execution ended without its teardown: tearing down",
+            extra={"execution": detail.get("executionArn"), "status": detail.get("status")},
+        )
+        now = datetime.now(UTC)
+        return StepOutcome(teardown(clients.ec2_client(), clients.rds_client(), ensure_slot(state, now), now))
     step, state = event.get("step"), dict(event.get("drill") or {})
     if step not in STEPS:
         raise EventError(f"event field step={step!r} must be one of {', '.join(STEPS)}")

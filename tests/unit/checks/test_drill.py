@@ -17,7 +17,7 @@ import time_machine
 from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 
-from lambdas.common.contracts import DRILL_PHASES, drill_record_key
+from lambdas.common.contracts import DRILL_PHASES, EventError, drill_record_key
 from lambdas.common.jobs import drill
 from lambdas.common.settings import DrillSettings
 from lambdas.drill.handler import handler
@@ -375,6 +375,60 @@ def test_teardown_deletes_everything_of_the_drill_and_nothing_else(
         "VpcEndpoints"
     ]
     assert all(e["State"].lower() in ("deleted", "deleting") for e in endpoints)
+
+
+def _status_change(status: str, given: dict[str, Any]) -> dict[str, Any]:
+    """EventBridge's event for an execution of the drill that ended (its detail as Step Functions sends it)."""
+    machine = "arn:aws:states:eu-central-2:123456789012:stateMachine:SchoolBackup-restore-drill"
+    return {
+        "version": "0",
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "detail": {
+            "executionArn": machine.replace(":stateMachine:", ":execution:") + ":backupctl-20261127T0630Z",
+            "stateMachineArn": machine,
+            "name": "backupctl-20261127T0630Z",
+            "status": status,
+            "startDate": int(NOW.timestamp() * 1000) + 7_000,
+            "stopDate": int(NOW.timestamp() * 1000) + 600_000,
+            "input": json.dumps(given),
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "given"),
+    [
+        ("ABORTED", {"scheduled_time": "2026-11-27T06:30:00Z"}),  # a scheduled drill stopped by hand
+        ("TIMED_OUT", {}),  # started without a scheduled time: plan named it after its start
+    ],
+)
+def test_an_execution_that_ends_without_its_teardown_is_torn_down_at_once(
+    launched: tuple[dict[str, Any], Capture],
+    school: School,
+    lambda_context: Any,
+    status: str,
+    given: dict[str, Any],
+) -> None:
+    state, _ = launched
+    ec2, rds = boto3.client("ec2"), boto3.client("rds")
+    assert not drill.find_drill_resources(ec2, rds, state["slot"]).empty
+    result = handler(_status_change(status, given), lambda_context)
+    assert result["slot"] == state["slot"] == "20261127T0630Z"
+    left = drill.find_drill_resources(ec2, rds, state["slot"])
+    assert left.instances == [] and left.databases == [] and left.endpoints == []
+    production = ec2.describe_instances(InstanceIds=[school.server])["Reservations"][0]["Instances"][0]
+    assert production["State"]["Name"] == "running"
+    assert [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]] == [
+        school.database
+    ]
+
+
+def test_a_status_change_without_any_time_is_refused_with_its_reason(lambda_context: Any) -> None:
+    event = _status_change("ABORTED", {})
+    del event["detail"]["startDate"]
+    with pytest.raises(EventError, match="names neither a scheduled_time nor a startDate"):
+        handler(event, lambda_context)
 
 
 def test_the_report_lists_every_phase_the_rto_and_is_written_once(
