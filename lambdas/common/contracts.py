@@ -152,6 +152,11 @@ def report_stamp(when: datetime) -> str:
     return f"{when.astimezone(UTC):%Y%m%dT%H%MZ}"
 
 
+def parse_report_stamp(stamp: str) -> datetime:
+    """The time a ``YYYYMMDDTHHMMZ`` stamp names (report_stamp's inverse); ValueError for anything else."""
+    return datetime.strptime(stamp, "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+
+
 def restore_test_record_key(when: datetime) -> str:
     """``reports/restore-tests/<YYYYMMDDTHHMMZ>.json``, named after the run's scheduled time."""
     return f"{RESTORE_TEST_PREFIX}/{report_stamp(when)}.json"

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from lambdas.common.contracts import DUMP_PREFIX, dump_day_prefix, parse_time
+from lambdas.common.contracts import DUMP_PREFIX, dump_day_prefix, parse_report_stamp, parse_time
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -182,7 +182,7 @@ def parse_dump_folder(prefix: str) -> tuple[str, datetime] | None:
     if not match:
         return None
     try:
-        when = datetime.strptime(match["stamp"], "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+        when = parse_report_stamp(match["stamp"])
     except ValueError:
         return None
     if (match["y"], match["m"], match["d"]) != (f"{when:%Y}", f"{when:%m}", f"{when:%d}"):

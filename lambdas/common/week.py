@@ -237,8 +237,9 @@ def topic_link(region: str, topic_arn: str) -> str:
     return _console(region, f"sns/v3/home?region={region}#/topic/{topic_arn}") if topic_arn else ""
 
 
-def state_machine_link(region: str, name: str) -> str:
-    return _console(region, f"states/home?region={region}#/statemachines") if name else ""
+def state_machines_link(region: str) -> str:
+    """The Step Functions console's list of state machines (the drill's is ``<stack>-restore-drill``)."""
+    return _console(region, f"states/home?region={region}#/statemachines")
 
 
 def alarm_link(region: str, alarm_name: str) -> str:
@@ -522,7 +523,7 @@ def _drill_finding(report: HealthReport) -> Finding | None:
     step = NextStep(
         say("next.drill", lang),
         "backupctl drill status",
-        state_machine_link(report.region, job_resource_name(report.stack, "restore-drill")),
+        state_machines_link(report.region),
     )
     if drill is None:  # a school that just switched it on waits for its first; the summary says so
         return None

@@ -29,6 +29,7 @@ from lambdas.common.contracts import (
     State,
     drill_record_key,
     iam_review_record_key,
+    parse_report_stamp,
     parse_time,
     report_stamp,
 )
@@ -195,7 +196,7 @@ def last_drill(s3: S3Client, bucket: str, now: datetime) -> DrillStatus | None:
         logger.warning("drill record unreadable", extra={"key": key, "error": repr(err)})
         stamp = key.rsplit("/", 1)[-1].removesuffix(".json")
         try:
-            when = datetime.strptime(stamp, "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+            when = parse_report_stamp(stamp)
         except ValueError:
             when = now
         return DrillStatus(
