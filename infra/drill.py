@@ -45,6 +45,7 @@ from infra.config import Config
 from infra.functions import FunctionFactory, acknowledge_wildcards
 from infra.nag import acknowledge
 from infra.schedules import JobSchedules
+from infra.storage import read_statements, write_once_statements
 from lambdas.common import contracts as c
 from lambdas.common.settings import DrillNetwork, DrillSettings, VerifySettings
 
@@ -507,29 +508,8 @@ class RestoreDrill(Construct):
                 resources=[f"{ec2_arn}:instance/*"],
                 conditions={"StringEquals": {f"ssm:resourceTag/{c.JOB_KEY}": c.JOB_DRILL}},
             ),
-            iam.PolicyStatement(
-                sid="FindBackupsAndRecords",
-                actions=["s3:ListBucket"],
-                resources=[self.bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{c.DUMP_PREFIX}/*", f"{records}*"]}},
-            ),
-            iam.PolicyStatement(
-                sid="ReadManifestsAndRecords",
-                actions=["s3:GetObject"],
-                resources=[
-                    self.bucket.arn_for_objects(f"{c.DUMP_PREFIX}/*"),
-                    self.bucket.arn_for_objects(f"{records}*"),
-                ],
-            ),
-            iam.PolicyStatement(
-                sid="WriteDrillRecordOnce",
-                actions=["s3:PutObject"],
-                resources=[self.bucket.arn_for_objects(f"{records}*")],
-                conditions={"Null": {"s3:if-none-match": "false"}},
-            ),
-            iam.PolicyStatement(
-                sid="BucketKey", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[self.key.key_arn]
-            ),
+            *read_statements(self.bucket, self.key, [f"{c.DUMP_PREFIX}/", records], sid="BackupsAndRecords"),
+            *write_once_statements(self.bucket, self.key, records, sid="DrillRecord"),
             iam.PolicyStatement(sid="Mail", actions=["sns:Publish"], resources=[self.topic.topic_arn]),
         ]
 

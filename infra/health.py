@@ -22,6 +22,7 @@ from infra.config import Config
 from infra.functions import FunctionFactory
 from infra.job_settings import JobSettings
 from infra.schedules import JobSchedules
+from infra.storage import read_statements, write_once_statements
 from lambdas.common.contracts import (
     DRILL_PREFIX,
     DUMP_PREFIX,
@@ -84,30 +85,10 @@ class Health(Construct):
         )
 
     def _reads(self, prefixes: Sequence[str]) -> list[iam.PolicyStatement]:
-        """List (only under ``prefixes``), read and decrypt what is under ``prefixes``."""
-        return [
-            iam.PolicyStatement(
-                actions=["s3:ListBucket"],
-                resources=[self.bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes]}},
-            ),
-            iam.PolicyStatement(
-                actions=["s3:GetObject"], resources=[self.bucket.arn_for_objects(f"{p}*") for p in prefixes]
-            ),
-            iam.PolicyStatement(actions=["kms:Decrypt"], resources=[self.key.key_arn]),
-        ]
+        return read_statements(self.bucket, self.key, prefixes)
 
     def _writes(self, prefix: str) -> list[iam.PolicyStatement]:
-        """Create the records under ``prefix``, once each: only with If-None-Match, so no run (a retry, a
-        bug, a stolen role) replaces a record an earlier run wrote. Encrypted with the bucket key."""
-        return [
-            iam.PolicyStatement(
-                actions=["s3:PutObject"],
-                resources=[self.bucket.arn_for_objects(f"{prefix}*")],
-                conditions={"Null": {"s3:if-none-match": "false"}},
-            ),
-            iam.PolicyStatement(actions=["kms:GenerateDataKey"], resources=[self.key.key_arn]),
-        ]
+        return write_once_statements(self.bucket, self.key, prefix)
 
     def _verify(self, factory: FunctionFactory, schedules: JobSchedules) -> lambda_.Function:
         return factory.job(

@@ -27,6 +27,7 @@ from constructs import Construct
 from infra.functions import FunctionFactory
 from infra.job_settings import JobSettings
 from infra.schedules import JobSchedules
+from infra.storage import read_statements, write_once_statements
 from lambdas.common.contracts import IAM_REVIEW_PREFIX
 
 JOB: Final = "iam_review"
@@ -103,28 +104,8 @@ class IamReview(Construct):
                     )
                 ],
             ),
-            iam.PolicyStatement(
-                sid="ListOwnRecords",
-                actions=["s3:ListBucket"],
-                resources=[self.bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{records}*"]}},
-            ),
-            iam.PolicyStatement(
-                sid="ReadOwnRecords",
-                actions=["s3:GetObject"],
-                resources=[self.bucket.arn_for_objects(f"{records}*")],
-            ),
-            iam.PolicyStatement(
-                sid="CreateOwnRecordOnce",
-                actions=["s3:PutObject"],
-                resources=[self.bucket.arn_for_objects(f"{records}*")],
-                conditions={"Null": {"s3:if-none-match": "false"}},
-            ),
-            iam.PolicyStatement(
-                sid="UseBucketKey",
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=[self.key.key_arn],
-            ),
+            *read_statements(self.bucket, self.key, [records], sid="OwnRecords"),
+            *write_once_statements(self.bucket, self.key, records, sid="OwnRecord"),
         ]
 
 

@@ -5,6 +5,8 @@ Both buckets and the key are retained when the stack is deleted: ``cdk destroy``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -153,3 +155,45 @@ class BackupStorage(Construct):
                 },
             )
         )
+
+
+def read_statements(
+    bucket: s3.IBucket, key: kms.IKey, prefixes: Sequence[str], sid: str = ""
+) -> list[iam.PolicyStatement]:
+    """List (only under ``prefixes``), read and decrypt what is under ``prefixes``; with ``sid``, the
+    statements are ``List<sid>``, ``Read<sid>`` and ``Decrypt<sid>``."""
+    return [
+        iam.PolicyStatement(
+            sid=f"List{sid}" if sid else None,
+            actions=["s3:ListBucket"],
+            resources=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes]}},
+        ),
+        iam.PolicyStatement(
+            sid=f"Read{sid}" if sid else None,
+            actions=["s3:GetObject"],
+            resources=[bucket.arn_for_objects(f"{p}*") for p in prefixes],
+        ),
+        iam.PolicyStatement(
+            sid=f"Decrypt{sid}" if sid else None, actions=["kms:Decrypt"], resources=[key.key_arn]
+        ),
+    ]
+
+
+def write_once_statements(
+    bucket: s3.IBucket, key: kms.IKey, prefix: str, sid: str = ""
+) -> list[iam.PolicyStatement]:
+    """Create the records under ``prefix``, once each: only with If-None-Match, so no run (a retry, a
+    bug, a stolen role) replaces a record an earlier run wrote. Encrypted with the bucket key. With
+    ``sid``, the statements are ``Create<sid>Once`` and ``Encrypt<sid>``."""
+    return [
+        iam.PolicyStatement(
+            sid=f"Create{sid}Once" if sid else None,
+            actions=["s3:PutObject"],
+            resources=[bucket.arn_for_objects(f"{prefix}*")],
+            conditions={"Null": {"s3:if-none-match": "false"}},
+        ),
+        iam.PolicyStatement(
+            sid=f"Encrypt{sid}" if sid else None, actions=["kms:GenerateDataKey"], resources=[key.key_arn]
+        ),
+    ]
