@@ -312,30 +312,44 @@ def test_servers_and_databases_are_named_by_their_name_tag_with_the_id_beside(
     assert f"Database school database ({database})" in mail["Message"]
 
 
-def test_the_weekly_mail_shows_the_newest_drill_and_a_failed_one_is_a_problem(
+@pytest.fixture
+def drill_week(
     mails: Callable[[], list[dict[str, Any]]],
     server: str,
     database: str,
     make_dump: Callable[..., Dump],
     lambda_context: Any,
+) -> Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]]:
+    """A week with one failure (the stale dump) and these drill records (key -> content): the report's
+    result and the one mail it sent."""
+
+    def run(drills: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        _week_with_one_failure(server, database, make_dump)
+        for key, record in drills.items():
+            boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=json.dumps(record))
+        result: dict[str, Any] = report_handler.handler({}, lambda_context)
+        [note] = mails()
+        return result, note
+
+    return run
+
+
+def test_the_weekly_mail_shows_the_newest_drill_and_a_failed_one_is_a_problem(
+    drill_week: Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _week_with_one_failure(server, database, make_dump)
     monkeypatch.setenv("DRILL_ENABLED", "true")
-    s3 = boto3.client("s3")
-    for key, record in (
-        ("reports/drills/20260704T0600Z.json", drill_record("2026-07-04T06:00:00Z")),
-        (
-            "reports/drills/20261107T0700Z.json",
-            drill_record("2026-11-07T07:00:00Z", failed_phase="db-check"),
-        ),
-        # a record named after a later time (another run's clock): not this week's mail
-        ("reports/drills/20270102T0700Z.json", drill_record("2027-01-02T07:00:00Z")),
-    ):
-        s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(record))
-    result = report_handler.handler({}, lambda_context)
+    result, note = drill_week(
+        {
+            "reports/drills/20260704T0600Z.json": drill_record("2026-07-04T06:00:00Z"),
+            "reports/drills/20261107T0700Z.json": drill_record(
+                "2026-11-07T07:00:00Z", failed_phase="db-check"
+            ),
+            # a record named after a later time (another run's clock): not this week's mail
+            "reports/drills/20270102T0700Z.json": drill_record("2027-01-02T07:00:00Z"),
+        }
+    )
     assert len(result["problems"]) == 2  # the stale dump and the failed drill
-    [note] = mails()
     assert note["Subject"] == "schoolbackup weekly report 27.11.2026: 2 problems need you"
     text = note["Message"]
     assert "Restore drill: 07.11.2026 08:00: FAILED, the school was not restored and checked" in text
@@ -345,21 +359,11 @@ def test_the_weekly_mail_shows_the_newest_drill_and_a_failed_one_is_a_problem(
 
 
 def test_a_passed_drill_in_the_weekly_mail_is_no_problem(
-    mails: Callable[[], list[dict[str, Any]]],
-    server: str,
-    database: str,
-    make_dump: Callable[..., Dump],
-    lambda_context: Any,
+    drill_week: Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]],
 ) -> None:
-    _week_with_one_failure(server, database, make_dump)
-    boto3.client("s3").put_object(
-        Bucket=BUCKET,
-        Key="reports/drills/20261107T0700Z.json",
-        Body=json.dumps(drill_record("2026-11-07T07:00:00Z", rto_minutes=81.2)),
-    )
-    result = report_handler.handler({}, lambda_context)
+    record = drill_record("2026-11-07T07:00:00Z", rto_minutes=81.2)
+    result, note = drill_week({"reports/drills/20261107T0700Z.json": record})
     assert len(result["problems"]) == 1  # the stale dump only
-    [note] = mails()
     assert (
         "Restore drill: 07.11.2026 08:00: passed, the school was working again after 81.2 minutes "
         "(target: at most 240)"
@@ -367,18 +371,11 @@ def test_a_passed_drill_in_the_weekly_mail_is_no_problem(
 
 
 def test_a_drill_record_the_report_cannot_read_is_a_failed_drill_that_names_it(
-    mails: Callable[[], list[dict[str, Any]]],
-    server: str,
-    database: str,
-    make_dump: Callable[..., Dump],
-    lambda_context: Any,
+    drill_week: Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]],
 ) -> None:
-    _week_with_one_failure(server, database, make_dump)
     key = "reports/drills/20261107T0700Z.json"
-    boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=json.dumps({"result": "passed"}))
-    result = report_handler.handler({}, lambda_context)
+    result, note = drill_week({key: {"result": "passed"}})
     assert len(result["problems"]) == 2  # the stale dump, and the drill nobody can vouch for
-    [note] = mails()
     text = note["Message"]
     assert "Restore drill: 07.11.2026 08:00: FAILED, the school was not restored and checked" in text
     assert (
