@@ -44,7 +44,6 @@ from lambdas.common.contracts import (
     DRILL_PHASES,
     DRILL_SLOT_KEY,
     DRILL_STOPPED_EVENT,
-    DUMP_PREFIX,
     JOB_DRILL,
     JOB_KEY,
     MANAGED_BY_KEY,
@@ -57,6 +56,8 @@ from lambdas.common.contracts import (
     backup_tags,
     drill_db_identifier,
     drill_record_key,
+    dump_folder,
+    parse_report_stamp,
     parse_time,
     report_stamp,
     scheduled_time,
@@ -215,7 +216,7 @@ def plan(ec2: EC2Client, rds: RDSClient, s3: S3Client, settings: DrillSettings, 
             if good is None:
                 problems.append(f"server {source} has no usable dump in the last {days} days")
             else:
-                entry["dump"] = _dump_folder(source, good.id)
+                entry["dump"] = dump_folder(source, parse_report_stamp(good.id))  # verify names it by stamp
         state["servers"].append(entry)
     for source in databases.ids:
         snap = _newest_usable(snapshots.get(source, []))
@@ -257,11 +258,6 @@ def instance_type_for(architecture: str, configured: str) -> str:
     family, _, size = configured.partition(".")
     other = _FAMILY_FOR.get(architecture, {}).get(family)
     return f"{other}.{size}" if other else configured
-
-
-def _dump_folder(source: str, stamp: str) -> str:
-    """``dumps/<source>/<YYYY>/<MM>/<DD>/<stamp>/`` from the folder name verify reports."""
-    return f"{DUMP_PREFIX}/{source}/{stamp[0:4]}/{stamp[4:6]}/{stamp[6:8]}/{stamp}/"
 
 
 # --- launch ---------------------------------------------------------------------------------------
@@ -545,10 +541,8 @@ def _record_checks(
         oks: list[bool] = []
         details: list[str] = []
         seconds = 0.0
-        for instance, found in results.items():
+        for instance, found in results.items() if name == "app" or _applies(state, name) else ():
             ok, took, detail = found[name]
-            if name != "app" and not _applies(state, name):
-                continue
             oks.append(ok)
             seconds = max(seconds, took)
             details.append(f"{instance}: {detail}" if len(results) > 1 else detail)
@@ -749,10 +743,9 @@ def drill_record(state: DrillState, now: datetime) -> dict[str, Any]:
             for n in DRILL_PHASES[:-1]
         ]
         rto = round((max(ends) - _time(state, "started_at")).total_seconds() / 60, 1)
-    finished = now
     return {
         "started_at": state["started_at"],
-        "finished_at": _iso(finished),
+        "finished_at": _iso(now),
         "result": "passed" if passed else "failed",
         "rto_minutes": rto,
         "rto_target_minutes": state["rto_target_minutes"],
@@ -764,7 +757,7 @@ def drill_record(state: DrillState, now: datetime) -> dict[str, Any]:
             "dump": [s["dump"] for s in state.get("servers", []) if s.get("dump")],
         },
         "checks": state.get("checks", []),
-        "cost_estimate_usd": cost_estimate(state, finished),
+        "cost_estimate_usd": cost_estimate(state, now),
         "torn_down": bool(state.get("torn_down")),
         "leftovers": list(state.get("leftovers", [])),
         **({"error": error_cause(state)} if state.get("error") else {}),
