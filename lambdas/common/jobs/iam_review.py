@@ -33,6 +33,7 @@ from lambdas.common.aws.iam_account import (
     AccountIam,
     CredentialRow,
     IamPrincipal,
+    Policy,
     Question,
     account_iam,
     allowed,
@@ -179,21 +180,20 @@ def root_arn(settings: IamReviewSettings) -> str:
 # --- admin-grade policies ---------------------------------------------------------------------------
 
 
+def _allows_everything(policy: Policy) -> str:
+    return f"{'inline' if policy.inline else 'managed'} policy {policy.name} allows everything (* on *)"
+
+
 def _admin_reasons(principal: IamPrincipal) -> list[str]:
+    admin = "AdministratorAccess"
     reasons = [
-        f"{'inline' if p.inline else 'managed'} policy {p.name} allows everything (* on *)"
-        if p.name != "AdministratorAccess"
-        else "has AdministratorAccess attached"
+        "has AdministratorAccess attached" if p.name == admin else _allows_everything(p)
         for p in principal.policies
         if p.allows_everything()
     ]
     reasons += [
         f"is a member of group {group}, whose "
-        + (
-            "AdministratorAccess allows everything"
-            if p.name == "AdministratorAccess"
-            else f"{'inline' if p.inline else 'managed'} policy {p.name} allows everything (* on *)"
-        )
+        + ("AdministratorAccess allows everything" if p.name == admin else _allows_everything(p))
         for group, p in principal.group_policies
         if p.allows_everything()
     ]
