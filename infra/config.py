@@ -15,13 +15,23 @@ from typing import Any, Final, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from infra.cron import Cron, CronError, clock_changes, parse_cron
-from lambdas.common.contracts import EC2_INSTANCE_ID, RDS_INSTANCE_ID, TAG_PART
+from lambdas.common.contracts import (
+    AWS_REGION,
+    COPIED_KINDS,
+    EC2_INSTANCE_ID,
+    KINDS,
+    RDS_INSTANCE_ID,
+    TAG_PART,
+)
 from lambdas.common.retention import RetentionPolicy
 from lambdas.common.settings import (
     DEFAULT_AMI_MAX_AGE_HOURS,
     DEFAULT_DUMP_MAX_AGE_HOURS,
     DEFAULT_RDS_MAX_AGE_HOURS,
+    FREQUENCIES,
     LANGUAGES,
+    OFFSITE_POLICY,
+    OFFSITE_TARGETS,
     Selection,
     SelectionTag,
     Targets,
@@ -31,7 +41,7 @@ CONTEXT_KEY: Final = "schoolbackup"
 # A check runs after the backups it checks (on days both run): verify after the dump and the snapshots,
 # restore_test after the dump; otherwise it judges the day before's backup.
 CHECKS: Final[dict[str, tuple[str, ...]]] = {
-    "verify": ("dump", "rds_snapshot", "ami_backup"),
+    "verify": ("dump", "rds_snapshot", "ami_backup", "offsite_copy"),
     "restore_test": ("dump",),
 }
 
@@ -47,6 +57,8 @@ DEFAULT_SCHEDULES: Final[dict[str, str]] = {
     "report": "cron(30 7 ? * MON *)",
     "iam_review": "cron(0 8 1 * ? *)",
     "restore_drill": "cron(0 6 ? 1,7 SAT#1 *)",
+    # after rds_snapshot and ami_backup (it copies what they made once it is usable), before prune
+    "offsite_copy": "cron(15 4 * * ? *)",
 }
 
 # RFC 2606 / RFC 6761 names that can never receive mail: fine for the shipped example, refused on deploy.
@@ -145,6 +157,25 @@ class RestoreDrill:
 
 
 @dataclass(frozen=True)
+class Offsite:
+    """Offsite copies in another region of the same account (off by default: they cost money)."""
+
+    enabled: bool
+    region: str
+    account: str | None  # always None: copies into another account are not built yet
+    role_name: str | None
+    kinds: tuple[str, ...]  # dump (S3 replication), rds, ami (the copy job)
+    rds_frequency: str  # daily | weekly
+    ami_frequency: str
+    retention: RetentionPolicy
+    targets: Targets
+    replication_alarm_minutes: int  # an object not replicated after this long raises an alarm
+
+    def copies(self, kind: str) -> bool:
+        return self.enabled and kind in self.kinds
+
+
+@dataclass(frozen=True)
 class Config:
     notification_emails: tuple[str, ...]
     timezone: str
@@ -160,6 +191,18 @@ class Config:
     restore_drill: RestoreDrill
     log_retention_days: int
     tracing: bool
+    offsite: Offsite
+
+    def switched_off(self) -> frozenset[str]:
+        """The scheduled jobs that this configuration does not deploy."""
+        off = set()
+        if not self.dump.enabled:
+            off.add("dump")
+        if not any(self.offsite.copies(kind) for kind in COPIED_KINDS):
+            off.add("offsite_copy")
+        if not self.restore_drill.enabled:
+            off.add("restore_drill")
+        return frozenset(off)
 
     def cron(self, job: str) -> Cron:
         return parse_cron(self.schedules[job])
@@ -297,7 +340,9 @@ def _clock_problems(key: str, expression: str, tz: ZoneInfo, today: date) -> lis
     return problems
 
 
-def _order_problems(schedules: Mapping[str, str], tz: ZoneInfo, today: date, dump_enabled: bool) -> list[str]:
+def _order_problems(
+    schedules: Mapping[str, str], tz: ZoneInfo, today: date, switched_off: frozenset[str]
+) -> list[str]:
     """A check scheduled before a backup it checks on the same day (and not shortly after the previous
     one): it would judge the previous backup, not that day's."""
     start = datetime(today.year, today.month, today.day, tzinfo=tz)
@@ -306,7 +351,7 @@ def _order_problems(schedules: Mapping[str, str], tz: ZoneInfo, today: date, dum
     problems = []
     for check, jobs in CHECKS.items():
         for job in jobs:
-            if job == "dump" and not dump_enabled:
+            if job in switched_off:
                 continue
             for c in runs[check]:
                 if c < start:
@@ -367,6 +412,7 @@ ROOT_KEYS: Final = frozenset(
         "restore_drill",
         "log_retention_days",
         "tracing",
+        "offsite",
     }
 )
 
@@ -600,6 +646,92 @@ def _read_drill(root: _Reader) -> RestoreDrill:
     return drill
 
 
+OFFSITE_KEYS: Final = frozenset(
+    {
+        "enabled",
+        "region",
+        "account",
+        "role_name",
+        "kinds",
+        "rds_frequency",
+        "ami_frequency",
+        "retention",
+        "targets",
+        "replication_alarm_minutes",
+    }
+)
+
+
+def _read_offsite_retention(off: _Reader) -> RetentionPolicy:
+    ret = off.child("retention")
+    ret.unknown({"keep_daily", "keep_weekly", "keep_monthly", "max_age_days", "min_keep"})
+    d = OFFSITE_POLICY
+    retention = RetentionPolicy(
+        keep_daily=ret.integer("keep_daily", d.keep_daily, 0, 3650),
+        keep_weekly=ret.integer("keep_weekly", d.keep_weekly, 0, 520),
+        keep_monthly=ret.integer("keep_monthly", d.keep_monthly, 0, 120),
+        max_age_days=ret.integer("max_age_days", d.max_age_days, 1, 3650),
+        min_keep=ret.integer("min_keep", d.min_keep, 1, 100),
+    )
+    if retention.keep_daily + retention.keep_weekly + retention.keep_monthly == 0:
+        ret.fail(ret.key("keep_daily/keep_weekly/keep_monthly"), 0, "at least one of them above 0")
+    return retention
+
+
+def _read_offsite_targets(off: _Reader) -> Targets:
+    tgt = off.child("targets")
+    tgt.unknown({"dump_max_age_hours", "rds_max_age_hours", "ami_max_age_hours"})
+    d = OFFSITE_TARGETS
+    return Targets(
+        dump_max_age_hours=tgt.integer("dump_max_age_hours", d.dump_max_age_hours, 1, 24 * 31),
+        rds_max_age_hours=tgt.integer("rds_max_age_hours", d.rds_max_age_hours, 1, 24 * 31),
+        ami_max_age_hours=tgt.integer("ami_max_age_hours", d.ami_max_age_hours, 1, 24 * 62),
+    )
+
+
+def _read_offsite(root: _Reader, object_lock_days: int) -> Offsite:
+    off = root.child("offsite")
+    off.unknown(set(OFFSITE_KEYS))
+    enabled = off.boolean("enabled", False)
+    region = off.get(
+        "region",
+        "",
+        lambda v: isinstance(v, str) and ((v == "" and not enabled) or bool(AWS_REGION.match(v))),
+        "the AWS region that holds the copies, like eu-central-1 (another region than the stack's)",
+    )
+    account = off.get(
+        "account",
+        None,
+        lambda v: v is None,
+        "null: copies into another AWS account are not built yet; the copies go to another region of "
+        "this account",
+    )
+    role_name = off.get("role_name", None, lambda v: v is None, "null (only used with a target account)")
+    kinds = off.strings(
+        "kinds", KINDS, re.compile(f"^({'|'.join(KINDS)})$"), " or ".join(KINDS), non_empty=True
+    )
+    offsite = Offsite(
+        enabled=enabled,
+        region=region,
+        account=account,
+        role_name=role_name,
+        kinds=kinds,
+        rds_frequency=off.choice("rds_frequency", "daily", FREQUENCIES),
+        ami_frequency=off.choice("ami_frequency", "weekly", FREQUENCIES),
+        retention=_read_offsite_retention(off),
+        targets=_read_offsite_targets(off),
+        replication_alarm_minutes=off.integer("replication_alarm_minutes", 120, 15, 1440),
+    )
+    if enabled and "dump" in kinds and offsite.retention.max_age_days < object_lock_days:
+        off.fail(
+            off.key("retention.max_age_days"),
+            offsite.retention.max_age_days,
+            f"at least bucket.object_lock_days ({object_lock_days}): the copies keep the dumps' Object Lock "
+            "and cannot expire earlier",
+        )
+    return offsite
+
+
 def load_config(context: Any, today: date | None = None) -> Config:
     """Build and validate the configuration from the ``schoolbackup`` context block (``today``: where
     the look at the coming daylight-saving changes starts; default: the current date)."""
@@ -610,6 +742,7 @@ def load_config(context: Any, today: date | None = None) -> Config:
     root.unknown(set(ROOT_KEYS))
     emails = _read_emails(root)
     timezone = root.get("timezone", "Europe/Zurich", _valid_zone, "an IANA timezone name like Europe/Zurich")
+    bucket = _read_bucket(root)
     config = Config(
         notification_emails=emails,
         timezone=timezone,
@@ -625,7 +758,7 @@ def load_config(context: Any, today: date | None = None) -> Config:
         retention=_read_retention(root),
         ami_no_reboot=_read_ami_no_reboot(root),
         dump=_read_dump(root),
-        bucket=_read_bucket(root),
+        bucket=bucket,
         targets=_read_targets(root),
         restore_drill=_read_drill(root),
         log_retention_days=root.get(
@@ -635,11 +768,15 @@ def load_config(context: Any, today: date | None = None) -> Config:
             "one of CloudWatch's retention periods: " + ", ".join(map(str, _LOG_RETENTION_DAYS)),
         ),
         tracing=root.boolean("tracing", False),
+        offsite=_read_offsite(root, bucket.object_lock_days),
     )
     if _valid_zone(timezone):
         problems.extend(
             _order_problems(
-                config.schedules, ZoneInfo(timezone), _today(timezone, today), config.dump.enabled
+                config.schedules,
+                ZoneInfo(timezone),
+                _today(timezone, today),
+                config.switched_off(),
             )
         )
     if problems:

@@ -7,10 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.config import Config
-from lambdas.common.contracts import DEFAULT_STACK_NAME
+from lambdas.common.contracts import DEFAULT_STACK_NAME, offsite_bucket_name
 from lambdas.common.settings import (
     AmiBackupSettings,
     IamReviewSettings,
+    Offsite,
+    OffsiteCopySettings,
     PruneSettings,
     RdsSnapshotSettings,
     ReportSettings,
@@ -26,6 +28,7 @@ AnySettings = (
     | RestoreTestSettings
     | ReportSettings
     | IamReviewSettings
+    | OffsiteCopySettings
 )
 
 
@@ -38,6 +41,7 @@ class JobSettings:
     restore_test: RestoreTestSettings
     report: ReportSettings
     iam_review: IamReviewSettings
+    offsite_copy: OffsiteCopySettings | None  # None: offsite copies are off
 
     def for_job(self, job: str) -> AnySettings:
         found: AnySettings = getattr(self, job)
@@ -53,10 +57,12 @@ def job_settings(
     key_arn: str = "",
     stack_name: str = DEFAULT_STACK_NAME,
     prune_role: str = "",
+    account: str = "",
 ) -> JobSettings:
     """``key_arn`` and ``prune_role`` are only needed by the IAM review (the stack fills them in; the
-    rehearsal does not run the review)."""
+    rehearsal does not run the review); ``account`` names the offsite bucket."""
     selection = config.selection
+    offsite = offsite_settings(config, account)
     verify = VerifySettings(
         bucket=bucket,
         selection=selection,
@@ -65,13 +71,14 @@ def job_settings(
         targets=config.targets,
         timezone=config.timezone,
         language=config.language,
+        offsite=offsite,
     )
     return JobSettings(
         rds_snapshot=RdsSnapshotSettings(selection.tag, selection.rds_instance_ids),
         ami_backup=AmiBackupSettings(
             selection.tag, selection.ec2_instance_ids, no_reboot=config.ami_no_reboot
         ),
-        prune=PruneSettings(config.retention),
+        prune=PruneSettings(config.retention, offsite=offsite),
         verify=verify,
         restore_test=RestoreTestSettings(bucket),
         report=ReportSettings(
@@ -85,4 +92,23 @@ def job_settings(
         iam_review=IamReviewSettings(
             bucket=bucket, key_arn=key_arn, stack_name=stack_name, prune_role=prune_role
         ),
+        offsite_copy=OffsiteCopySettings(offsite)
+        if offsite and "offsite_copy" not in config.switched_off()
+        else None,
+    )
+
+
+def offsite_settings(config: Config, account: str) -> Offsite | None:
+    """Where the offsite copies are and their rules; None when they are off."""
+    off = config.offsite
+    if not off.enabled:
+        return None
+    return Offsite(
+        region=off.region,
+        bucket=offsite_bucket_name(account, off.region),
+        kinds=off.kinds,
+        rds_frequency=off.rds_frequency,
+        ami_frequency=off.ami_frequency,
+        policy=off.retention,
+        targets=off.targets,
     )

@@ -41,6 +41,7 @@ class BackupStack(Stack):
             bucket=self.storage.bucket.bucket_name,
             topic_arn=self.alarms.topic.topic_arn,
             alarm_prefix=alarm_prefix(self.stack_name),
+            account=self.account,
         )
 
         # Jobs: one construct per concern; each builds its functions through self.factory.

@@ -17,6 +17,9 @@ MANAGED_BY_VALUE: Final = "schoolbackup"
 JOB_KEY: Final = "BackupJob"
 SOURCE_KEY: Final = "BackupSource"
 TAG_KEYS: Final = (MANAGED_BY_KEY, JOB_KEY, SOURCE_KEY)
+# An offsite copy carries its original's tags plus this one: the ARN of the backup it was copied from.
+COPIED_FROM_KEY: Final = "CopiedFrom"
+COPY_TAG_KEYS: Final = (*TAG_KEYS, COPIED_FROM_KEY)
 
 JOB_RDS: Final = "rds-daily"
 JOB_AMI: Final = "ami-weekly"
@@ -37,6 +40,12 @@ SCHEDULED_JOBS: Final = (
 )
 # The restore drill's schedules (with restore_drill.enabled): the state machine, its daily cleanup.
 DRILL_SCHEDULES: Final = ("restore_drill", "drill_cleanup")
+# The offsite copy job's schedule (with offsite.enabled): copies the newest RDS snapshots and AMIs.
+OFFSITE_SCHEDULES: Final = ("offsite_copy",)
+# The second stack, in the offsite region: the copy bucket and the offsite key.
+OFFSITE_STACK_SUFFIX: Final = "-Offsite"
+OFFSITE_KEY_ALIAS: Final = "alias/schoolbackup-offsite"
+OFFSITE_REPLICATION_RULE: Final = "offsite-dumps"  # the home bucket's replication rule (its metrics' RuleId)
 NAME_PREFIX: Final = "sb-"
 DUMP_PREFIX: Final = "dumps"
 REPORT_PREFIX: Final = "reports"
@@ -65,6 +74,7 @@ _NAME_RE = re.compile(r"^sb-(?P<source>.+)-(?P<date>\d{8})-(?P<time>\d{4})$")
 EC2_INSTANCE_ID: Final = re.compile(r"^i-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
 RDS_INSTANCE_ID: Final = re.compile(r"^[a-zA-Z](?:-?[a-zA-Z0-9]){0,62}$")
 TAG_PART: Final = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+AWS_REGION: Final = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d$")
 
 
 def backup_tags(job: str, source: str) -> dict[str, str]:
@@ -92,6 +102,16 @@ def tag_dict(tags: Any) -> dict[str, str]:
 def bucket_name(account: str, region: str) -> str:
     """The backup bucket: ``schoolbackup-<account>-<region>``."""
     return f"schoolbackup-{account}-{region}"
+
+
+def offsite_bucket_name(account: str, region: str) -> str:
+    """The offsite copy bucket in the offsite region: ``schoolbackup-offsite-<account>-<region>``."""
+    return f"schoolbackup-offsite-{account}-{region}"
+
+
+def offsite_stack_name(stack: str) -> str:
+    """The offsite stack of a home stack: ``<stack>-Offsite``."""
+    return f"{stack}{OFFSITE_STACK_SUFFIX}"
 
 
 def job_resource_name(stack: str, job: str) -> str:
@@ -242,6 +262,7 @@ NAMESPACE: Final = "schoolbackup"
 JOB: Final = "Job"  # rds-daily | ami-weekly
 SOURCE: Final = "Source"  # instance or DB id
 KIND: Final = "Kind"  # one of KINDS
+REGION: Final = "Region"  # offsite copies only: the offsite region (home backups carry no Region)
 
 KIND_RDS: Final = "rds"
 KIND_AMI: Final = "ami"
@@ -253,6 +274,7 @@ JOB_OF_KIND: Final = {
     KIND_AMI: "ami_backup",
 }  # the job making it
 PRUNED_KINDS: Final = (KIND_RDS, KIND_AMI)  # dumps expire by the bucket lifecycle instead
+COPIED_KINDS: Final = (KIND_RDS, KIND_AMI)  # by the offsite copy job; dumps by S3 replication
 
 # Backup jobs (dimension JOB).
 BACKUPS_CREATED: Final = "BackupsCreated"

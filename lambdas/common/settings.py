@@ -17,11 +17,14 @@ from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lambdas.common.contracts import (
+    AWS_REGION,
     EC2_INSTANCE_ID,
     KIND_AMI,
     KIND_DUMP,
     KIND_RDS,
+    KINDS,
     NAMESPACE,
+    OFFSITE_KEY_ALIAS,
     RDS_INSTANCE_ID,
     TAG_PART,
 )
@@ -184,29 +187,31 @@ class Selection:
         }
 
 
-def retention_from_env(environ: Env | None = None) -> RetentionPolicy:
-    """KEEP_DAILY, KEEP_WEEKLY, KEEP_MONTHLY, MAX_AGE_DAYS and MIN_KEEP, validated as the configuration is."""
+def retention_from_env(environ: Env | None = None, prefix: str = "") -> RetentionPolicy:
+    """KEEP_DAILY, KEEP_WEEKLY, KEEP_MONTHLY, MAX_AGE_DAYS and MIN_KEEP (each after ``prefix``, e.g.
+    OFFSITE_KEEP_DAILY), validated as the configuration is."""
     policy = RetentionPolicy(
-        keep_daily=env_int("KEEP_DAILY", 0, environ),
-        keep_weekly=env_int("KEEP_WEEKLY", 0, environ),
-        keep_monthly=env_int("KEEP_MONTHLY", 0, environ),
-        max_age_days=env_int("MAX_AGE_DAYS", 1, environ),
-        min_keep=env_int("MIN_KEEP", 1, environ),
+        keep_daily=env_int(f"{prefix}KEEP_DAILY", 0, environ),
+        keep_weekly=env_int(f"{prefix}KEEP_WEEKLY", 0, environ),
+        keep_monthly=env_int(f"{prefix}KEEP_MONTHLY", 0, environ),
+        max_age_days=env_int(f"{prefix}MAX_AGE_DAYS", 1, environ),
+        min_keep=env_int(f"{prefix}MIN_KEEP", 1, environ),
     )
     if policy.keep_daily + policy.keep_weekly + policy.keep_monthly == 0:
         raise SettingsError(
-            "environment variables KEEP_DAILY, KEEP_WEEKLY and KEEP_MONTHLY are all 0; at least one must be above 0"
+            f"environment variables {prefix}KEEP_DAILY, {prefix}KEEP_WEEKLY and {prefix}KEEP_MONTHLY are all 0; "
+            "at least one must be above 0"
         )
     return policy
 
 
-def retention_to_env(policy: RetentionPolicy) -> dict[str, str]:
+def retention_to_env(policy: RetentionPolicy, prefix: str = "") -> dict[str, str]:
     return {
-        "KEEP_DAILY": str(policy.keep_daily),
-        "KEEP_WEEKLY": str(policy.keep_weekly),
-        "KEEP_MONTHLY": str(policy.keep_monthly),
-        "MAX_AGE_DAYS": str(policy.max_age_days),
-        "MIN_KEEP": str(policy.min_keep),
+        f"{prefix}KEEP_DAILY": str(policy.keep_daily),
+        f"{prefix}KEEP_WEEKLY": str(policy.keep_weekly),
+        f"{prefix}KEEP_MONTHLY": str(policy.keep_monthly),
+        f"{prefix}MAX_AGE_DAYS": str(policy.max_age_days),
+        f"{prefix}MIN_KEEP": str(policy.min_keep),
     }
 
 
@@ -219,11 +224,20 @@ class Targets:
     ami_max_age_hours: int = DEFAULT_AMI_MAX_AGE_HOURS
 
     @classmethod
-    def from_env(cls, environ: Env | None = None) -> Targets:
+    def from_env(
+        cls, environ: Env | None = None, prefix: str = "", defaults: Targets | None = None
+    ) -> Targets:
+        base = defaults or cls()
         return cls(
-            dump_max_age_hours=env_int("DUMP_MAX_AGE_HOURS", 1, environ, default=DEFAULT_DUMP_MAX_AGE_HOURS),
-            rds_max_age_hours=env_int("RDS_MAX_AGE_HOURS", 1, environ, default=DEFAULT_RDS_MAX_AGE_HOURS),
-            ami_max_age_hours=env_int("AMI_MAX_AGE_HOURS", 1, environ, default=DEFAULT_AMI_MAX_AGE_HOURS),
+            dump_max_age_hours=env_int(
+                f"{prefix}DUMP_MAX_AGE_HOURS", 1, environ, default=base.dump_max_age_hours
+            ),
+            rds_max_age_hours=env_int(
+                f"{prefix}RDS_MAX_AGE_HOURS", 1, environ, default=base.rds_max_age_hours
+            ),
+            ami_max_age_hours=env_int(
+                f"{prefix}AMI_MAX_AGE_HOURS", 1, environ, default=base.ami_max_age_hours
+            ),
         )
 
     def by_kind(self) -> dict[str, int]:
@@ -234,12 +248,96 @@ class Targets:
             KIND_AMI: self.ami_max_age_hours,
         }
 
+    def to_env(self, prefix: str = "") -> dict[str, str]:
+        return {
+            f"{prefix}DUMP_MAX_AGE_HOURS": str(self.dump_max_age_hours),
+            f"{prefix}RDS_MAX_AGE_HOURS": str(self.rds_max_age_hours),
+            f"{prefix}AMI_MAX_AGE_HOURS": str(self.ami_max_age_hours),
+        }
+
+
+# The offsite copies' age targets (defaults): a dump replicates within minutes; the daily RDS copy and
+# the weekly AMI copy start after their snapshot is usable and take a while, so a check may still see
+# the previous one as the newest usable copy.
+OFFSITE_TARGETS: Final = Targets(dump_max_age_hours=27, rds_max_age_hours=50, ami_max_age_hours=216)
+# The retention in the offsite region (defaults): shorter than at home; the copies are for a disaster.
+OFFSITE_POLICY: Final = RetentionPolicy(
+    keep_daily=7, keep_weekly=4, keep_monthly=1, max_age_days=35, min_keep=2
+)
+FREQUENCIES: Final = ("daily", "weekly")
+OFFSITE_PREFIX: Final = "OFFSITE_"
+
+
+@dataclass(frozen=True)
+class Offsite:
+    """Where the offsite copies are (another region of the same account) and the rules there.
+
+    ``kinds``: what is copied (``dump`` by S3 replication, ``rds`` and ``ami`` by the copy job);
+    ``rds_frequency``/``ami_frequency``: the newest usable backup is copied every day, or only when the
+    newest copy is about a week old. ``policy`` is prune's retention in the offsite region, ``targets``
+    verify's age targets there.
+    """
+
+    region: str
+    bucket: str
+    kinds: tuple[str, ...] = KINDS
+    rds_frequency: str = "daily"
+    ami_frequency: str = "weekly"
+    policy: RetentionPolicy = OFFSITE_POLICY
+    targets: Targets = OFFSITE_TARGETS
+    key_alias: str = OFFSITE_KEY_ALIAS
+
+    def copies(self, kind: str) -> bool:
+        return kind in self.kinds
+
+    def frequency(self, kind: str) -> str:
+        """How often the copy job copies ``kind`` (``rds`` or ``ami``)."""
+        return self.rds_frequency if kind == KIND_RDS else self.ami_frequency
+
+    @classmethod
+    def from_env(cls, environ: Env | None = None) -> Offsite | None:
+        """None when OFFSITE_REGION is absent or empty (no offsite copies)."""
+        region = _env(environ).get(f"{OFFSITE_PREFIX}REGION", "").strip()
+        if not region:
+            return None
+        if not AWS_REGION.match(region):
+            raise SettingsError(
+                f"environment variable {OFFSITE_PREFIX}REGION={region!r} is not an AWS region like eu-central-1"
+            )
+        kinds = env_list(f"{OFFSITE_PREFIX}KINDS", environ)
+        bad = [k for k in kinds if k not in KINDS]
+        if bad or not kinds:
+            raise SettingsError(
+                f"environment variable {OFFSITE_PREFIX}KINDS={','.join(kinds)!r} must be a comma-separated "
+                f"list of {', '.join(KINDS)}"
+            )
+        return cls(
+            region=region,
+            bucket=env_str(f"{OFFSITE_PREFIX}BUCKET", environ),
+            kinds=kinds,
+            rds_frequency=env_choice(f"{OFFSITE_PREFIX}RDS_FREQUENCY", "daily", FREQUENCIES, environ),
+            ami_frequency=env_choice(f"{OFFSITE_PREFIX}AMI_FREQUENCY", "weekly", FREQUENCIES, environ),
+            policy=retention_from_env(environ, OFFSITE_PREFIX),
+            targets=Targets.from_env(environ, OFFSITE_PREFIX, OFFSITE_TARGETS),
+            key_alias=env_str(f"{OFFSITE_PREFIX}KEY_ALIAS", environ),
+        )
+
     def to_env(self) -> dict[str, str]:
         return {
-            "DUMP_MAX_AGE_HOURS": str(self.dump_max_age_hours),
-            "RDS_MAX_AGE_HOURS": str(self.rds_max_age_hours),
-            "AMI_MAX_AGE_HOURS": str(self.ami_max_age_hours),
+            f"{OFFSITE_PREFIX}REGION": self.region,
+            f"{OFFSITE_PREFIX}BUCKET": self.bucket,
+            f"{OFFSITE_PREFIX}KINDS": ",".join(self.kinds),
+            f"{OFFSITE_PREFIX}RDS_FREQUENCY": self.rds_frequency,
+            f"{OFFSITE_PREFIX}AMI_FREQUENCY": self.ami_frequency,
+            **retention_to_env(self.policy, OFFSITE_PREFIX),
+            **self.targets.to_env(OFFSITE_PREFIX),
+            f"{OFFSITE_PREFIX}KEY_ALIAS": self.key_alias,
         }
+
+
+def offsite_to_env(offsite: Offsite | None) -> dict[str, str]:
+    """The offsite variables, or an empty OFFSITE_REGION (no offsite copies)."""
+    return offsite.to_env() if offsite else {f"{OFFSITE_PREFIX}REGION": ""}
 
 
 @dataclass(frozen=True)
@@ -306,13 +404,22 @@ class AmiBackupSettings:
 class PruneSettings:
     policy: RetentionPolicy
     dry_run: bool = False
+    offsite: Offsite | None = None  # prune there too, by offsite.policy
 
     @classmethod
     def from_env(cls, environ: Env | None = None) -> PruneSettings:
-        return cls(policy=retention_from_env(environ), dry_run=env_bool("DRY_RUN", False, environ))
+        return cls(
+            policy=retention_from_env(environ),
+            dry_run=env_bool("DRY_RUN", False, environ),
+            offsite=Offsite.from_env(environ),
+        )
 
     def to_env(self) -> dict[str, str]:
-        return {**retention_to_env(self.policy), "DRY_RUN": _flag(self.dry_run)}
+        return {
+            **retention_to_env(self.policy),
+            "DRY_RUN": _flag(self.dry_run),
+            **offsite_to_env(self.offsite),
+        }
 
 
 @dataclass(frozen=True)
@@ -324,6 +431,7 @@ class VerifySettings:
     targets: Targets = field(default_factory=Targets)
     timezone: str = DEFAULT_TIMEZONE  # the times in verify's sentences and the weekly mail
     language: str = "en"  # of verify's sentences (the same LANGUAGE as the weekly mail)
+    offsite: Offsite | None = None  # check the newest offsite copy of each kind too
 
     @classmethod
     def from_env(cls, environ: Env | None = None) -> VerifySettings:
@@ -335,6 +443,7 @@ class VerifySettings:
             targets=Targets.from_env(environ),
             timezone=env_timezone("TIMEZONE", environ),
             language=env_choice("LANGUAGE", "en", LANGUAGES, environ),
+            offsite=Offsite.from_env(environ),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -346,6 +455,7 @@ class VerifySettings:
             **self.targets.to_env(),
             "TIMEZONE": self.timezone,
             "LANGUAGE": self.language,
+            **offsite_to_env(self.offsite),
         }
 
 
@@ -363,6 +473,24 @@ class RestoreTestSettings:
 
     def to_env(self) -> dict[str, str]:
         return {"BACKUP_BUCKET": self.bucket, "RESTORE_TEST_PICK": self.pick}
+
+
+@dataclass(frozen=True)
+class OffsiteCopySettings:
+    """The offsite copy job: which kinds it copies, how often, and where to (the home region is the
+    function's own)."""
+
+    offsite: Offsite
+
+    @classmethod
+    def from_env(cls, environ: Env | None = None) -> OffsiteCopySettings:
+        offsite = Offsite.from_env(environ)
+        if offsite is None:
+            raise SettingsError(f"environment variable {OFFSITE_PREFIX}REGION is missing or empty")
+        return cls(offsite)
+
+    def to_env(self) -> dict[str, str]:
+        return self.offsite.to_env()
 
 
 _KEY_ARN = re.compile(

@@ -183,6 +183,45 @@ BAD_CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("tracing as text", {"tracing": "yes"}, "schoolbackup.tracing", "true or false"),
     ("block not an object", {"retention": [7, 4, 3]}, "schoolbackup.retention", "JSON object"),
     ("typo in key", {"retention__keep_dayly": 7}, "retention.keep_dayly", "unknown setting"),
+    (
+        "offsite on without a region",
+        {"offsite__enabled": True, "offsite__region": ""},
+        "offsite.region",
+        "like eu-central-1",
+    ),
+    ("offsite region by name", {"offsite__region": "Frankfurt"}, "offsite.region", "like eu-central-1"),
+    (
+        "offsite into another account",
+        {"offsite__account": "210987654321"},
+        "offsite.account",
+        "another AWS account are not built yet",
+    ),
+    ("offsite kind unknown", {"offsite__kinds": ["dump", "tapes"]}, "offsite.kinds[1]", "dump or rds or ami"),
+    ("offsite no kind", {"offsite__kinds": []}, "offsite.kinds", "at least one"),
+    ("offsite frequency", {"offsite__ami_frequency": "monthly"}, "offsite.ami_frequency", "daily or weekly"),
+    (
+        "offsite copies expire before their lock",
+        {"offsite__enabled": True, "offsite__retention__max_age_days": 20},
+        "offsite.retention.max_age_days",
+        "object_lock_days (30)",
+    ),
+    (
+        "offsite keeps nothing",
+        {
+            "offsite__retention__keep_daily": 0,
+            "offsite__retention__keep_weekly": 0,
+            "offsite__retention__keep_monthly": 0,
+        },
+        "offsite.retention.keep_daily/keep_weekly/keep_monthly",
+        "above 0",
+    ),
+    ("offsite typo", {"offsite__regoin": "eu-central-1"}, "offsite.regoin", "unknown setting"),
+    (
+        "offsite replication alarm too eager",
+        {"offsite__replication_alarm_minutes": 5},
+        "offsite.replication_alarm_minutes",
+        "15 to 1440",
+    ),
 ]
 
 
@@ -361,6 +400,34 @@ def test_a_check_scheduled_before_what_it_checks_is_named(
     named = [p for p in info.value.problems if f"schedules.{check}:" in p and f"after {job} (" in p]
     assert named, info.value.problems
     assert f"runs before {job} on the same day" in named[0]
+
+
+def test_offsite_copies_are_off_by_default_and_take_the_documented_defaults() -> None:
+    config = load_config(EXAMPLE)
+    assert not config.offsite.enabled
+    assert "offsite_copy" in config.switched_off()
+    minimal = with_changes(offsite={"enabled": True, "region": "eu-west-1"})
+    offsite = load_config(minimal).offsite
+    assert (offsite.region, offsite.kinds) == ("eu-west-1", ("dump", "rds", "ami"))
+    assert (offsite.rds_frequency, offsite.ami_frequency) == ("daily", "weekly")
+    assert (offsite.retention.keep_daily, offsite.retention.max_age_days, offsite.retention.min_keep) == (
+        7,
+        35,
+        2,
+    )
+    assert offsite.targets.rds_max_age_hours == 50
+    assert "offsite_copy" not in load_config(minimal).switched_off()
+    # only dumps: S3 replicates them; the copy job has nothing to do and is not deployed
+    dumps_only = with_changes(offsite={"enabled": True, "region": "eu-west-1", "kinds": ["dump"]})
+    assert "offsite_copy" in load_config(dumps_only).switched_off()
+
+
+def test_verify_before_the_offsite_copy_is_refused_only_when_the_copies_are_on() -> None:
+    early = {"schedules__offsite_copy": "cron(0 7 * * ? *)"}
+    load_config(with_changes(**early), today=date(2026, 12, 1))  # off: the copy job is not deployed
+    with pytest.raises(ConfigError) as info:
+        load_config(with_changes(**early, offsite__enabled=True), today=date(2026, 12, 1))
+    assert any("schedules.verify:" in p and "after offsite_copy (07:00)" in p for p in info.value.problems)
 
 
 def test_a_dump_late_in_the_evening_is_checked_the_next_morning_without_complaint() -> None:

@@ -15,6 +15,8 @@ from lambdas.common.settings import (
     DrillSettings,
     FunctionSettings,
     IamReviewSettings,
+    Offsite,
+    OffsiteCopySettings,
     PruneSettings,
     RdsSnapshotSettings,
     ReportSettings,
@@ -28,6 +30,16 @@ from lambdas.common.settings import (
 
 TAG = SelectionTag("Sicherung", "ja")
 POLICY = RetentionPolicy(keep_daily=5, keep_weekly=2, keep_monthly=6, max_age_days=200, min_keep=4)
+OFFSITE = Offsite(
+    region="eu-central-1",
+    bucket="schoolbackup-offsite-123456789012-eu-central-1",
+    kinds=("dump", "ami"),
+    rds_frequency="weekly",
+    ami_frequency="daily",
+    policy=RetentionPolicy(keep_daily=3, keep_weekly=1, keep_monthly=2, max_age_days=40, min_keep=1),
+    targets=Targets(dump_max_age_hours=28, rds_max_age_hours=60, ami_max_age_hours=230),
+    key_alias="alias/schoolbackup-offsite-test",
+)
 VERIFY = VerifySettings(
     bucket="schoolbackup-123456789012-eu-central-2",
     selection=Selection(TAG, ("i-0123456789abcdef0", "i-0fedcba9876543210"), ("school-db",)),
@@ -36,11 +48,13 @@ VERIFY = VerifySettings(
     targets=Targets(dump_max_age_hours=30, rds_max_age_hours=50, ami_max_age_hours=200),
     timezone="Europe/Berlin",
     language="de",
+    offsite=OFFSITE,
 )
 EVERY_JOB: dict[str, Any] = {
     "rds_snapshot": RdsSnapshotSettings(TAG, ("school-db", "moodle-db")),
     "ami_backup": AmiBackupSettings(TAG, ("i-0123456789abcdef0",), no_reboot=False),
-    "prune": PruneSettings(POLICY, dry_run=True),
+    "prune": PruneSettings(POLICY, dry_run=True, offsite=OFFSITE),
+    "offsite_copy": OffsiteCopySettings(OFFSITE),
     "verify": VERIFY,
     "restore_test": RestoreTestSettings("schoolbackup-123456789012-eu-central-2", pick="random"),
     "report": ReportSettings(
@@ -110,11 +124,50 @@ def _another_value(name: str, value: str) -> str:
         return "en"
     if name == "RESTORE_TEST_PICK":
         return "newest"
+    if name == "OFFSITE_REGION":
+        return "eu-west-3"
+    if name == "OFFSITE_KINDS":
+        return "dump,rds,ami"
+    if name.endswith("_FREQUENCY"):
+        return "daily" if value == "weekly" else "weekly"
     if name.endswith("_INSTANCE_IDS"):
         return ""  # every example lists at least one id
     if name == "NOTIFICATION_EMAILS":
         return "someone@school.ch"
     return value + "x"
+
+
+@pytest.mark.parametrize("job", ["prune", "verify"])
+def test_without_offsite_copies_the_settings_say_so(job: str) -> None:
+    """No offsite region: an empty OFFSITE_REGION is written, and read back as no offsite copies."""
+    settings = EVERY_JOB[job]
+    without = type(settings)(**{**settings.__dict__, "offsite": None})
+    environment = without.to_env()
+    assert environment["OFFSITE_REGION"] == ""
+    assert not any(name.startswith("OFFSITE_") and name != "OFFSITE_REGION" for name in environment)
+    assert type(settings).from_env(environment) == without
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "named"),
+    [
+        ("OFFSITE_REGION", "Frankfurt", "OFFSITE_REGION='Frankfurt' is not an AWS region"),
+        ("OFFSITE_KINDS", "dump,tapes", "OFFSITE_KINDS='dump,tapes' must be a comma-separated list"),
+        ("OFFSITE_KINDS", "", "OFFSITE_KINDS='' must be"),
+        ("OFFSITE_BUCKET", "", "OFFSITE_BUCKET is missing"),
+        ("OFFSITE_KEEP_DAILY", "seven", "OFFSITE_KEEP_DAILY='seven' is not a whole number"),
+        ("OFFSITE_RDS_FREQUENCY", "hourly", "OFFSITE_RDS_FREQUENCY='hourly' must be daily or weekly"),
+    ],
+)
+def test_a_bad_offsite_variable_is_named(name: str, value: str, named: str) -> None:
+    environment = {**OffsiteCopySettings(OFFSITE).to_env(), name: value}
+    with pytest.raises(SettingsError, match=named):
+        OffsiteCopySettings.from_env(environment)
+
+
+def test_the_copy_job_without_an_offsite_region_says_which_variable() -> None:
+    with pytest.raises(SettingsError, match="OFFSITE_REGION is missing"):
+        OffsiteCopySettings.from_env({"OFFSITE_REGION": ""})
 
 
 def test_the_drill_without_its_subnets_says_which_variable() -> None:
