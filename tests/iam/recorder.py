@@ -226,6 +226,11 @@ def config_overrides(env: Mapping[str, str]) -> dict[str, Any]:
         overrides["ses_sender"] = env["SES_SENDER"]
     if env.get("DUMP_ENABLED", "").lower() == "false":
         overrides["dump"] = {"enabled": False}
+    if env.get("OFFSITE_REGION", "").strip():
+        kinds = [k.strip() for k in env.get("OFFSITE_KINDS", "").split(",") if k.strip()]
+        overrides["offsite"] = {"enabled": True, "region": env["OFFSITE_REGION"].strip()}
+        if kinds:
+            overrides["offsite"]["kinds"] = kinds
     return overrides
 
 
