@@ -32,7 +32,7 @@ from cli.backupctl.errors import PROBLEM, USAGE, CliError
 from cli.backupctl.output import Output
 from infra.config import CONTEXT_KEY, Config, ConfigError, load_config
 from lambdas.common.aws.errors import error_code, error_text
-from lambdas.common.contracts import alarm_prefix, bucket_name, job_resource_name
+from lambdas.common.contracts import alarm_prefix, bucket_name, job_resource_name, offsite_bucket_name
 from lambdas.common.messages import say
 
 if TYPE_CHECKING:
@@ -101,6 +101,7 @@ class Aws:
     region: str | None = None
     endpoint_url: str | None = None
     stack: str = "SchoolBackup"
+    offsite: bool = False  # the region is the offsite region: the bucket is the copy bucket there
     # The language of its sentences: the Cli points it at the configuration's (English on its own).
     speaks: Callable[[], str] = field(default=lambda: "en", repr=False)
     _session: boto3.Session | None = field(default=None, repr=False)
@@ -164,7 +165,8 @@ class Aws:
 
     @property
     def bucket(self) -> str:
-        return bucket_name(self.account, self.region_name)
+        name = offsite_bucket_name if self.offsite else bucket_name
+        return name(self.account, self.region_name)
 
     def function_name(self, job: str) -> str:
         return job_resource_name(self.stack, job)
@@ -198,6 +200,26 @@ class Cli:
             return self.config.language
         except CliError:
             return "en"
+
+    def from_region(self, region: str | None) -> None:
+        """With ``region`` (``--from-region``): from here on, AWS is the offsite region of the configuration
+        and the bucket its copy bucket, so a restore finds the offsite copies and creates what it restores
+        there. Any other region is bad usage, named with the setting that decides it."""
+        if region is None:
+            return
+        offsite = self.config.offsite
+        if not offsite.enabled:
+            raise CliError(self.say("cli.common.offsite_off", region=region), USAGE)
+        if region != offsite.region:
+            raise CliError(self.say("cli.common.offsite_other", region=region, offsite=offsite.region), USAGE)
+        self.aws = Aws(
+            profile=self.aws.profile,
+            region=region,
+            endpoint_url=self.aws.endpoint_url,
+            stack=self.aws.stack,
+            offsite=True,
+            speaks=self.aws.speaks,
+        )
 
     def say(self, key: str, **values: object) -> str:
         """The catalogue's sentence ``key`` (lambdas.common.messages) in the configured language."""

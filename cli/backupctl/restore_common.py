@@ -13,8 +13,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
+import typer
 from botocore.exceptions import ClientError
 
 from cli.backupctl.context import Cli
@@ -36,6 +37,16 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
 
 
+# ``--from-region``: restore from the offsite copies (offsite.region), into that region.
+FromRegion = Annotated[
+    str | None,
+    typer.Option(
+        "--from-region",
+        help="Restore from the offsite copies in this region (offsite.region in cdk.json); what is "
+        "restored is created there.",
+        show_default=False,
+    ),
+]
 LATEST: Final = "latest"
 RESTORED_FROM_KEY: Final = "RestoredFrom"
 DEFAULT_SELECTION: Final = SelectionTag("Backup", "true")

@@ -21,6 +21,7 @@ from cli.backupctl.restore_common import (
     RDS_ID_MAX,
     RESTORED_FROM_KEY,
     Backup,
+    FromRegion,
     check_explicit,
     check_groups_in_vpc,
     choose_source,
@@ -376,10 +377,12 @@ def restore_db_command(  # noqa: PLR0917 - Typer passes the options positionally
         bool, typer.Option("--wait/--no-wait", help="Wait until the new instance is available.")
     ] = True,
     timeout_minutes: Annotated[int, typer.Option(min=1, help="How long to wait.")] = 60,
+    from_region: FromRegion = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Restore an RDS snapshot of schoolbackup as a NEW DB instance next to the old one."""
     cli: Cli = ctx.obj
+    cli.from_region(from_region)
     lang = cli.language
     out = Output(as_json=as_json)
     rds = cli.aws.rds()

@@ -47,6 +47,7 @@ from rich.progress import (
 from cli.backupctl.context import Cli, speaks_aws
 from cli.backupctl.errors import CliError, UsageError
 from cli.backupctl.output import JsonFlag, Output
+from cli.backupctl.restore_common import FromRegion
 from lambdas.common.aws.dumps import inspect_dump
 from lambdas.common.contracts import DUMP_PREFIX, State
 from lambdas.common.jobs.restore_test import CheckedStream, ContentError, decoder_for
@@ -906,10 +907,12 @@ def register(restore: typer.Typer) -> None:
                 "--path", help="Only this file or folder of the archive, e.g. var/www/uploads/class-5a."
             ),
         ] = None,
+        from_region: FromRegion = None,
         as_json: JsonFlag = False,
     ) -> None:
         """Files from a night's dump into a new folder, verified against the manifest before anything lands."""
         cli: Cli = ctx.obj
+        cli.from_region(from_region)
         lang = cli.language
         wanted_day = parse_day(day, lang)
         prefix = parse_member_path(path, lang)
@@ -948,10 +951,12 @@ def register(restore: typer.Typer) -> None:
         db: Annotated[
             str | None, typer.Option("--db", help="The database, when the dump holds several.")
         ] = None,
+        from_region: FromRegion = None,
         as_json: JsonFlag = False,
     ) -> None:
         """The database dump of a night into a new file, verified against the manifest before it lands."""
         cli: Cli = ctx.obj
+        cli.from_region(from_region)
         lang = cli.language
         wanted_day = parse_day(day, lang)
         dest = new_file(to, lang)

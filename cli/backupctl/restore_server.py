@@ -21,6 +21,7 @@ from cli.backupctl.restore_common import (
     SERVER_FAILED_STATES,
     SERVER_POLL_SECONDS,
     Backup,
+    FromRegion,
     both,
     check_explicit,
     check_groups_in_vpc,
@@ -403,10 +404,12 @@ def restore_server_command(  # noqa: PLR0917 - Typer passes the options position
         bool, typer.Option("--wait/--no-wait", help="Wait until the new server is running.")
     ] = True,
     timeout_minutes: Annotated[int, typer.Option(min=1, help="How long to wait.")] = 60,
+    from_region: FromRegion = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Launch a NEW server from an AMI of schoolbackup, next to the old one (or isolated)."""
     cli: Cli = ctx.obj
+    cli.from_region(from_region)
     lang = cli.language
     out = Output(as_json=as_json)
     ec2 = cli.aws.ec2()

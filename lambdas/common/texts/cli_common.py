@@ -12,6 +12,17 @@ ENTRIES: Final[dict[str, tuple[str, str]]] = {
         "Keine AWS-Zugangsdaten gefunden: Melden Sie sich mit `aws sso login` oder `aws configure` an "
         "(oder geben Sie --profile an) und starten Sie backupctl dann erneut.",
     ),
+    "cli.common.offsite_off": (
+        "--from-region {region}: there are no offsite copies; offsite.enabled is false in cdk.json.",
+        "--from-region {region}: Es gibt keine Kopien an einem zweiten Ort; offsite.enabled ist in cdk.json "
+        "false.",
+    ),
+    "cli.common.offsite_other": (
+        "--from-region {region}: the offsite copies are in {offsite} (offsite.region in cdk.json), not in "
+        "{region}.",
+        "--from-region {region}: Die Kopien am zweiten Ort liegen in {offsite} (offsite.region in cdk.json), "
+        "nicht in {region}.",
+    ),
     "cli.common.no_region": (
         "No AWS region is set: pass --region eu-central-2 or export AWS_REGION.",
         "Es ist keine AWS-Region eingestellt: Geben Sie --region eu-central-2 an oder setzen Sie die "
