@@ -294,6 +294,15 @@ def test_synth_stops_with_exit_code_1_and_one_line_per_problem(tmp_path: Path) -
     assert not (tmp_path / "out" / "SchoolBackup.template.json").exists()
 
 
+def test_synth_refuses_offsite_copies_until_they_can_be_deployed(tmp_path: Path) -> None:
+    """Switching the copies on must not deploy a stack that looks protected offsite but is not."""
+    result = _run_app({"schoolbackup": with_changes(offsite__enabled=True)}, tmp_path)
+    assert result.returncode == 1
+    assert "schoolbackup.offsite.enabled is true, but offsite copies cannot be deployed yet" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "SchoolBackup.template.json").exists()
+
+
 def test_server_settings_may_be_left_out_when_the_dump_is_off() -> None:
     minimal = {"notification_emails": ["admin@school.ch", "deputy@school.ch"], "dump": {"enabled": False}}
     config = load_config(minimal)
