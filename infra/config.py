@@ -448,15 +448,19 @@ def _read_selection(root: _Reader) -> Selection:
     )
 
 
-def _read_retention(root: _Reader) -> RetentionPolicy:
-    ret = root.child("retention")
+HOME_POLICY: Final = RetentionPolicy(keep_daily=7, keep_weekly=4, keep_monthly=3, max_age_days=90, min_keep=3)
+
+
+def _read_retention(parent: _Reader, d: RetentionPolicy = HOME_POLICY) -> RetentionPolicy:
+    """``<parent>.retention`` (the home policy, or offsite's with its own defaults ``d``)."""
+    ret = parent.child("retention")
     ret.unknown({"keep_daily", "keep_weekly", "keep_monthly", "max_age_days", "min_keep"})
     retention = RetentionPolicy(
-        keep_daily=ret.integer("keep_daily", 7, 0, 3650),
-        keep_weekly=ret.integer("keep_weekly", 4, 0, 520),
-        keep_monthly=ret.integer("keep_monthly", 3, 0, 120),
-        max_age_days=ret.integer("max_age_days", 90, 1, 3650),
-        min_keep=ret.integer("min_keep", 3, 1, 100),
+        keep_daily=ret.integer("keep_daily", d.keep_daily, 0, 3650),
+        keep_weekly=ret.integer("keep_weekly", d.keep_weekly, 0, 520),
+        keep_monthly=ret.integer("keep_monthly", d.keep_monthly, 0, 120),
+        max_age_days=ret.integer("max_age_days", d.max_age_days, 1, 3650),
+        min_keep=ret.integer("min_keep", d.min_keep, 1, 100),
     )
     if retention.keep_daily + retention.keep_weekly + retention.keep_monthly == 0:
         ret.fail(ret.key("keep_daily/keep_weekly/keep_monthly"), 0, "at least one of them above 0")
@@ -576,13 +580,19 @@ def _read_bucket(root: _Reader) -> Bucket:
     return bucket
 
 
-def _read_targets(root: _Reader) -> Targets:
-    tgt = root.child("targets")
+HOME_TARGETS: Final = Targets(
+    DEFAULT_DUMP_MAX_AGE_HOURS, DEFAULT_RDS_MAX_AGE_HOURS, DEFAULT_AMI_MAX_AGE_HOURS
+)
+
+
+def _read_targets(parent: _Reader, d: Targets = HOME_TARGETS) -> Targets:
+    """``<parent>.targets`` (at home, or offsite's with its own defaults ``d``)."""
+    tgt = parent.child("targets")
     tgt.unknown({"dump_max_age_hours", "rds_max_age_hours", "ami_max_age_hours"})
     return Targets(
-        dump_max_age_hours=tgt.integer("dump_max_age_hours", DEFAULT_DUMP_MAX_AGE_HOURS, 1, 24 * 31),
-        rds_max_age_hours=tgt.integer("rds_max_age_hours", DEFAULT_RDS_MAX_AGE_HOURS, 1, 24 * 31),
-        ami_max_age_hours=tgt.integer("ami_max_age_hours", DEFAULT_AMI_MAX_AGE_HOURS, 1, 24 * 62),
+        dump_max_age_hours=tgt.integer("dump_max_age_hours", d.dump_max_age_hours, 1, 24 * 31),
+        rds_max_age_hours=tgt.integer("rds_max_age_hours", d.rds_max_age_hours, 1, 24 * 31),
+        ami_max_age_hours=tgt.integer("ami_max_age_hours", d.ami_max_age_hours, 1, 24 * 62),
     )
 
 
@@ -662,33 +672,6 @@ OFFSITE_KEYS: Final = frozenset(
 )
 
 
-def _read_offsite_retention(off: _Reader) -> RetentionPolicy:
-    ret = off.child("retention")
-    ret.unknown({"keep_daily", "keep_weekly", "keep_monthly", "max_age_days", "min_keep"})
-    d = OFFSITE_POLICY
-    retention = RetentionPolicy(
-        keep_daily=ret.integer("keep_daily", d.keep_daily, 0, 3650),
-        keep_weekly=ret.integer("keep_weekly", d.keep_weekly, 0, 520),
-        keep_monthly=ret.integer("keep_monthly", d.keep_monthly, 0, 120),
-        max_age_days=ret.integer("max_age_days", d.max_age_days, 1, 3650),
-        min_keep=ret.integer("min_keep", d.min_keep, 1, 100),
-    )
-    if retention.keep_daily + retention.keep_weekly + retention.keep_monthly == 0:
-        ret.fail(ret.key("keep_daily/keep_weekly/keep_monthly"), 0, "at least one of them above 0")
-    return retention
-
-
-def _read_offsite_targets(off: _Reader) -> Targets:
-    tgt = off.child("targets")
-    tgt.unknown({"dump_max_age_hours", "rds_max_age_hours", "ami_max_age_hours"})
-    d = OFFSITE_TARGETS
-    return Targets(
-        dump_max_age_hours=tgt.integer("dump_max_age_hours", d.dump_max_age_hours, 1, 24 * 31),
-        rds_max_age_hours=tgt.integer("rds_max_age_hours", d.rds_max_age_hours, 1, 24 * 31),
-        ami_max_age_hours=tgt.integer("ami_max_age_hours", d.ami_max_age_hours, 1, 24 * 62),
-    )
-
-
 def _read_offsite(root: _Reader, object_lock_days: int) -> Offsite:
     off = root.child("offsite")
     off.unknown(set(OFFSITE_KEYS))
@@ -718,8 +701,8 @@ def _read_offsite(root: _Reader, object_lock_days: int) -> Offsite:
         kinds=kinds,
         rds_frequency=off.choice("rds_frequency", "daily", FREQUENCIES),
         ami_frequency=off.choice("ami_frequency", "weekly", FREQUENCIES),
-        retention=_read_offsite_retention(off),
-        targets=_read_offsite_targets(off),
+        retention=_read_retention(off, OFFSITE_POLICY),
+        targets=_read_targets(off, OFFSITE_TARGETS),
         replication_alarm_minutes=off.integer("replication_alarm_minutes", 120, 15, 1440),
     )
     if enabled and "dump" in kinds and offsite.retention.max_age_days < object_lock_days:
