@@ -12,7 +12,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -212,14 +212,8 @@ class Cli:
             raise CliError(self.say("cli.common.offsite_off", region=region), USAGE)
         if region != offsite.region:
             raise CliError(self.say("cli.common.offsite_other", region=region, offsite=offsite.region), USAGE)
-        self.aws = Aws(
-            profile=self.aws.profile,
-            region=region,
-            endpoint_url=self.aws.endpoint_url,
-            stack=self.aws.stack,
-            offsite=True,
-            speaks=self.aws.speaks,
-        )
+        # a new session for the other region; the profile, endpoint, stack and language stay
+        self.aws = replace(self.aws, region=region, offsite=True, _session=None, _account=None)
 
     def say(self, key: str, **values: object) -> str:
         """The catalogue's sentence ``key`` (lambdas.common.messages) in the configured language."""
