@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""CDK entry: load and validate the configuration, build the stack, run cdk-nag. No AWS or git calls."""
+"""CDK entry: load and validate the configuration, build the stack(s), run cdk-nag on each. No AWS or git calls."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import aws_cdk as cdk
 
 from infra.config import CONTEXT_KEY, ConfigError, load_config
 from infra.nag import enable_nag
+from infra.offsite import add_offsite_stack
 from infra.stack import BackupStack
 from lambdas.common.contracts import DEFAULT_STACK_NAME
 
@@ -34,7 +35,8 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(1)
-    BackupStack(app, DEFAULT_STACK_NAME, config=config)
+    home = BackupStack(app, DEFAULT_STACK_NAME, config=config)
+    add_offsite_stack(app, home, config)  # with offsite.enabled: <stack>-Offsite, deployed before home
     enable_nag(app)
     app.synth()
 

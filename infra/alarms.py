@@ -19,7 +19,7 @@ from constructs import Construct
 
 from infra.config import Config
 from lambdas.common import contracts as m
-from lambdas.common.messages import QUOTA_ALARM_PERCENT, alarm_description
+from lambdas.common.messages import QUOTA_ALARM_PERCENT, alarm_description, msg, say
 
 
 class HealthAlarms:
@@ -162,6 +162,37 @@ class HealthAlarms:
                 # raise a false alarm; a stale backup is also reported at once by VerificationFailed.
                 periods=2,
                 description=self.describe(f"{kind}-backup-age"),
+            )
+
+    def offsite_backup_ages(self, config: Config) -> None:
+        """The same dead-man alarms for the offsite copies: per copied kind, the worst age in the offsite
+        region (dimension Region), missing data breaching (a check that never looked at the copies fails)."""
+        off = config.offsite
+        if not off.enabled:
+            return
+        for kind, hours in off.targets.by_kind().items():
+            if not off.copies(kind) or (kind == m.KIND_DUMP and not config.dump.enabled):
+                continue
+            self.alarm(
+                f"{kind}-backup-age-offsite",
+                cw.Metric(
+                    namespace=m.NAMESPACE,
+                    metric_name=m.WORST_BACKUP_AGE_HOURS,
+                    dimensions_map={m.KIND: kind, m.REGION: off.region},
+                    statistic="Maximum",
+                    period=Duration.days(1),
+                ),
+                threshold=hours,
+                comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                missing=cw.TreatMissingData.BREACHING,
+                periods=2,  # as at home: verify publishes once a day
+                description=say(
+                    "alarm.offsite_backup_age",
+                    self.config.language,
+                    what=msg(f"alarm.what.{kind}"),
+                    region=off.region,
+                    hours=hours,
+                ),
             )
 
     def dashboard(self, functions: Sequence[lambda_.IFunction]) -> cw.Dashboard:

@@ -2,6 +2,10 @@
 
 The alarms and the dashboard (infra/alarms.py) are built in this construct as well, for every
 function of the stack.
+
+With offsite copies, verify (and report, which runs verify's checks) also read the copies: the EC2/RDS
+listings are ``*`` already (any region); the copied dumps are listed and read in the copy bucket under
+``dumps/`` only, decrypted with the offsite key only through S3 in the offsite region.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ from infra.alarms import HealthAlarms
 from infra.config import Config
 from infra.functions import FunctionFactory
 from infra.job_settings import JobSettings
+from infra.offsite import offsite_bucket_arn, offsite_key_statements
 from infra.schedules import JobSchedules
 from infra.storage import read_statements, write_once_statements
 from lambdas.common.contracts import (
     DRILL_PREFIX,
     DUMP_PREFIX,
     IAM_REVIEW_PREFIX,
+    KIND_DUMP,
     RESTORE_TEST_PREFIX,
     WEEKLY_REPORT_PREFIX,
     alarm_prefix,
@@ -66,6 +72,7 @@ class Health(Construct):
         for fn in checked:
             alarms.function_errors(fn)
         alarms.backup_ages(config)
+        alarms.offsite_backup_ages(config)
         alarms.check_results()
         alarms.iam_findings()
         self.alarms = alarms.alarms
@@ -84,6 +91,46 @@ class Health(Construct):
             resources=["*"],
         )
 
+    def _offsite_reads(self) -> tuple[list[iam.PolicyStatement], dict[str, str]]:
+        """The copied dumps in the copy bucket (list, read, decrypt), with the reasons of the wildcards;
+        nothing without offsite copies of dumps."""
+        offsite = self.settings.verify.offsite
+        if offsite is None or not offsite.copies(KIND_DUMP) or not self.config.dump.enabled:
+            return [], {}
+        stack = Stack.of(self)
+        bucket = offsite_bucket_arn(stack, offsite.region)
+        statements = [
+            iam.PolicyStatement(
+                sid="ListOffsiteDumps",
+                actions=["s3:ListBucket"],
+                resources=[bucket],
+                conditions={"StringLike": {"s3:prefix": [f"{DUMP_PREFIX}/*"]}},
+            ),
+            iam.PolicyStatement(
+                sid="ReadOffsiteDumps", actions=["s3:GetObject"], resources=[f"{bucket}/{DUMP_PREFIX}/*"]
+            ),
+            *offsite_key_statements(
+                stack,
+                offsite.region,
+                ["kms:Decrypt"],
+                "DecryptOffsiteDumps",
+                via_service=f"s3.{offsite.region}.amazonaws.com",
+            ),
+        ]
+        copy_bucket = f"arn:<AWS::Partition>:s3:::schoolbackup-offsite-<AWS::AccountId>-{offsite.region}"
+        reasons = {
+            f"{copy_bucket}/{DUMP_PREFIX}/*": (
+                "Reads the copied dumps under dumps/ in the offsite copy bucket to check that each copy is "
+                "complete (its manifest); nothing else there."
+            ),
+            f"arn:<AWS::Partition>:kms:{offsite.region}:<AWS::AccountId>:key/*": (
+                "The offsite key lives in the offsite stack (another region), so it is named as key/* "
+                "there, narrowed by kms:ResourceAliases to alias/schoolbackup-offsite and by "
+                "kms:ViaService to S3 in that region (decrypting the copied manifests)."
+            ),
+        }
+        return statements, reasons
+
     def _reads(self, prefixes: Sequence[str]) -> list[iam.PolicyStatement]:
         return read_statements(self.bucket, self.key, prefixes)
 
@@ -91,14 +138,16 @@ class Health(Construct):
         return write_once_statements(self.bucket, self.key, prefix)
 
     def _verify(self, factory: FunctionFactory, schedules: JobSchedules) -> lambda_.Function:
+        offsite, offsite_reasons = self._offsite_reads()
         return factory.job(
             "verify",
             description="daily freshness and integrity of every backup",
             environment=self.settings.verify.to_env(),
-            statements=[*self._reads([f"{DUMP_PREFIX}/"]), self._describe()],
+            statements=[*self._reads([f"{DUMP_PREFIX}/"]), self._describe(), *offsite],
             wildcards={
                 f"{BUCKET_ARN}/{DUMP_PREFIX}/*": DUMPS_READ,
                 "*": DESCRIBE_ONLY,
+                **offsite_reasons,
             },
             schedules=schedules,
         )
@@ -125,6 +174,7 @@ class Health(Construct):
     def _report(self, factory: FunctionFactory, schedules: JobSchedules) -> lambda_.Function:
         config = self.config
         weekly = f"{WEEKLY_REPORT_PREFIX}/"
+        offsite, offsite_reasons = self._offsite_reads()
         statements = [
             *self._reads(
                 [
@@ -137,6 +187,7 @@ class Health(Construct):
             ),
             *self._writes(weekly),
             self._describe(),
+            *offsite,  # the report runs verify's checks, the offsite copies' too
             iam.PolicyStatement(
                 actions=[
                     "cloudwatch:GetMetricData",
@@ -184,6 +235,7 @@ class Health(Construct):
                     "report writes one record per weekly mail under reports/weekly/, so a repeated run sends "
                     "no second mail."
                 ),
+                **offsite_reasons,
             },
             schedules=schedules,
             timeout=Duration.minutes(5),

@@ -8,6 +8,9 @@ What the role may do (IAM service authorization reference, EC2 and RDS):
   ``ManagedBy=schoolbackup`` (``aws:ResourceTag``); ``rds:DeleteDBSnapshot`` only on snapshots named
   ``sb-*`` *and* tagged ``ManagedBy=schoolbackup`` (``rds:snapshot-tag``). Even a bug in prune cannot
   delete the school's own images or snapshots.
+- Offsite (only with offsite copies of rds and/or ami): the same deletions, under the same conditions,
+  on the ARNs of the offsite region, for the copied kinds only (the copies keep the originals' tags); the
+  listings above are ``*`` or named per region below.
 """
 
 from __future__ import annotations
@@ -21,7 +24,14 @@ from constructs import Construct
 from infra.functions import FunctionFactory
 from infra.job_settings import JobSettings
 from infra.schedules import JobSchedules
-from lambdas.common.contracts import MANAGED_BY_KEY, MANAGED_BY_VALUE, NAME_PREFIX
+from lambdas.common.contracts import (
+    KIND_AMI,
+    KIND_RDS,
+    MANAGED_BY_KEY,
+    MANAGED_BY_VALUE,
+    NAME_PREFIX,
+    PRUNED_KINDS,
+)
 
 JOB: Final = "prune"
 # Prune stops starting deletions 30 s before its timeout and reports what is left for the next run;
@@ -42,21 +52,66 @@ class Prune(Construct):
         schedules: JobSchedules,
     ) -> None:
         super().__init__(scope, construct_id)
+        offsite = settings.prune.offsite
+        # what prune handles there (lambdas.common.jobs.prune.offsite_kinds): the copied kinds
+        kinds = tuple(k for k in PRUNED_KINDS if offsite is not None and offsite.copies(k))
+        statements, wildcards = self._statements(), dict(WILDCARD_REASONS)
+        if offsite is not None and kinds:
+            statements += self._offsite_statements(offsite.region, kinds)
+            wildcards |= offsite_wildcard_reasons(offsite.region, kinds)
         self.function = factory.job(
             JOB,
             description="apply the retention policy to AMIs (+ their EBS snapshots) and RDS snapshots",
             environment=settings.prune.to_env(),
-            statements=self._statements(),
-            wildcards=WILDCARD_REASONS,
+            statements=statements,
+            wildcards=wildcards,
             schedules=schedules,
             timeout=TIMEOUT,
         )
+
+    def _offsite_statements(self, region: str, kinds: tuple[str, ...]) -> list[iam.PolicyStatement]:
+        """The home deletions' twins in the offsite region, for the copied kinds (ids differ per region:
+        a copy is a new image or snapshot there)."""
+        stack = Stack.of(self)
+        ec2_arn = f"arn:{stack.partition}:ec2:{region}"
+        rds_arn = f"arn:{stack.partition}:rds:{region}:{stack.account}"
+        out: list[iam.PolicyStatement] = []
+        if KIND_AMI in kinds:
+            out += [
+                iam.PolicyStatement(
+                    sid="DeregisterOwnOffsiteImages",
+                    actions=["ec2:DeregisterImage"],
+                    resources=[f"{ec2_arn}::image/*"],
+                    conditions=_MANAGED,
+                ),
+                iam.PolicyStatement(
+                    sid="DeleteOwnOffsiteEbsSnapshots",
+                    actions=["ec2:DeleteSnapshot"],
+                    resources=[f"{ec2_arn}::snapshot/*"],
+                    conditions=_MANAGED,
+                ),
+            ]
+        if KIND_RDS in kinds:
+            out += [
+                iam.PolicyStatement(
+                    sid="ListOffsiteDbSnapshots",
+                    actions=["rds:DescribeDBSnapshots"],
+                    resources=[f"{rds_arn}:db:*", f"{rds_arn}:snapshot:*"],
+                ),
+                iam.PolicyStatement(
+                    sid="DeleteOwnOffsiteDbSnapshots",
+                    actions=["rds:DeleteDBSnapshot"],
+                    resources=[f"{rds_arn}:snapshot:{NAME_PREFIX}*"],
+                    conditions=_RDS_MANAGED,
+                ),
+            ]
+        return out
 
     def _statements(self) -> list[iam.PolicyStatement]:
         stack = Stack.of(self)
         ec2_arn = f"arn:{stack.partition}:ec2:{stack.region}"
         rds_arn = f"arn:{stack.partition}:rds:{stack.region}:{stack.account}"
-        managed = {"StringEquals": {f"aws:ResourceTag/{MANAGED_BY_KEY}": MANAGED_BY_VALUE}}
+        managed = _MANAGED
         return [
             iam.PolicyStatement(
                 sid="ListImagesAndSnapshots",
@@ -87,9 +142,13 @@ class Prune(Construct):
                 sid="DeleteOwnDbSnapshots",
                 actions=["rds:DeleteDBSnapshot"],
                 resources=[f"{rds_arn}:snapshot:{NAME_PREFIX}*"],
-                conditions={"StringEquals": {f"rds:snapshot-tag/{MANAGED_BY_KEY}": MANAGED_BY_VALUE}},
+                conditions=_RDS_MANAGED,
             ),
         ]
+
+
+_MANAGED: Final = {"StringEquals": {f"aws:ResourceTag/{MANAGED_BY_KEY}": MANAGED_BY_VALUE}}
+_RDS_MANAGED: Final = {"StringEquals": {f"rds:snapshot-tag/{MANAGED_BY_KEY}": MANAGED_BY_VALUE}}
 
 
 WILDCARD_REASONS: Final = {
@@ -118,3 +177,15 @@ WILDCARD_REASONS: Final = {
         f"rds:snapshot-tag/{MANAGED_BY_KEY}={MANAGED_BY_VALUE}."
     ),
 }
+
+
+def offsite_wildcard_reasons(region: str, kinds: tuple[str, ...]) -> dict[str, str]:
+    """The reasons of the offsite statements' wildcards (the same as at home, in ``region``)."""
+    home = "<AWS::Region>"
+    mapped = {key.replace(home, region): reason for key, reason in WILDCARD_REASONS.items() if home in key}
+    wanted = [":ec2:"] * (KIND_AMI in kinds) + [":rds:"] * (KIND_RDS in kinds)
+    return {
+        key: f"In the offsite region (the copies): {reason}"
+        for key, reason in mapped.items()
+        if any(w in key for w in wanted)
+    }

@@ -16,6 +16,8 @@ from infra.health import Health
 from infra.iam_review import IamReview
 from infra.job_settings import job_settings
 from infra.monitoring import AlarmTopic
+from infra.offsite import OffsiteHome
+from infra.offsite_copy import OffsiteCopy
 from infra.prune import Prune
 from infra.schedules import JobSchedules
 from infra.storage import BackupStorage
@@ -32,6 +34,12 @@ class BackupStack(Stack):
 
         self.storage = BackupStorage(self, "Storage", config=config.bucket)
         self.alarms = AlarmTopic(self, "Alarms", key=self.storage.key, emails=config.notification_emails)
+        # offsite copies: the region check and the dumps' S3 replication into the offsite stack's bucket
+        self.offsite = None
+        if config.offsite.enabled:
+            self.offsite = OffsiteHome(
+                self, "Offsite", config=config, storage=self.storage, topic=self.alarms.topic
+            )
         self.factory = FunctionFactory(self, "Functions", config=config)
         self.schedules = JobSchedules(
             self, "Schedules", config=config, key=self.storage.key, topic=self.alarms.topic
@@ -56,6 +64,16 @@ class BackupStack(Stack):
         )
         # retention: prune (daily)
         self.prune = Prune(self, "Prune", settings=settings, factory=self.factory, schedules=self.schedules)
+        # offsite copies of the RDS snapshots and AMIs (daily, after the backups, before prune)
+        self.offsite_copy = None
+        if settings.offsite_copy is not None:
+            self.offsite_copy = OffsiteCopy(
+                self,
+                "OffsiteCopy",
+                settings=settings.offsite_copy,
+                factory=self.factory,
+                schedules=self.schedules,
+            )
         # the dump on the server: SSM document, schedule, the server role's add-only policy
         self.dump = DumpJob(
             self,

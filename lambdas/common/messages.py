@@ -19,7 +19,16 @@ from dataclasses import dataclass
 from typing import Final
 
 from lambdas.common.contracts import JOB_OF_KIND, KIND_DUMP, dump_log_group_name
-from lambdas.common.texts import cli_common, cli_files, cli_restore, cli_simulate, drill, iam_review
+from lambdas.common.texts import (
+    cli_common,
+    cli_files,
+    cli_restore,
+    cli_simulate,
+    drill,
+    iam_review,
+    offsite,
+    offsite_checks,
+)
 
 LANGUAGES: Final = ("en", "de")
 QUOTA_ALARM_PERCENT: Final = 80  # the RDS snapshot quota alarm, and a problem in the weekly mail
@@ -349,6 +358,24 @@ _SYSTEM: Final[Mapping[str, tuple[str, str]]] = {
         "das Protokoll der Funktion verify in CloudWatch oder führen Sie backupctl status aus: Jedes "
         "Problem nennt den Server oder die Datenbank und was nicht stimmt.",
     ),
+    "alarm.ReplicationFailed": (
+        "S3 could not replicate a dump to the offsite copy bucket. Most often the copy bucket or its key "
+        "(the offsite stack) was changed or deleted: deploy both stacks again with cdk deploy --all. The "
+        "object's replication status in the S3 console (Replication status FAILED) names which dump.",
+        "S3 konnte einen Dump nicht in den Kopie-Bucket der Auslagerung replizieren. Meist wurde der "
+        "Kopie-Bucket oder sein Schlüssel (der Offsite-Stack) geändert oder gelöscht: Stellen Sie beide "
+        "Stacks mit cdk deploy --all erneut bereit. Der Replikationsstatus des Objekts in der S3-Konsole "
+        "(FAILED) nennt, welcher Dump betroffen ist.",
+    ),
+    "alarm.ReplicationLate": (
+        "A dump has waited longer than offsite.replication_alarm_minutes to reach the offsite copy bucket. "
+        "It usually catches up by itself; if the alarm stays, look at the replication metrics of the backup "
+        "bucket in the S3 console and at the alarm ReplicationFailed of the home stack.",
+        "Ein Dump wartet länger als offsite.replication_alarm_minutes darauf, im Kopie-Bucket der "
+        "Auslagerung anzukommen. Meist holt die Replikation das von selbst auf; bleibt der Alarm, prüfen "
+        "Sie die Replikationsmetriken des Sicherungs-Buckets in der S3-Konsole und den Alarm "
+        "ReplicationFailed des Heimat-Stacks.",
+    ),
     "alarm.RdsSnapshotQuota": (
         "More than {percent} % of the RDS manual snapshot quota is used; when it is full, no database "
         "snapshot can be made. Check that the prune job runs, delete old manual snapshots that "
@@ -510,6 +537,8 @@ CATALOGUE: Final[Mapping[str, tuple[str, str]]] = _merged(
     cli_simulate.ENTRIES,
     drill.ENTRIES,
     iam_review.ENTRIES,
+    offsite_checks.ENTRIES,
+    offsite.ENTRIES,
 )
 
 
@@ -575,6 +604,8 @@ def alarm_description(
         "DrillFailed",
         "DrillLeftovers",
         "IamNewHighFindings",
+        "ReplicationFailed",
+        "ReplicationLate",
     ):
         return say(f"alarm.{base}", language)
     if base == "DrillRtoExceeded":

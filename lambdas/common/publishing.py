@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from lambdas.common.aws.quota import SnapshotQuota
     from lambdas.common.jobs.backup_result import BackupResult
     from lambdas.common.jobs.iam_review import IamReviewResult
-    from lambdas.common.jobs.prune import PruneResult
+    from lambdas.common.jobs.offsite_copy import CopyResult
+    from lambdas.common.jobs.prune import PruneResult, PruneRun
     from lambdas.common.jobs.restore_test import RestoreTestResult
     from lambdas.common.jobs.verify import VerifyResult
 
@@ -32,13 +33,14 @@ def _metric(name: str, unit: MetricUnit, value: float, dimensions: dict[str, str
             metric.add_dimension(name=key, value=dim)
 
 
-def publish_quota(quota: SnapshotQuota | None) -> None:
-    """Used, quota and percent as metrics of their own (no dimension); nothing when it is unknown."""
+def publish_quota(quota: SnapshotQuota | None, dimensions: dict[str, str] | None = None) -> None:
+    """Used, quota and percent as metrics of their own (no dimension at home, Region for the offsite
+    region's quota); nothing when it is unknown."""
     if quota is None:
         return
-    _metric(c.RDS_SNAPSHOTS_USED, MetricUnit.Count, float(quota.used))
-    _metric(c.RDS_SNAPSHOTS_QUOTA, MetricUnit.Count, float(quota.limit))
-    _metric(c.RDS_SNAPSHOTS_PERCENT, MetricUnit.Percent, round(quota.percent, 1))
+    _metric(c.RDS_SNAPSHOTS_USED, MetricUnit.Count, float(quota.used), dimensions)
+    _metric(c.RDS_SNAPSHOTS_QUOTA, MetricUnit.Count, float(quota.limit), dimensions)
+    _metric(c.RDS_SNAPSHOTS_PERCENT, MetricUnit.Percent, round(quota.percent, 1), dimensions)
 
 
 def publish_backup_result(result: BackupResult) -> None:
@@ -52,34 +54,50 @@ def publish_backup_result(result: BackupResult) -> None:
     publish_quota(result.quota)
 
 
-def publish_prune_result(result: PruneResult) -> None:
-    """Per kind (dimension Kind): deleted, kept, failures, remaining; the RDS quota without dimension."""
+def publish_prune_result(result: PruneResult, region: str | None = None) -> None:
+    """Per kind (dimension Kind): deleted, kept, failures, remaining; the RDS quota without dimension.
+
+    ``region``: the offsite region's run (its kinds only), every metric with the extra dimension
+    Region=<region>; the home metrics never carry Region.
+    """
     kept, failures = result.kept(), result.failures_by_kind()
-    for kind in c.PRUNED_KINDS:
+    where = {c.REGION: region} if region else {}
+    for kind in result.kinds if region else c.PRUNED_KINDS:
         for name, value in (
             (c.PRUNE_DELETED, result.deleted[kind]),
             (c.PRUNE_KEPT, kept[kind]),
             (c.PRUNE_FAILURES, failures[kind]),
             (c.PRUNE_REMAINING, result.remaining[kind]),
         ):
-            _metric(name, MetricUnit.Count, value, {c.KIND: kind})
-    publish_quota(result.rds_quota)
+            _metric(name, MetricUnit.Count, value, {c.KIND: kind, **where})
+    publish_quota(result.rds_quota, where or None)
+
+
+def publish_prune_run(run: PruneRun) -> None:
+    """The home result, then the offsite region's (if it ran) with the dimension Region."""
+    publish_prune_result(run.home)
+    if run.offsite is not None:
+        publish_prune_result(run.offsite, region=run.offsite.region)
 
 
 def publish_verify_result(result: VerifyResult) -> None:
     """Per Source+Kind the age of the newest good backup and VerificationPassed; per Kind the worst age
-    (a source without any good backup counts as NO_GOOD_BACKUP_AGE_HOURS, so it cannot hide); failures."""
-    worst: dict[str, float] = {}
-    for check in result.checks:
-        dims = {c.SOURCE: check.source, c.KIND: check.kind}
+    (a source without any good backup counts as NO_GOOD_BACKUP_AGE_HOURS, so it cannot hide); failures.
+    The offsite copies' checks publish the same with the extra dimension Region=<offsite region>."""
+    worst: dict[tuple[str, str], float] = {}  # (region or "" at home, kind) -> worst age
+    for check in (*result.checks, *result.offsite_checks):
+        where = {c.REGION: check.region} if check.region else {}
+        dims = {c.SOURCE: check.source, c.KIND: check.kind, **where}
         age = check.age_hours
         if age is not None:
             _metric(c.BACKUP_AGE_HOURS, MetricUnit.NoUnit, round(age, 2), dims)
         _metric(c.VERIFY_PASSED, MetricUnit.Count, 1.0 if check.ok else 0.0, dims)
         effective = NO_GOOD_BACKUP_AGE_HOURS if age is None else age
-        worst[check.kind] = max(worst.get(check.kind, 0.0), effective)
-    for kind, age in sorted(worst.items()):
-        _metric(c.WORST_BACKUP_AGE_HOURS, MetricUnit.NoUnit, round(age, 2), {c.KIND: kind})
+        key = (check.region, check.kind)
+        worst[key] = max(worst.get(key, 0.0), effective)
+    for (region, kind), age in sorted(worst.items()):
+        where = {c.REGION: region} if region else {}
+        _metric(c.WORST_BACKUP_AGE_HOURS, MetricUnit.NoUnit, round(age, 2), {c.KIND: kind, **where})
     metrics.add_metric(name=c.VERIFY_FAILURES, unit=MetricUnit.Count, value=result.failures)
 
 
@@ -137,3 +155,15 @@ def read_emf(text: str) -> list[dict[str, Any]]:
                     }
                 )
     return found
+
+
+def publish_copy_result(result: CopyResult) -> None:
+    """Per copied kind the counts of :func:`publish_backup_result` with dimensions Job and Region=<offsite
+    region> (zeros included), and the offsite region's RDS quota with dimension Region."""
+    where = {c.REGION: result.region}
+    for backup in result.results.values():
+        dims = {c.JOB: backup.job, **where}
+        _metric(c.BACKUPS_CREATED, MetricUnit.Count, float(len(backup.created)), dims)
+        _metric(c.BACKUPS_ALREADY_EXISTED, MetricUnit.Count, float(len(backup.already_existed)), dims)
+        _metric(c.BACKUPS_FAILED, MetricUnit.Count, float(len(backup.failed)), dims)
+        publish_quota(backup.quota, where)

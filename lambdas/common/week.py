@@ -51,6 +51,7 @@ VERIFY_SILENT: Final = "verify-silent"
 ALARM: Final = "alarm"
 IAM_NEW_HIGH: Final = "iam-new-high"
 DRILL: Final = "drill"
+OFFSITE: Final = "offsite"
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,8 @@ class HealthReport:
     unconfirmed: tuple[str, ...] = ()  # alarm addresses not subscribed or not confirmed: alarms miss them
     timezone: str = "UTC"  # every time in the mail is shown in it
     selection_problems: tuple[str, ...] = ()  # listed ids that do not exist, nothing selected, ...
+    offsite_problems: tuple[str, ...] = ()  # verify's problems of the offsite copies (one sentence each)
+    offsite_region: str = ""
     selection_tag: str = "Backup=true"
     verify_silent_days: int = 0  # > 0: the daily check has not reported for that many days
     stack: str = "SchoolBackup"  # names of its functions and log groups, for the next steps
@@ -461,6 +464,11 @@ def _other_findings(report: HealthReport) -> list[Finding]:
         first, *rest = report.selection_problems
         step = NextStep(say("next.selection", lang, tag=report.selection_tag), "backupctl status")
         found.append(Finding(SELECTION, say("finding.selection_title", lang), first, tuple(rest), step))
+    if report.offsite_problems:  # one problem for the copies; each sentence names source, kind and region
+        first, *rest = report.offsite_problems
+        step = NextStep(say("next.offsite", lang), "backupctl run verify")
+        title = say("finding.offsite_title", lang, region=report.offsite_region)
+        found.append(Finding(OFFSITE, title, first, tuple(rest), step))
     if report.verify_silent_days > 0:
         step = NextStep(
             say("next.verify", lang),

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 @metrics.log_metrics
 @traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = ReportSettings.from_env()
+    offsite = settings.verify.offsite
     result = send_weekly_report(
         ec2=clients.ec2_client(),
         rds=clients.rds_client(),
@@ -26,7 +28,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         cloudwatch=clients.cloudwatch_client(),
         ses=clients.sesv2_client(),
         sns=clients.sns_client(),
-        settings=ReportSettings.from_env(),
+        settings=settings,
         now=scheduled_time(event),
+        offsite=clients.region_clients(offsite.region) if offsite else None,
     )
     return result.as_dict()

@@ -1,15 +1,16 @@
 """verify (daily): a fresh, intact backup of every kind for every selected source, as metrics.
 
 Publishes per Source+Kind the age of the newest good backup and VerificationPassed (1/0), per Kind
-the worst age over all sources (what the age alarms watch), and VerificationFailures. Raises after
-publishing when any check failed, with one sentence per problem.
+the worst age over all sources (what the age alarms watch), and VerificationFailures. With offsite
+copies (OFFSITE_REGION) the newest copies in the offsite region are checked too, and their metrics carry
+the extra dimension Region. Raises after publishing when any check failed, with one sentence per problem.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lambdas.common.aws.clients import ec2_client, rds_client, s3_client
+from lambdas.common.aws.clients import ec2_client, rds_client, region_clients, s3_client
 from lambdas.common.contracts import scheduled_time
 from lambdas.common.jobs.verify import run_checks
 from lambdas.common.observability import accepts_missing_context, logger, metrics, traced
@@ -25,9 +26,11 @@ if TYPE_CHECKING:
 @metrics.log_metrics
 @traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = VerifySettings.from_env()
+    offsite = region_clients(settings.offsite.region) if settings.offsite else None
     # ages are measured from the scheduled time, else from now (DESIGN.md)
     result = run_checks(
-        ec2_client(), rds_client(), s3_client(), VerifySettings.from_env(), scheduled_time(event)
+        ec2_client(), rds_client(), s3_client(), settings, scheduled_time(event), offsite=offsite
     )
     publish_verify_result(result)
     result.raise_if_failed()

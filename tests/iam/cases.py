@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.iam.check import IMPLICIT, TLS_ONLY, Principal, Verdict, evaluate
-from tests.iam.requests import IamRequest, World, iam_requests
+from tests.iam.requests import IamRequest, Value, World, iam_requests
 from tests.iam.stack import ACCOUNT, OTHER_ACCOUNT, PARTITION, REGION, StackModel, example_settings
 
 SERVER_INSTANCE = "i-0123456789abcdef0"
@@ -56,13 +56,18 @@ class Case:
     action: str | None = None  # which of the operation's IAM requests must be denied (default: the first)
     context: Mapping[str, str] = field(default_factory=dict)  # overrides, e.g. plain HTTP
     tags: Mapping[tuple[str, str], Mapping[str, str]] = field(default_factory=dict)
+    # a request no API call of a client makes (S3 replication's own): built directly, not by the table
+    request: Callable[[StackModel], IamRequest] | None = None
 
     def verdict(self, stack: StackModel) -> Verdict:
-        world = World(
-            stack, buckets=frozenset({stack.backup_bucket}), tags=lambda k, r: self.tags.get((k, r), {})
-        )
-        requests = iam_requests(self.service, self.operation, self.params(stack), world)
-        subject = next(r for r in requests if self.action in (None, r.action))
+        if self.request is not None:
+            subject = self.request(stack)
+        else:
+            world = World(
+                stack, buckets=frozenset({stack.backup_bucket}), tags=lambda k, r: self.tags.get((k, r), {})
+            )
+            requests = iam_requests(self.service, self.operation, self.params(stack), world)
+            subject = next(r for r in requests if self.action in (None, r.action))
         request = IamRequest(
             subject.action, subject.resource, {**subject.context, **self.context}, subject.cause
         )
@@ -464,6 +469,358 @@ MUST_DENY: tuple[Case, ...] = (
         "Publish",
         lambda s: {"TopicArn": s.topic_arn},
         IMPLICIT,
+    ),
+)
+
+
+# --- offsite copies: the copy bucket and the offsite key (judged against the stack with offsite on)
+OFFSITE_REGION = "eu-central-1"
+OFFSITE: Mapping[str, Any] = {
+    "offsite": {"enabled": True, "region": OFFSITE_REGION, "kinds": ["dump", "rds", "ami"]}
+}
+_COPY_DUMP = _DUMP
+
+
+def replication(stack: StackModel) -> Principal:
+    """A session of the replication role, as S3 uses it to replicate."""
+    (role,) = [
+        r.logical_id
+        for r in stack.of_type("AWS::IAM::Role")
+        if "s3.amazonaws.com" in json.dumps(r.properties["AssumeRolePolicyDocument"])
+    ]
+    return Principal.role_session(stack, role, "s3-replication", "S3 replication (its role)")
+
+
+def other_account_admin(stack: StackModel) -> Principal:
+    """An administrator of another account: allowed everything by its own account, nothing by ours."""
+    arn = f"arn:{PARTITION}:iam::{OTHER_ACCOUNT}:role/Admin"
+    return Principal(
+        label=f"an administrator of account {OTHER_ACCOUNT}",
+        arn=f"arn:{PARTITION}:sts::{OTHER_ACCOUNT}:assumed-role/Admin/intruder",
+        identity=(
+            {
+                "name": "AdministratorAccess",
+                "policy": {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+                },
+            },
+        ),
+        context={
+            "aws:PrincipalArn": arn,
+            "aws:PrincipalAccount": OTHER_ACCOUNT,
+            "aws:PrincipalType": "AssumedRole",
+            "aws:PrincipalIsAWSService": "false",
+            "aws:ViaAWSService": "false",
+        },
+    )
+
+
+def copy_object(action: str, key: str = _COPY_DUMP, **context: Value) -> Callable[[StackModel], IamRequest]:
+    return lambda s: IamRequest(
+        action, f"arn:{PARTITION}:s3:::{s.copy_bucket}/{key}", dict(context), "S3 replication"
+    )
+
+
+def offsite_key(action: str) -> Callable[[StackModel], IamRequest]:
+    """``action`` on the offsite key as S3 asks for it while writing a replica (SSE-KMS, bucket key)."""
+    return lambda s: IamRequest(
+        action,
+        s.offsite_key_arn,
+        {
+            "kms:ViaService": f"s3.{OFFSITE_REGION}.amazonaws.com",
+            "kms:CallerAccount": ACCOUNT,
+            "kms:EncryptionContextKeys": ("aws:s3:arn",),
+        },
+        "S3 writing a replica",
+    )
+
+
+def _copy(stack: StackModel, **params: Any) -> dict[str, Any]:
+    return {"Bucket": stack.copy_bucket, **params}
+
+
+def _alias_arn() -> str:
+    return f"arn:{PARTITION}:kms:{OFFSITE_REGION}:{ACCOUNT}:alias/schoolbackup-offsite"
+
+
+_SSE_KMS = "s3:x-amz-server-side-encryption"
+_NONE: Callable[[StackModel], dict[str, Any]] = lambda s: {}  # noqa: E731 (requests built directly)
+
+# What S3 replication must be able to do: a replica in the copy bucket, encrypted with the offsite key.
+OFFSITE_ALLOWED: tuple[Case, ...] = (
+    Case(
+        "replication writes a replica",
+        replication,
+        "s3",
+        "",
+        _NONE,
+        "",
+        request=copy_object("s3:ReplicateObject"),
+    ),
+    Case(
+        "replication writes a replica encrypted with the offsite key (named by its alias)",
+        replication,
+        "s3",
+        "",
+        _NONE,
+        "",
+        request=copy_object(
+            "s3:ReplicateObject", **{_SSE_KMS: "aws:kms", f"{_SSE_KMS}-aws-kms-key-id": _alias_arn()}
+        ),
+    ),
+    Case(
+        "replication copies a replica's tags",
+        replication,
+        "s3",
+        "",
+        _NONE,
+        "",
+        request=copy_object("s3:ReplicateTags"),
+    ),
+    Case(
+        "replication encrypts a replica (GenerateDataKey)",
+        replication,
+        "kms",
+        "",
+        _NONE,
+        "",
+        request=offsite_key("kms:GenerateDataKey"),
+    ),
+    Case(
+        "replication encrypts a replica (Encrypt)",
+        replication,
+        "kms",
+        "",
+        _NONE,
+        "",
+        request=offsite_key("kms:Encrypt"),
+    ),
+    Case(
+        "replication reads a dump version at home",
+        replication,
+        "s3",
+        "",
+        _NONE,
+        "",
+        request=lambda s: IamRequest(
+            "s3:GetObjectVersionForReplication",
+            f"arn:{PARTITION}:s3:::{s.backup_bucket}/{_DUMP}",
+            {},
+            "S3 replication",
+        ),
+    ),
+    Case(
+        "replication decrypts a dump at home",
+        replication,
+        "kms",
+        "",
+        _NONE,
+        "",
+        request=lambda s: IamRequest(
+            "kms:Decrypt",
+            s.key_arn,
+            {
+                "kms:ViaService": f"s3.{REGION}.amazonaws.com",
+                "kms:CallerAccount": ACCOUNT,
+                "kms:EncryptionContextKeys": ("aws:s3:arn",),
+            },
+            "S3 reading a dump to replicate",
+        ),
+    ),
+)
+
+OFFSITE_MUST_DENY: tuple[Case, ...] = (
+    # --- replication only adds replicas
+    Case(
+        "replication replicates a delete into the copies",
+        replication,
+        "s3",
+        "",
+        _NONE,
+        "DenyReplicatedDeletes",
+        request=copy_object("s3:ReplicateDelete"),
+    ),
+    Case(
+        "replication deletes a copy",
+        replication,
+        "s3",
+        "DeleteObject",
+        lambda s: _copy(s, Key=_COPY_DUMP),
+        IMPLICIT,
+    ),
+    Case(
+        "replication deletes a copy's version",
+        replication,
+        "s3",
+        "DeleteObject",
+        lambda s: _copy(s, Key=_COPY_DUMP, VersionId="v1"),
+        IMPLICIT,
+    ),
+    Case(
+        "replication overwrites a copy (PutObject without If-None-Match)",
+        replication,
+        "s3",
+        "PutObject",
+        lambda s: _copy(s, Key=_COPY_DUMP),
+        "DenyOverwritingDumps",
+    ),
+    Case(
+        "replication puts a copy (PutObject, If-None-Match)",
+        replication,
+        "s3",
+        "PutObject",
+        lambda s: _copy(s, Key=_COPY_DUMP, IfNoneMatch="*"),
+        IMPLICIT,
+    ),
+    Case(
+        "replication writes a replica with another key",
+        replication,
+        "s3",
+        "",
+        _NONE,
+        "DenyOtherKmsKey",
+        request=copy_object(
+            "s3:ReplicateObject",
+            **{
+                _SSE_KMS: "aws:kms",
+                f"{_SSE_KMS}-aws-kms-key-id": f"arn:{PARTITION}:kms:{OFFSITE_REGION}:{ACCOUNT}:alias/aws/s3",
+            },
+        ),
+    ),
+    Case(
+        "replication writes an SSE-S3 replica",
+        replication,
+        "s3",
+        "",
+        _NONE,
+        "DenyOtherEncryption",
+        request=copy_object("s3:ReplicateObject", **{_SSE_KMS: "AES256"}),
+    ),
+    Case(
+        "replication replaces the copy bucket's policy", replication, "s3", "PutBucketPolicy", _copy, IMPLICIT
+    ),
+    Case(
+        "replication changes the copy bucket's lifecycle",
+        replication,
+        "s3",
+        "PutBucketLifecycleConfiguration",
+        _copy,
+        IMPLICIT,
+    ),
+    Case(
+        "replication writes outside dumps/",
+        replication,
+        "s3",
+        "",
+        _NONE,
+        IMPLICIT,
+        request=copy_object("s3:ReplicateObject", "reports/x.json"),
+    ),
+    Case(
+        "replication reads a report at home",
+        replication,
+        "s3",
+        "GetObject",
+        lambda s: _bucket(s, Key="reports/weekly/x.json"),
+        IMPLICIT,
+    ),
+    # --- the web server has nothing offsite
+    Case(
+        "server writes a dump into the copy bucket",
+        server,
+        "s3",
+        "PutObject",
+        lambda s: _copy(s, Key=_COPY_DUMP, IfNoneMatch="*"),
+        IMPLICIT,
+    ),
+    Case(
+        "server replicates into the copy bucket",
+        server,
+        "s3",
+        "",
+        _NONE,
+        IMPLICIT,
+        request=copy_object("s3:ReplicateObject"),
+    ),
+    Case("server reads a copy", server, "s3", "GetObject", lambda s: _copy(s, Key=_COPY_DUMP), IMPLICIT),
+    Case(
+        "server deletes a copy",
+        server,
+        "s3",
+        "DeleteObject",
+        lambda s: _copy(s, Key=_COPY_DUMP, VersionId="v1"),
+        IMPLICIT,
+    ),
+    Case(
+        "server lists the copies",
+        server,
+        "s3",
+        "ListObjectsV2",
+        lambda s: _copy(s, Prefix="dumps/"),
+        IMPLICIT,
+    ),
+    Case("server replaces the copy bucket's policy", server, "s3", "PutBucketPolicy", _copy, IMPLICIT),
+    Case(
+        "server uses the offsite key",
+        server,
+        "kms",
+        "",
+        _NONE,
+        IMPLICIT,
+        request=offsite_key("kms:GenerateDataKey"),
+    ),
+    Case(
+        "server decrypts with the offsite key",
+        server,
+        "kms",
+        "",
+        _NONE,
+        IMPLICIT,
+        request=offsite_key("kms:Decrypt"),
+    ),
+    # --- another account, however privileged there
+    Case(
+        "another account writes into the copy bucket",
+        other_account_admin,
+        "s3",
+        "PutObject",
+        lambda s: _copy(s, Key=_COPY_DUMP, IfNoneMatch="*"),
+        IMPLICIT,
+    ),
+    Case(
+        "another account reads a copy",
+        other_account_admin,
+        "s3",
+        "GetObject",
+        lambda s: _copy(s, Key=_COPY_DUMP),
+        IMPLICIT,
+    ),
+    Case(
+        "another account replicates into the copy bucket",
+        other_account_admin,
+        "s3",
+        "",
+        _NONE,
+        IMPLICIT,
+        request=copy_object("s3:ReplicateObject"),
+    ),
+    Case(
+        "another account replaces the copy bucket's policy",
+        other_account_admin,
+        "s3",
+        "PutBucketPolicy",
+        _copy,
+        IMPLICIT,
+    ),
+    Case(
+        "another account uses the offsite key",
+        other_account_admin,
+        "kms",
+        "",
+        _NONE,
+        IMPLICIT,
+        request=offsite_key("kms:Decrypt"),
     ),
 )
 

@@ -108,7 +108,13 @@ _cache: dict[str, Decision] = {}
 
 
 def simulation_for(stack: StackModel, principal: Principal, request: IamRequest) -> dict[str, Any]:
-    context = {**_BASE_CONTEXT, **principal.context, **request.context}
+    """The evaluator's question. A request for a resource of the offsite stack is made in the offsite
+    region; a request on a key carries the key's aliases (``kms:ResourceAliases``), as AWS adds them."""
+    owner = stack.owner(request.resource) if request.resource != "*" else stack
+    context = {**_BASE_CONTEXT, "aws:RequestedRegion": owner.region, **principal.context, **request.context}
+    aliases = stack.key_aliases(request.resource) if request.action.startswith("kms:") else ()
+    if aliases and "kms:resourcealiases" in action_info(request.action).keys_for(None):
+        context.setdefault("kms:ResourceAliases", aliases)
     resource_policy = stack.resource_policy(request.resource) if request.resource != "*" else None
     simulation: dict[str, Any] = {
         "request": {

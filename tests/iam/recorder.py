@@ -34,7 +34,15 @@ from tests.iam.wire import WireRequest, operation
 
 LAMBDAS = Path(__file__).resolve().parents[2] / "lambdas"
 # Environment variables (as the stack sets them) that change the policies the stack deploys.
-POLICY_ENV = ("SELECTION_TAG", "EC2_INSTANCE_IDS", "RDS_INSTANCE_IDS", "SES_SENDER", "DUMP_ENABLED")
+POLICY_ENV = (
+    "SELECTION_TAG",
+    "EC2_INSTANCE_IDS",
+    "RDS_INSTANCE_IDS",
+    "SES_SENDER",
+    "DUMP_ENABLED",
+    "OFFSITE_REGION",  # offsite copies on: the stack with the offsite permissions (config_overrides)
+    "OFFSITE_KINDS",
+)
 WORLD_ENV = (
     "BACKUP_BUCKET",
     "ALARM_TOPIC_ARN",
@@ -249,6 +257,7 @@ def judge(calls: list[Call]) -> tuple[list[Verdict], list[str]]:
             tags=lambda kind, rid, c=call: c.tags.get((kind, rid), {}),
             image_snapshots=lambda image, c=call: c.image_snapshots.get(image, []),
             ids=drill_ids(stack, call.env),
+            region=call.region,
         )
         try:
             requests = iam_requests(call.service, call.operation, call.params, world)

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from lambdas.common.contracts import OFFSITE_KEY_ALIAS, offsite_bucket_name
 from tests.iam.stack import ACCOUNT, PARTITION, REGION, StackModel
 
 Value = str | tuple[str, ...]
@@ -73,6 +74,11 @@ class World:
     ids: Mapping[str, str] = field(default_factory=dict)  # test (moto) ids -> the stack's (drill network...)
     tags: Callable[[str, str], Mapping[str, str]] = lambda kind, rid: {}
     image_snapshots: Callable[[str], Sequence[str]] = lambda image: ()
+    region: str = REGION  # of the call: the offsite region's calls name that region's ARNs
+
+    @property
+    def rds_arn(self) -> str:
+        return f"arn:{PARTITION}:rds:{self.region}:{ACCOUNT}"
 
     def bucket(self, name: str) -> str:
         return self.stack.backup_bucket if name in self.buckets else name
@@ -194,7 +200,9 @@ NEW_INTERFACE: Final = "eni-0000000000000000a"
 NEW_ENDPOINT: Final = "vpce-0000000000000000a"
 
 
-def _ec2_arn(resource_id: str) -> str:
+def _ec2_arn(resource_id: str, region: str = REGION) -> str:
+    if region != REGION and resource_id.startswith(("ami-", "snap-")):  # prune in the offsite region
+        return f"arn:{PARTITION}:ec2:{region}::{_ec2_kind(resource_id)}/{resource_id}"
     for prefix, rtype in _EC2_ACCOUNT_TYPES.items():
         if resource_id.startswith(prefix):
             return f"{EC2}:{ACCOUNT}:{rtype}/{resource_id}"
@@ -280,7 +288,7 @@ def _create_tags(params: Params, world: World) -> list[IamRequest]:
     return [
         _req(
             "ec2:CreateTags",
-            _ec2_arn(rid),
+            _ec2_arn(rid, world.region),
             "ec2.CreateTags",
             {
                 **_request_tags(tags),
@@ -304,7 +312,7 @@ def _deregister(params: Params, world: World) -> list[IamRequest]:
     out = [
         _req(
             "ec2:DeregisterImage",
-            _ec2_arn(image),
+            _ec2_arn(image, world.region),
             "ec2.DeregisterImage",
             _tag_context(("aws:ResourceTag", "ec2:ResourceTag"), world.tags("image", image)),
         )
@@ -328,7 +336,7 @@ def _delete_snapshot(params: Params, world: World) -> list[IamRequest]:
     return [
         _req(
             "ec2:DeleteSnapshot",
-            _ec2_arn(snap),
+            _ec2_arn(snap, world.region),
             "ec2.DeleteSnapshot",
             _tag_context(("aws:ResourceTag", "ec2:ResourceTag"), world.tags("snapshot", snap)),
         )
@@ -441,13 +449,13 @@ def _describe_clusters(params: Params, world: World) -> list[IamRequest]:
     note="snapshot:<id> when named; a listing is checked on db:<id or *> and snapshot:*",
 )
 def _describe_db_snapshots(params: Params, world: World) -> list[IamRequest]:
-    cause = "rds.DescribeDBSnapshots"
+    cause, rds = "rds.DescribeDBSnapshots", world.rds_arn
     if params.get("DBSnapshotIdentifier"):
-        return [_req("rds:DescribeDBSnapshots", f"{RDS}:snapshot:{params['DBSnapshotIdentifier']}", cause)]
+        return [_req("rds:DescribeDBSnapshots", f"{rds}:snapshot:{params['DBSnapshotIdentifier']}", cause)]
     db = params.get("DBInstanceIdentifier") or "*"
     return [
-        _req("rds:DescribeDBSnapshots", f"{RDS}:db:{db}", cause),
-        _req("rds:DescribeDBSnapshots", f"{RDS}:snapshot:*", cause),
+        _req("rds:DescribeDBSnapshots", f"{rds}:db:{db}", cause),
+        _req("rds:DescribeDBSnapshots", f"{rds}:snapshot:*", cause),
     ]
 
 
@@ -495,7 +503,7 @@ def _delete_db_snapshot(params: Params, world: World) -> list[IamRequest]:
     return [
         _req(
             "rds:DeleteDBSnapshot",
-            f"{RDS}:snapshot:{name}",
+            f"{world.rds_arn}:snapshot:{name}",
             "rds.DeleteDBSnapshot",
             _tag_context(("aws:ResourceTag", "rds:snapshot-tag"), world.tags("db-snapshot", name)),
         )
@@ -644,13 +652,51 @@ def _list(params: Params, world: World) -> list[IamRequest]:
     ]
 
 
+# The offsite copy bucket's objects are replicas under the offsite key (another stack, in the call's
+# region): S3 decrypts them with that key, which the home roles name by its alias (kms:ResourceAliases).
+OFFSITE_KEY_STAND_IN: Final = "0ff51te0-0000-4000-8000-000000000000"
+
+
+def _offsite_decrypt(params: Params, world: World, cause: str) -> IamRequest | None:
+    """kms:Decrypt of an object in the copy bucket of the call's region, or None for other buckets."""
+    if params["Bucket"] != offsite_bucket_name(ACCOUNT, world.region):
+        return None
+    offsite_stack = getattr(world.stack, "offsite", None)  # the offsite stack's model: its key (and policy)
+    key = (
+        offsite_stack.key_arn
+        if offsite_stack is not None
+        else f"arn:{PARTITION}:kms:{world.region}:{ACCOUNT}:key/{OFFSITE_KEY_STAND_IN}"
+    )
+    return _req(
+        "kms:Decrypt",
+        key,
+        f"{cause} -> S3 calls KMS (offsite key)",
+        {
+            "kms:ViaService": f"s3.{world.region}.amazonaws.com",
+            "kms:CallerAccount": ACCOUNT,
+            "kms:EncryptionContextKeys": ("aws:s3:arn",),
+            "kms:ResourceAliases": (OFFSITE_KEY_ALIAS,),
+            "aws:ViaAWSService": "true",
+        },
+    )
+
+
 for _op in ("GetObject", "HeadObject"):
 
-    @_row("s3", _op, "s3:GetObject", note="s3:GetObjectVersion with a VersionId", follow_up=_KMS_FOLLOW_UP)
+    @_row(
+        "s3",
+        _op,
+        "s3:GetObject",
+        note="s3:GetObjectVersion with a VersionId; in the offsite copy bucket decrypted with the offsite key",
+        follow_up=(*_KMS_FOLLOW_UP[:1], ("kms:Decrypt", (*_KMS_VIA_KEYS, "kms:ResourceAliases"))),
+    )
     def _get(params: Params, world: World, op: str = _op) -> list[IamRequest]:
         action = "s3:GetObjectVersion" if params.get("VersionId") else "s3:GetObject"
         out = [_req(action, _s3_object(params, world), f"s3.{op}")]
-        if _encrypted(params, world) and op == "GetObject":
+        offsite = _offsite_decrypt(params, world, f"s3.{op}") if op == "GetObject" else None
+        if offsite is not None:
+            out.append(offsite)
+        elif _encrypted(params, world) and op == "GetObject":
             out.append(_kms_via_s3("kms:Decrypt", params, world, f"s3.{op}"))
         return out
 
@@ -978,3 +1024,122 @@ for _op in ("GetTemplate", "ListStackResources"):
             else f"arn:{PARTITION}:cloudformation:{REGION}:{ACCOUNT}:stack/{name}/{STACK_ID}"
         )
         return [_req(f"cloudformation:{op}", arn, f"cloudformation.{op}")]
+
+
+# --- the offsite copy job: copies made in the offsite region (the call's) from originals at home ---------
+# The copy is encrypted with the offsite key, named by its alias; RDS and EBS then use that key as the caller
+# (a forward access session: kms:ViaService <service>.<offsite region>, a grant for the AWS resource).
+# Not modelled: an encrypted original's key at home (the recorder does not see which key that is); the
+# role's statements for it are proven by tests/infra/test_offsite_copy_infra.py instead.
+_KMS_COPY_KEYS = ("kms:ViaService", "kms:CallerAccount")
+_GRANT_KEYS = (*_KMS_COPY_KEYS, "kms:GrantIsForAWSResource")
+
+
+def _offsite_key_arn(key: str, world: World) -> str:
+    if key not in (OFFSITE_KEY_ALIAS, f"arn:{PARTITION}:kms:{world.region}:{ACCOUNT}:{OFFSITE_KEY_ALIAS}"):
+        raise UnmappedOperation(f"a copy encrypted with {key!r}, not the offsite key, is not modelled")
+    return world.stack.offsite_key_arn
+
+
+def _kms_for_copy(
+    service: str, actions: Sequence[str], key: str, world: World, cause: str
+) -> list[IamRequest]:
+    arn = _offsite_key_arn(key, world)
+    context: Context = {
+        "kms:ViaService": f"{service}.{world.region}.amazonaws.com",
+        "kms:CallerAccount": ACCOUNT,
+        "aws:ViaAWSService": "true",
+    }
+    return [
+        _req(
+            action,
+            arn,
+            f"{cause} -> {service.upper()} uses the offsite key",
+            {**context, "kms:GrantIsForAWSResource": "true"} if action == "kms:CreateGrant" else context,
+        )
+        for action in actions
+    ]
+
+
+_RDS_COPY_KMS = ("kms:DescribeKey", "kms:CreateGrant")
+
+
+@_row(
+    "rds",
+    "CopyDBSnapshot",
+    "rds:CopyDBSnapshot",
+    keys=_RDS_REQUEST_TAG_KEYS,
+    note="checked on the new snapshot in the call's region (request tags; Tags also as rds:AddTagsToResource) "
+    "and, through the presigned request (SourceRegion), on the source snapshot in its region; with KmsKeyId "
+    "RDS describes the key and creates a grant on it as the caller",
+    follow_up=(
+        ("rds:AddTagsToResource", _RDS_REQUEST_TAG_KEYS),
+        ("kms:DescribeKey", _KMS_COPY_KEYS),
+        ("kms:CreateGrant", _GRANT_KEYS),
+    ),
+)
+def _copy_db_snapshot(params: Params, world: World) -> list[IamRequest]:
+    source, target = params["SourceDBSnapshotIdentifier"], params["TargetDBSnapshotIdentifier"]
+    tags = _aws_tags(params.get("Tags"))
+    cause = "rds.CopyDBSnapshot"
+    source_arn = source if source.startswith("arn:") else f"{world.rds_arn}:snapshot:{source}"
+    out = [
+        _req(
+            "rds:CopyDBSnapshot",
+            f"{world.rds_arn}:snapshot:{target}",
+            cause,
+            _request_tags(tags, ("rds:req-tag",)),
+        ),
+        _req("rds:CopyDBSnapshot", source_arn, f"{cause} (PreSignedUrl, in the source region)"),
+    ]
+    if tags:
+        out.append(
+            _req(
+                "rds:AddTagsToResource",
+                f"{world.rds_arn}:snapshot:{target}",
+                f"{cause} (Tags)",
+                _request_tags(tags, ("rds:req-tag",)),
+            )
+        )
+    if params.get("KmsKeyId"):
+        out += _kms_for_copy("rds", _RDS_COPY_KMS, params["KmsKeyId"], world, cause)
+    return out
+
+
+_EC2_COPY_KMS = ("kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:CreateGrant")
+
+
+@_row(
+    "ec2",
+    "CopyImage",
+    "ec2:CopyImage",
+    keys=_REQUEST_TAG_KEYS,
+    note="checked on the source image (its region) and on the new image and snapshot in the call's region "
+    "(tags given with TagSpecifications; also as ec2:CreateTags with ec2:CreateAction=CopyImage); Encrypted "
+    "with KmsKeyId: EBS describes the key, generates data keys and creates a grant on it as the caller",
+    follow_up=(
+        ("ec2:CreateTags", (*_REQUEST_TAG_KEYS, "ec2:CreateAction")),
+        ("kms:DescribeKey", _KMS_COPY_KEYS),
+        ("kms:GenerateDataKeyWithoutPlaintext", _KMS_COPY_KEYS),
+        ("kms:CreateGrant", _GRANT_KEYS),
+    ),
+)
+def _copy_image(params: Params, world: World) -> list[IamRequest]:
+    cause = "ec2.CopyImage"
+    specs = {s["ResourceType"]: _aws_tags(s.get("Tags")) for s in params.get("TagSpecifications", [])}
+    out = [_req("ec2:CopyImage", _ec2_arn(params["SourceImageId"], params["SourceRegion"]), cause)]
+    for rtype, new_id in (("image", NEW_IMAGE), ("snapshot", NEW_SNAPSHOT)):
+        tags, arn = specs.get(rtype, {}), _ec2_arn(new_id, world.region)
+        out.append(_req("ec2:CopyImage", arn, cause, _request_tags(tags)))
+        if tags:
+            out.append(
+                _req(
+                    "ec2:CreateTags",
+                    arn,
+                    f"{cause} (TagSpecifications {rtype})",
+                    {**_request_tags(tags), "ec2:CreateAction": "CopyImage"},
+                )
+            )
+    if params.get("Encrypted") and params.get("KmsKeyId"):
+        out += _kms_for_copy("ec2", _EC2_COPY_KMS, params["KmsKeyId"], world, cause)
+    return out

@@ -81,28 +81,53 @@ def merged_settings(overrides: Mapping[str, Any]) -> dict[str, Any]:
     return settings
 
 
-def synth_template(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The CloudFormation template of the stack for the example config plus ``overrides`` (no cdk-nag:
-    it only validates, the template is the same)."""
+def synth_templates(
+    overrides: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The CloudFormation templates of the stack and, with offsite copies, of its offsite stack, for the
+    example config plus ``overrides``, built as app.py builds them (no cdk-nag: it only validates, the
+    templates are the same)."""
     import aws_cdk as cdk
 
     from infra.config import load_config
+    from infra.offsite import add_offsite_stack
     from infra.stack import BackupStack
 
     settings = merged_settings(overrides or {})
+    config = load_config(settings)
     app = cdk.App(context=context_with(settings))
-    BackupStack(app, STACK_NAME, config=load_config(settings))
-    template: dict[str, Any] = app.synth().get_stack_by_name(STACK_NAME).template
-    return template
+    offsite = add_offsite_stack(app, BackupStack(app, STACK_NAME, config=config), config)
+    assembly = app.synth()
+    template: dict[str, Any] = assembly.get_stack_by_name(STACK_NAME).template
+    if offsite is None:
+        return template, None
+    offsite_template: dict[str, Any] = assembly.get_stack_by_name(offsite.stack_name).template
+    return template, offsite_template
+
+
+def synth_template(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The CloudFormation template of the (home) stack for the example config plus ``overrides``."""
+    return synth_templates(overrides)[0]
 
 
 @cache
 def _cached(key: str) -> StackModel:
-    return StackModel(synth_template(json.loads(key)))
+    overrides = json.loads(key)
+    home, offsite = synth_templates(overrides)
+    if offsite is None:
+        return StackModel(home)
+    settings = merged_settings(overrides)
+    from lambdas.common.contracts import offsite_stack_name
+
+    other = StackModel(
+        offsite, region=settings["offsite"]["region"], stack_name=offsite_stack_name(STACK_NAME)
+    )
+    return StackModel(home, offsite=other)
 
 
 def stack_for(overrides: Mapping[str, Any] | None = None) -> StackModel:
-    """One synth per distinct configuration per test process."""
+    """One synth per distinct configuration per test process (with offsite copies, the home stack's
+    model holds the offsite stack's as ``offsite``)."""
     return _cached(json.dumps(overrides or {}, sort_keys=True))
 
 
@@ -114,10 +139,20 @@ class Resource:
 
 
 class StackModel:
-    """Resolved names, ARNs and policies of one synthesized template."""
+    """Resolved names, ARNs and policies of one synthesized template, in ``region`` (the home stack's
+    model also answers for its offsite stack's resources: ``resource_policy``, ``owner``)."""
 
-    def __init__(self, template: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        template: Mapping[str, Any],
+        *,
+        region: str = REGION,
+        stack_name: str = STACK_NAME,
+        offsite: StackModel | None = None,
+    ) -> None:
         self.template = template
+        self.region, self.stack_name = region, stack_name
+        self.offsite = offsite  # the offsite stack's model (same account, its own region)
         self.resources = {
             lid: Resource(lid, r["Type"], r.get("Properties", {})) for lid, r in template["Resources"].items()
         }
@@ -136,13 +171,13 @@ class StackModel:
         elif res.type == "AWS::S3::Bucket":
             value = f"schoolbackup-{logical_id.lower()}"[:63]
         else:
-            value = f"{STACK_NAME}-{logical_id}"[:64]
+            value = f"{self.stack_name}-{logical_id}"[:64]
         self._names[logical_id] = value
         return value
 
     def ref(self, name: str) -> Any:
         if name in _PSEUDO:
-            return _PSEUDO[name]
+            return {"AWS::Region": self.region, "AWS::StackName": self.stack_name}.get(name, _PSEUDO[name])
         if name in self.parameters:
             param = self.parameters[name]
             if "AWS::SSM::Parameter::Value" in param.get("Type", ""):
@@ -153,15 +188,15 @@ class StackModel:
             raise UnknownIntrinsic(f"Ref to unknown {name!r}")
         t = res.type
         if t == "AWS::KMS::Key":
-            return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{STACK_NAME}/{name}"))
+            return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.stack_name}/{name}"))
         if t == "AWS::SNS::Topic":
             return self.get_att(name, "TopicArn")
         if t == "AWS::SQS::Queue":
-            return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{self.name(name)}"
+            return f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT}/{self.name(name)}"
         if t == "AWS::StepFunctions::StateMachine":  # its Ref is its ARN
             return self.get_att(name, "Arn")
         if t in _ID_PREFIX:
-            return f"{_ID_PREFIX[t]}-{uuid.uuid5(uuid.NAMESPACE_URL, f'{STACK_NAME}/{name}').hex[:17]}"
+            return f"{_ID_PREFIX[t]}-{uuid.uuid5(uuid.NAMESPACE_URL, f'{self.stack_name}/{name}').hex[:17]}"
         if t == "AWS::RDS::DBSubnetGroup":
             return self.name(name).lower()  # RDS keeps subnet group names in lower case
         if t in _NAME_PROPERTY:
@@ -177,27 +212,27 @@ class StackModel:
             ("AWS::S3::Bucket", "Arn"): lambda: f"arn:{PARTITION}:s3:::{n}",
             ("AWS::IAM::Role", "Arn"): lambda: f"arn:{PARTITION}:iam::{ACCOUNT}:role/{n}",
             ("AWS::KMS::Key", "Arn"): lambda: (
-                f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/{self.ref(logical_id)}"
+                f"arn:{PARTITION}:kms:{self.region}:{ACCOUNT}:key/{self.ref(logical_id)}"
             ),
-            ("AWS::SNS::Topic", "TopicArn"): lambda: f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:{n}",
+            ("AWS::SNS::Topic", "TopicArn"): lambda: f"arn:{PARTITION}:sns:{self.region}:{ACCOUNT}:{n}",
             ("AWS::SNS::Topic", "TopicName"): lambda: n,
-            ("AWS::SQS::Queue", "Arn"): lambda: f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{n}",
+            ("AWS::SQS::Queue", "Arn"): lambda: f"arn:{PARTITION}:sqs:{self.region}:{ACCOUNT}:{n}",
             ("AWS::SQS::Queue", "QueueName"): lambda: n,
             ("AWS::Lambda::Function", "Arn"): lambda: (
-                f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:{n}"
+                f"arn:{PARTITION}:lambda:{self.region}:{ACCOUNT}:function:{n}"
             ),
             ("AWS::Logs::LogGroup", "Arn"): lambda: (
-                f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{n}:*"
+                f"arn:{PARTITION}:logs:{self.region}:{ACCOUNT}:log-group:{n}:*"
             ),
             ("AWS::CloudWatch::Alarm", "Arn"): lambda: (
-                f"arn:{PARTITION}:cloudwatch:{REGION}:{ACCOUNT}:alarm:{n}"
+                f"arn:{PARTITION}:cloudwatch:{self.region}:{ACCOUNT}:alarm:{n}"
             ),
-            ("AWS::Events::Rule", "Arn"): lambda: f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:rule/{n}",
+            ("AWS::Events::Rule", "Arn"): lambda: f"arn:{PARTITION}:events:{self.region}:{ACCOUNT}:rule/{n}",
             ("AWS::StepFunctions::StateMachine", "Arn"): lambda: (
-                f"arn:{PARTITION}:states:{REGION}:{ACCOUNT}:stateMachine:{n}"
+                f"arn:{PARTITION}:states:{self.region}:{ACCOUNT}:stateMachine:{n}"
             ),
             ("AWS::Scheduler::Schedule", "Arn"): lambda: (
-                f"arn:{PARTITION}:scheduler:{REGION}:{ACCOUNT}:schedule/default/{n}"
+                f"arn:{PARTITION}:scheduler:{self.region}:{ACCOUNT}:schedule/default/{n}"
             ),
         }
         if (t, attribute) in (("AWS::EC2::SecurityGroup", "GroupId"), ("AWS::EC2::VPC", "VpcId")):
@@ -329,7 +364,33 @@ class StackModel:
         for res in self.of_type("AWS::IAM::Role"):
             if arn == self.get_att(res.logical_id, "Arn"):
                 return self.trust_policy(res.logical_id)
-        return None
+        return self.offsite.resource_policy(arn) if self.offsite is not None else None
+
+    def owner(self, arn: str) -> StackModel:
+        """The model whose template holds ``arn`` (its region is the request's): the offsite stack's
+        for the copy bucket and the offsite key, else this one."""
+        if self.offsite is not None and self.offsite.holds(arn):
+            return self.offsite
+        return self
+
+    def holds(self, arn: str) -> bool:
+        """``arn`` is a bucket (or object), key or topic of this template."""
+        for res in self.of_type("AWS::S3::Bucket"):
+            bucket_arn = self.get_att(res.logical_id, "Arn")
+            if arn == bucket_arn or arn.startswith(bucket_arn + "/"):
+                return True
+        return any(
+            arn == self.get_att(r.logical_id, "Arn") for r in self.of_type("AWS::KMS::Key")
+        ) or arn in {self.ref(r.logical_id) for r in self.of_type("AWS::SNS::Topic")}
+
+    def key_aliases(self, arn: str) -> tuple[str, ...]:
+        """The aliases of the key ``arn`` (what AWS puts in ``kms:ResourceAliases``)."""
+        model = self.owner(arn)
+        return tuple(
+            str(a.properties["AliasName"])
+            for a in model.of_type("AWS::KMS::Alias")
+            if model.resolve(a.properties["TargetKeyId"]) in (arn, arn.rsplit("/", 1)[-1])
+        )
 
     def _doc(self, doc: Any) -> dict[str, Any]:
         resolved: dict[str, Any] = self.resolve(doc)
@@ -341,6 +402,20 @@ class StackModel:
 
     def _bucket_with_lock(self) -> Resource:
         return next(r for r in self.of_type("AWS::S3::Bucket") if r.properties.get("ObjectLockEnabled"))
+
+    @property
+    def copy_bucket(self) -> str:
+        """The offsite copy bucket's name (offsite copies on)."""
+        if self.offsite is None:
+            raise LookupError("this stack has no offsite copies")
+        return self.offsite.backup_bucket
+
+    @property
+    def offsite_key_arn(self) -> str:
+        """The offsite key's ARN, in the offsite region (offsite copies on)."""
+        if self.offsite is None:
+            raise LookupError("this stack has no offsite copies")
+        return self.offsite.key_arn
 
     @property
     def key_arn(self) -> str:

@@ -13,9 +13,18 @@ import sys
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from tests.iam.cases import IMPLICIT, MUST_DENY, kms_cases, service_requests
+from tests.iam.cases import (
+    IMPLICIT,
+    MUST_DENY,
+    OFFSITE,
+    OFFSITE_ALLOWED,
+    OFFSITE_MUST_DENY,
+    Case,
+    kms_cases,
+    service_requests,
+)
 from tests.iam.check import Verdict, evaluate
-from tests.iam.stack import OTHER_ACCOUNT, stack_for
+from tests.iam.stack import OTHER_ACCOUNT, StackModel, stack_for
 
 
 def _row(ok: bool, who: str, request: str, verdict: Verdict) -> str:
@@ -24,19 +33,30 @@ def _row(ok: bool, who: str, request: str, verdict: Verdict) -> str:
     return f"{mark} {verdict.decision.result:17} {who:52.52} {request}  [{decided}]"
 
 
+def _must_deny(stack: StackModel, case: Case) -> bool:
+    """Prints the row; True when it is not as it must be."""
+    verdict = case.verdict(stack)
+    decided = verdict.deciders()
+    expected = "ImplicitlyDenied" if case.decided_by == IMPLICIT else "ExplicitlyDenied"
+    ok = verdict.decision.result == expected and (case.decided_by == IMPLICIT or case.decided_by in decided)
+    print(_row(ok, case.name, f"{verdict.request.action} {verdict.request.resource}", verdict))
+    return not ok
+
+
 def main() -> int:
     stack = stack_for()
-    failures = 0
     print("== must be denied")
-    for case in (*MUST_DENY, *kms_cases()):
-        verdict = case.verdict(stack)
-        decided = verdict.deciders()
-        expected = "ImplicitlyDenied" if case.decided_by == IMPLICIT else "ExplicitlyDenied"
-        ok = verdict.decision.result == expected and (
-            case.decided_by == IMPLICIT or case.decided_by in decided
+    failures = sum(_must_deny(stack, case) for case in (*MUST_DENY, *kms_cases()))
+    offsite = stack_for(OFFSITE)
+    print("\n== with offsite copies: must be denied")
+    failures += sum(_must_deny(offsite, case) for case in OFFSITE_MUST_DENY)
+    print("\n== with offsite copies: what S3 replication does, allowed")
+    for case in OFFSITE_ALLOWED:
+        verdict = case.verdict(offsite)
+        failures += not verdict.allowed
+        print(
+            _row(verdict.allowed, case.name, f"{verdict.request.action} {verdict.request.resource}", verdict)
         )
-        failures += not ok
-        print(_row(ok, case.name, f"{verdict.request.action} {verdict.request.resource}", verdict))
     for title, account, want in (
         ("what AWS services do for the stack: allowed", None, True),
         (f"the same services acting for account {OTHER_ACCOUNT}: denied", OTHER_ACCOUNT, False),

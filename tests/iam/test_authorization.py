@@ -14,7 +14,17 @@ from typing import Any
 
 import pytest
 
-from tests.iam.cases import IMPLICIT, MUST_DENY, Case, kms_cases, server, service_requests
+from tests.iam.cases import (
+    IMPLICIT,
+    MUST_DENY,
+    OFFSITE,
+    OFFSITE_ALLOWED,
+    OFFSITE_MUST_DENY,
+    Case,
+    kms_cases,
+    server,
+    service_requests,
+)
 from tests.iam.check import Principal, evaluate
 from tests.iam.requests import TABLE, UnmappedOperation, World, iam_requests
 from tests.iam.simulator import action_info, global_keys
@@ -28,17 +38,61 @@ def stack() -> StackModel:
     return stack_for()
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_must_be_denied(stack: StackModel, case: Case) -> None:
+def _denial(stack: StackModel, case: Case) -> tuple[str, bool]:
+    """How the case's request is decided: (the result AWS gives, whether the statement the case names
+    is among the deciders), after checking that the request was judged and not allowed."""
     verdict = case.verdict(stack)
     assert not verdict.problems, verdict.explain()
     assert not verdict.decision.allowed, verdict.explain()
-    decided = verdict.deciders()
-    if case.decided_by == IMPLICIT:
-        assert verdict.decision.result == "ImplicitlyDenied", verdict.explain()
-    else:
-        assert verdict.decision.result == "ExplicitlyDenied", verdict.explain()
-        assert case.decided_by in decided, (decided, verdict.explain())
+    return verdict.decision.result, case.decided_by == IMPLICIT or case.decided_by in verdict.deciders()
+
+
+def _expected(case: Case) -> tuple[str, bool]:
+    return ("ImplicitlyDenied" if case.decided_by == IMPLICIT else "ExplicitlyDenied"), True
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_must_be_denied(stack: StackModel, case: Case) -> None:
+    assert _denial(stack, case) == _expected(case), case.verdict(stack).explain()
+
+
+@pytest.fixture(scope="module")
+def offsite_stack() -> StackModel:
+    return stack_for(OFFSITE)
+
+
+@pytest.mark.parametrize("case", OFFSITE_MUST_DENY, ids=[c.name for c in OFFSITE_MUST_DENY])
+def test_must_be_denied_offsite(offsite_stack: StackModel, case: Case) -> None:
+    assert _denial(offsite_stack, case) == _expected(case), case.verdict(offsite_stack).explain()
+
+
+@pytest.mark.parametrize("case", OFFSITE_ALLOWED, ids=[c.name for c in OFFSITE_ALLOWED])
+def test_s3_replication_may_replicate_dumps(offsite_stack: StackModel, case: Case) -> None:
+    verdict = case.verdict(offsite_stack)
+    assert verdict.allowed, verdict.explain()
+
+
+def test_requests_for_the_offsite_stack_are_judged_by_its_policies_in_its_region(
+    offsite_stack: StackModel,
+) -> None:
+    """The copy bucket's and the offsite key's policies are found, the request is made in the offsite
+    region, and the offsite key's alias reaches the evaluator (the roles' kms:ResourceAliases condition)."""
+    from tests.iam.check import simulation_for
+
+    offsite = offsite_stack.offsite
+    assert offsite is not None and offsite.region == "eu-central-1" != offsite_stack.region
+    assert offsite_stack.copy_bucket == "schoolbackup-offsite-123456789012-eu-central-1"
+    assert offsite_stack.offsite_key_arn.startswith("arn:aws:kms:eu-central-1:123456789012:key/")
+    copy_policy = offsite_stack.resource_policy(f"arn:aws:s3:::{offsite_stack.copy_bucket}/dumps/x")
+    assert copy_policy is not None
+    assert "DenyReplicatedDeletes" in {s.get("Sid") for s in copy_policy["Statement"]}
+    assert offsite_stack.resource_policy(offsite_stack.offsite_key_arn) is not None
+    case = next(c for c in OFFSITE_ALLOWED if "GenerateDataKey" in c.name)
+    assert case.request is not None
+    simulation = simulation_for(offsite_stack, case.who(offsite_stack), case.request(offsite_stack))
+    variables = simulation["request"]["contextVariables"]
+    assert variables["aws:RequestedRegion"] == "eu-central-1"
+    assert variables["kms:ResourceAliases"] == ["alias/schoolbackup-offsite"]
 
 
 def test_what_aws_services_do_for_the_stack_is_allowed(stack: StackModel) -> None:
@@ -177,9 +231,33 @@ def test_no_policy_conditions_on_what_the_evaluator_cannot_see(stack: StackModel
     assert not found, found
 
 
-def test_every_grant_to_an_aws_service_is_bound_to_this_account(stack: StackModel) -> None:
-    """Resource policies (bucket, key, topic, queue) and the schedules' trust policies: a service
-    principal is allowed only with aws:SourceAccount and aws:SourceArn (confused deputy)."""
+@pytest.mark.parametrize("offsite", [False, True], ids=["home", "with offsite copies"])
+def test_every_grant_to_an_aws_service_is_bound_to_this_account(
+    stack: StackModel, offsite_stack: StackModel, offsite: bool
+) -> None:
+    """Resource policies (bucket, key, topic, queue) and the trust policies of the schedules' roles and
+    the replication role, in both stacks: a service principal is allowed only with aws:SourceAccount and
+    aws:SourceArn (confused deputy)."""
+    documents: list[tuple[str, dict[str, Any]]] = []
+    if offsite:
+        stack = offsite_stack
+        assert stack.offsite is not None
+        documents += _service_grant_documents(stack.offsite)
+    documents += _service_grant_documents(stack)
+    grants = 0
+    for where, doc in documents:
+        for statement in doc["Statement"]:
+            if statement["Effect"] != "Allow" or "Service" not in statement.get("Principal", {}):
+                continue
+            grants += 1
+            condition = json.dumps(statement.get("Condition", {}))
+            assert "aws:SourceAccount" in condition and "aws:SourceArn" in condition, (where, statement)
+    assert grants >= 10, "the topic, the key, the log bucket and every schedule role"
+    if offsite:
+        assert any("s3.amazonaws.com" in json.dumps(doc) for _, doc in documents), "the replication role"
+
+
+def _service_grant_documents(stack: StackModel) -> list[tuple[str, dict[str, Any]]]:
     documents: list[tuple[str, dict[str, Any]]] = []
     for rtype, prop in (
         ("AWS::S3::BucketPolicy", "PolicyDocument"),
@@ -191,14 +269,9 @@ def test_every_grant_to_an_aws_service_is_bound_to_this_account(stack: StackMode
     documents += [
         (r.logical_id, stack.trust_policy(r.logical_id))
         for r in stack.of_type("AWS::IAM::Role")
-        if "scheduler.amazonaws.com" in json.dumps(r.properties["AssumeRolePolicyDocument"])
+        if any(
+            f"{svc}.amazonaws.com" in json.dumps(r.properties["AssumeRolePolicyDocument"])
+            for svc in ("scheduler", "s3")
+        )
     ]
-    grants = 0
-    for where, doc in documents:
-        for statement in doc["Statement"]:
-            if statement["Effect"] != "Allow" or "Service" not in statement.get("Principal", {}):
-                continue
-            grants += 1
-            condition = json.dumps(statement.get("Condition", {}))
-            assert "aws:SourceAccount" in condition and "aws:SourceArn" in condition, (where, statement)
-    assert grants >= 10, "the topic, the key, the log bucket and every schedule role"
+    return documents

@@ -11,12 +11,13 @@ import pytest
 from aws_cdk.assertions import Template
 
 from infra.functions import powertools_version
-from lambdas.common.contracts import DRILL_SCHEDULES, SCHEDULED_JOBS, job_resource_name
+from lambdas.common.contracts import DRILL_SCHEDULES, OFFSITE_SCHEDULES, SCHEDULED_JOBS, job_resource_name
 from lambdas.common.settings import (
     AmiBackupSettings,
     DrillSettings,
     FunctionSettings,
     IamReviewSettings,
+    OffsiteCopySettings,
     PruneSettings,
     RdsSnapshotSettings,
     ReportSettings,
@@ -103,7 +104,9 @@ SETTINGS_OF = {
     "verify": VerifySettings,
     "iam_review": IamReviewSettings,
     "drill": DrillSettings,
+    "offsite_copy": OffsiteCopySettings,  # only with offsite copies of rds or ami
 }
+OFFSITE_ON = {"offsite": {"enabled": True, "region": "eu-central-1", "kinds": ["dump", "rds", "ami"]}}
 
 
 def _placeholder(value: Any) -> str:
@@ -112,7 +115,7 @@ def _placeholder(value: Any) -> str:
 
 
 @pytest.mark.parametrize(
-    "config", [{}, {"selection": {"tag_key": "Sicherung", "tag_value": "ja"}, "language": "de"}]
+    "config", [{}, {"selection": {"tag_key": "Sicherung", "tag_value": "ja"}, "language": "de"}, OFFSITE_ON]
 )
 def test_each_function_gets_exactly_the_environment_its_settings_write(config: dict[str, Any]) -> None:
     """The stack builds each environment with Settings.to_env(): what the Lambda reads back with from_env()
@@ -126,7 +129,7 @@ def test_each_function_gets_exactly_the_environment_its_settings_write(config: d
         rebuilt = {**FunctionSettings.from_env(variables).to_env(), **settings.to_env()}
         assert rebuilt == variables, name
         seen.add(name)
-    assert seen == set(SETTINGS_OF)
+    assert seen == set(SETTINGS_OF) - (set() if "offsite" in config else {"offsite_copy"})
 
 
 def test_the_stack_schedules_exactly_the_jobs_the_contracts_name(template: Template) -> None:
@@ -137,6 +140,18 @@ def test_the_stack_schedules_exactly_the_jobs_the_contracts_name(template: Templ
         f["Properties"]["FunctionName"] for f in resources_of(template, "AWS::Lambda::Function").values()
     }
     lambda_jobs = {job for job in SCHEDULED_JOBS if job != "dump"} | {"drill"}
+    assert functions == {job_resource_name("SchoolBackup", job) for job in lambda_jobs}
+
+
+def test_with_offsite_copies_the_copy_job_is_scheduled_too() -> None:
+    template = synth(OFFSITE_ON)
+    names = {s["Properties"]["Name"] for s in resources_of(template, "AWS::Scheduler::Schedule").values()}
+    jobs = (*SCHEDULED_JOBS, *DRILL_SCHEDULES, *OFFSITE_SCHEDULES)
+    assert names == {job_resource_name("SchoolBackup", job) for job in jobs}
+    functions = {
+        f["Properties"]["FunctionName"] for f in resources_of(template, "AWS::Lambda::Function").values()
+    }
+    lambda_jobs = {job for job in SCHEDULED_JOBS if job != "dump"} | {"drill", *OFFSITE_SCHEDULES}
     assert functions == {job_resource_name("SchoolBackup", job) for job in lambda_jobs}
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from tests.infra.conftest import assert_has_resource, resources_of, synth
+from tests.infra.conftest import assert_has_resource, resources_of, role_statements, synth
 
 
 def _alarm(template: Template, suffix: str) -> dict[str, Any]:
@@ -205,3 +205,61 @@ def test_verify_and_report_get_the_retention_policy_of_the_configuration() -> No
         if handler in ("lambdas.verify.handler.handler", "lambdas.report.handler.handler"):
             variables = fn["Properties"]["Environment"]["Variables"]
             assert {k: variables[k] for k in expected} == expected, handler
+
+
+OFFSITE = {"enabled": True, "region": "eu-central-1", "kinds": ["dump", "rds", "ami"]}
+
+
+@pytest.fixture(scope="module")
+def offsite_template() -> Template:
+    return synth(offsite=OFFSITE)  # with cdk-nag: no open finding
+
+
+def _joined(value: Any) -> str:
+    if isinstance(value, dict) and "Fn::Join" in value:
+        return "".join(p if isinstance(p, str) else f"<{p['Ref']}>" for p in value["Fn::Join"][1])
+    return str(value)
+
+
+@pytest.mark.parametrize("handler", ["lambdas.verify.handler.handler", "lambdas.report.handler.handler"])
+def test_verify_and_report_read_only_the_copied_dumps_and_decrypt_with_the_offsite_key_through_s3(
+    offsite_template: Template, handler: str
+) -> None:
+    statements = role_statements(offsite_template, handler)
+    bucket = "arn:<AWS::Partition>:s3:::schoolbackup-offsite-<AWS::AccountId>-eu-central-1"
+    listing, reading = statements["ListOffsiteDumps"], statements["ReadOffsiteDumps"]
+    assert (listing["Action"], _joined(listing["Resource"])) == ("s3:ListBucket", bucket)
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["dumps/*"]}}
+    assert (reading["Action"], _joined(reading["Resource"])) == ("s3:GetObject", f"{bucket}/dumps/*")
+    key = statements["DecryptOffsiteDumps"]
+    assert key["Action"] == "kms:Decrypt"
+    assert _joined(key["Resource"]) == "arn:<AWS::Partition>:kms:eu-central-1:<AWS::AccountId>:key/*"
+    assert key["Condition"] == {
+        "ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/schoolbackup-offsite"},
+        "StringEquals": {"kms:ViaService": "s3.eu-central-1.amazonaws.com"},
+    }
+
+
+def test_offsite_copies_have_their_own_age_alarms_per_copied_kind_with_the_region(
+    offsite_template: Template, template: Template
+) -> None:
+    alarms = {
+        a["Properties"]["AlarmName"]: a["Properties"]
+        for a in resources_of(offsite_template, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["AlarmName"].endswith("-backup-age-offsite")
+    }
+    assert set(alarms) == {f"SchoolBackup-{k}-backup-age-offsite" for k in ("dump", "rds", "ami")}
+    rds = alarms["SchoolBackup-rds-backup-age-offsite"]
+    assert rds["MetricName"] == "WorstNewestGoodBackupAgeHours"
+    assert rds["Dimensions"] == [
+        {"Name": "Kind", "Value": "rds"},
+        {"Name": "Region", "Value": "eu-central-1"},
+    ]
+    assert rds["TreatMissingData"] == "breaching"
+    assert rds["Threshold"] == 50  # the offsite target, not the home one
+    assert "eu-central-1" in rds["AlarmDescription"]
+    assert not [
+        a
+        for a in resources_of(template, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["AlarmName"].endswith("-backup-age-offsite")
+    ]

@@ -133,3 +133,37 @@ def test_role_lists_and_reads_the_quota_but_nothing_else(template: Template) -> 
 def test_prune_passes_cdk_nag_with_written_reasons() -> None:
     template = synth()  # raises on any unacknowledged AwsSolutions finding
     assert function_logical_id(template, HANDLER)
+
+
+OFFSITE = {"enabled": True, "region": "eu-central-1", "kinds": ["dump", "rds", "ami"]}
+
+
+def _joined(value: Any) -> str:
+    """A resource as one string, with the pseudo parameters named (``Fn::Join`` of strings and Refs)."""
+    if isinstance(value, dict) and "Fn::Join" in value:
+        return "".join(p if isinstance(p, str) else f"<{p['Ref']}>" for p in value["Fn::Join"][1])
+    return str(value)
+
+
+def test_with_offsite_copies_prune_may_delete_only_its_own_copies_in_the_offsite_region() -> None:
+    statements = role_statements(synth(offsite=OFFSITE), HANDLER)  # synth with cdk-nag: no open finding
+    managed = {"StringEquals": {"aws:ResourceTag/ManagedBy": "schoolbackup"}}
+    images, snaps = statements["DeregisterOwnOffsiteImages"], statements["DeleteOwnOffsiteEbsSnapshots"]
+    assert (images["Action"], images["Condition"]) == ("ec2:DeregisterImage", managed)
+    assert _joined(images["Resource"]) == "arn:<AWS::Partition>:ec2:eu-central-1::image/*"
+    assert (snaps["Action"], snaps["Condition"]) == ("ec2:DeleteSnapshot", managed)
+    assert _joined(snaps["Resource"]) == "arn:<AWS::Partition>:ec2:eu-central-1::snapshot/*"
+    rds = statements["DeleteOwnOffsiteDbSnapshots"]
+    assert rds["Condition"] == {"StringEquals": {"rds:snapshot-tag/ManagedBy": "schoolbackup"}}
+    assert _joined(rds["Resource"]) == "arn:<AWS::Partition>:rds:eu-central-1:<AWS::AccountId>:snapshot:sb-*"
+
+
+def test_offsite_permissions_follow_the_copied_kinds_and_are_absent_when_offsite_is_off(
+    template: Template,
+) -> None:
+    assert not [sid for sid in role_statements(template, HANDLER) if "Offsite" in sid]
+    only_rds = role_statements(synth(offsite={**OFFSITE, "kinds": ["rds"]}), HANDLER)
+    assert {sid for sid in only_rds if "Offsite" in sid} == {
+        "ListOffsiteDbSnapshots",
+        "DeleteOwnOffsiteDbSnapshots",
+    }

@@ -78,6 +78,7 @@ def test_the_rules_see_every_function() -> None:
         "ami_backup",
         "drill",
         "iam_review",
+        "offsite_copy",
         "prune",
         "rds_snapshot",
         "report",

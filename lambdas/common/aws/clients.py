@@ -1,7 +1,12 @@
-"""boto3 clients with the retry behaviour every job needs."""
+"""boto3 clients with the retry behaviour every job needs.
+
+Each factory takes an optional ``region``: None is the function's own region (AWS_REGION), another one
+reaches the offsite copies (prune and verify there).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import boto3
@@ -24,41 +29,55 @@ if TYPE_CHECKING:
 RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10}, connect_timeout=10, read_timeout=60)
 
 
-def ec2_client() -> EC2Client:
-    return boto3.client("ec2", config=RETRY_CONFIG)
+def ec2_client(region: str | None = None) -> EC2Client:
+    return boto3.client("ec2", region_name=region, config=RETRY_CONFIG)
 
 
-def rds_client() -> RDSClient:
-    return boto3.client("rds", config=RETRY_CONFIG)
+def rds_client(region: str | None = None) -> RDSClient:
+    return boto3.client("rds", region_name=region, config=RETRY_CONFIG)
 
 
-def s3_client() -> S3Client:
-    return boto3.client("s3", config=RETRY_CONFIG)
+def s3_client(region: str | None = None) -> S3Client:
+    return boto3.client("s3", region_name=region, config=RETRY_CONFIG)
 
 
-def cloudwatch_client() -> CloudWatchClient:
-    return boto3.client("cloudwatch", config=RETRY_CONFIG)
+def cloudwatch_client(region: str | None = None) -> CloudWatchClient:
+    return boto3.client("cloudwatch", region_name=region, config=RETRY_CONFIG)
 
 
-def sns_client() -> SNSClient:
-    return boto3.client("sns", config=RETRY_CONFIG)
+def sns_client(region: str | None = None) -> SNSClient:
+    return boto3.client("sns", region_name=region, config=RETRY_CONFIG)
 
 
-def sesv2_client() -> SESV2Client:
-    return boto3.client("sesv2", config=RETRY_CONFIG)
+def sesv2_client(region: str | None = None) -> SESV2Client:
+    return boto3.client("sesv2", region_name=region, config=RETRY_CONFIG)
 
 
-def ssm_client() -> SSMClient:
-    return boto3.client("ssm", config=RETRY_CONFIG)
+def ssm_client(region: str | None = None) -> SSMClient:
+    return boto3.client("ssm", region_name=region, config=RETRY_CONFIG)
 
 
-def iam_client() -> IAMClient:
-    return boto3.client("iam", config=RETRY_CONFIG)
+def iam_client(region: str | None = None) -> IAMClient:
+    return boto3.client("iam", region_name=region, config=RETRY_CONFIG)
 
 
-def cloudformation_client() -> CloudFormationClient:
-    return boto3.client("cloudformation", config=RETRY_CONFIG)
+def cloudformation_client(region: str | None = None) -> CloudFormationClient:
+    return boto3.client("cloudformation", region_name=region, config=RETRY_CONFIG)
 
 
-def kms_client() -> KMSClient:
-    return boto3.client("kms", config=RETRY_CONFIG)
+def kms_client(region: str | None = None) -> KMSClient:
+    return boto3.client("kms", region_name=region, config=RETRY_CONFIG)
+
+
+@dataclass(frozen=True)
+class RegionClients:
+    """The clients prune and verify use in the offsite region (the copies there and the copy bucket)."""
+
+    region: str
+    ec2: EC2Client
+    rds: RDSClient
+    s3: S3Client
+
+
+def region_clients(region: str) -> RegionClients:
+    return RegionClients(region, ec2_client(region), rds_client(region), s3_client(region))

@@ -14,6 +14,12 @@ Then :func:`lambdas.common.retention.apply_policy` decides; the deletions run RD
 manual-snapshot quota), then AMIs, then orphaned EBS snapshots, oldest first within each, until the
 Lambda's remaining time falls below a safety margin. What is left is reported and done by the next run.
 
+With offsite copies (``settings.offsite`` copying ``rds`` and/or ``ami``), :func:`prune_everywhere` runs
+the same prune, with the same safety rules, in the offsite region afterwards: on that region's clients,
+by ``offsite.policy``, for the copied kinds only. The copies keep the originals' names and tags, so
+nothing here knows which region it is in. A failure in one region (a deletion, or the listing itself)
+never stops the other; the run raises after both.
+
 An AMI is deregistered, then each EBS snapshot in its block device mappings that carries our tag and
 that no other listed AMI uses is deleted. ``InvalidSnapshot.InUse`` is reported, not a failure: the
 snapshot keeps its tags, so the next run finds it as an orphan (tagged ``BackupJob=ami-weekly``,
@@ -31,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambdas.common.aws.clients import region_clients
 from lambdas.common.aws.db_snapshots import managed_db_snapshots
 from lambdas.common.aws.errors import error_code, error_text
 from lambdas.common.aws.images import managed_images, managed_snapshots, snapshot_ids, snapshot_states
@@ -50,13 +57,15 @@ from lambdas.common.contracts import (
 )
 from lambdas.common.observability import logger
 from lambdas.common.retention import Backup, Decision, RetentionPolicy, apply_policy
-from lambdas.common.settings import PruneSettings
+from lambdas.common.settings import Offsite, PruneSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ec2.type_defs import ImageTypeDef, SnapshotTypeDef
     from mypy_boto3_rds import RDSClient
     from mypy_boto3_rds.type_defs import DBSnapshotTypeDef
+
+    from lambdas.common.aws.clients import RegionClients
 
 RESOURCE_IMAGE: Final = "image"
 RESOURCE_EBS_SNAPSHOT: Final = "ebs-snapshot"
@@ -65,6 +74,10 @@ RESOURCE_DB_SNAPSHOT: Final = "db-snapshot"
 # Stop starting deletions when less than this is left: one call can take seconds under throttling
 # (adaptive retries), and the result, metrics and logs still have to be written.
 SAFETY_MARGIN_MS: Final = 30_000
+# With offsite copies the home run stops this much earlier, so that the offsite region still gets its
+# listing and the start of its deletions before the safety margin (its own deletions then stop at the
+# margin like the home ones; whatever is left in either region is done by the next day's run).
+OFFSITE_RESERVE_MS: Final = 60_000
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _AMI_IN_DESCRIPTION = re.compile(r"\bfor (ami-[0-9a-f]+)")
@@ -150,6 +163,8 @@ class PruneResult:
     in_use: list[dict[str, str]] = field(default_factory=list)
     skipped_snapshots: list[dict[str, str]] = field(default_factory=list)
     rds_quota: SnapshotQuota | None = None
+    region: str = ""  # where this ran (the client's region)
+    kinds: tuple[str, ...] = PRUNED_KINDS  # what was listed and pruned there
 
     def kept(self) -> Counter[str]:
         return Counter(item.kind for item in self.plan if not item.delete)
@@ -162,12 +177,13 @@ class PruneResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "region": self.region,
             "dry_run": self.dry_run,
             "plan": [item.as_dict() for item in self.plan],
             "counts": {
-                "planned_deletions": {k: self.planned_deletions()[k] for k in PRUNED_KINDS},
-                "deleted": {k: self.deleted[k] for k in PRUNED_KINDS},
-                "kept": {k: self.kept()[k] for k in PRUNED_KINDS},
+                "planned_deletions": {k: self.planned_deletions()[k] for k in self.kinds},
+                "deleted": {k: self.deleted[k] for k in self.kinds},
+                "kept": {k: self.kept()[k] for k in self.kinds},
                 "ebs_snapshots_deleted": self.ebs_snapshots_deleted,
             },
             "remaining": sum(self.remaining.values()),
@@ -186,16 +202,22 @@ class PruneResult:
             )
 
 
-def list_inventory(ec2: EC2Client, rds: RDSClient) -> Inventory:
-    """Everything tagged as ours. EBS snapshots are listed *before* the AMIs: an AMI exists before its
-    snapshots, so a snapshot seen here belongs to an AMI that the next listing will show."""
-    snapshots = managed_snapshots(ec2)
-    images = managed_images(ec2, hidden_too=True)
-    states = {sid: snap.get("State", "unknown") for sid, snap in snapshots.items()}
-    others = {s for image in images for s in snapshot_ids(image)} - set(states)
-    if others:  # untagged snapshots of our AMIs (rare): their state decides whether the AMI is usable
-        states.update(snapshot_states(ec2, others))
-    return Inventory(snapshots, images, managed_db_snapshots(rds), states)
+def list_inventory(ec2: EC2Client, rds: RDSClient, kinds: Iterable[str] = PRUNED_KINDS) -> Inventory:
+    """Everything tagged as ours (of ``kinds``). EBS snapshots are listed *before* the AMIs: an AMI exists
+    before its snapshots, so a snapshot seen here belongs to an AMI that the next listing will show."""
+    kinds = tuple(kinds)
+    snapshots: dict[str, SnapshotTypeDef] = {}
+    images: list[ImageTypeDef] = []
+    states: dict[str, str] = {}
+    if KIND_AMI in kinds:
+        snapshots = managed_snapshots(ec2)
+        images = managed_images(ec2, hidden_too=True)
+        states = {sid: snap.get("State", "unknown") for sid, snap in snapshots.items()}
+        others = {s for image in images for s in snapshot_ids(image)} - set(states)
+        if others:  # untagged snapshots of our AMIs (rare): their state decides whether the AMI is usable
+            states.update(snapshot_states(ec2, others))
+    db_snapshots = managed_db_snapshots(rds) if KIND_RDS in kinds else []
+    return Inventory(snapshots, images, db_snapshots, states)
 
 
 def _left_alone(
@@ -437,11 +459,28 @@ def _log_fields(item: PlanItem) -> dict[str, Any]:
 
 
 def plan(
-    ec2: EC2Client, rds: RDSClient, policy: RetentionPolicy, now: datetime
+    ec2: EC2Client,
+    rds: RDSClient,
+    policy: RetentionPolicy,
+    now: datetime,
+    kinds: Iterable[str] = PRUNED_KINDS,
 ) -> tuple[Inventory, list[PlanItem]]:
     """What prune would do now, deleting nothing (prune itself, its dry run and the weekly report)."""
-    inventory = list_inventory(ec2, rds)
+    inventory = list_inventory(ec2, rds, kinds)
     return inventory, make_plan(inventory, policy, now)
+
+
+def offsite_clients(settings: PruneSettings) -> RegionClients | None:
+    """The offsite region's clients when prune has work there (the copy job copies rds or ami), else None."""
+    if settings.offsite is None or not offsite_kinds(settings.offsite):
+        return None
+    return region_clients(settings.offsite.region)
+
+
+def offsite_kinds(offsite: Offsite | None) -> tuple[str, ...]:
+    """The kinds prune handles in the offsite region: those the copy job copies there (dumps expire by
+    the copy bucket's lifecycle)."""
+    return tuple(k for k in PRUNED_KINDS if offsite is not None and offsite.copies(k))
 
 
 def prune(
@@ -453,11 +492,35 @@ def prune(
     remaining_ms: Callable[[], int],
     safety_margin_ms: int = SAFETY_MARGIN_MS,
 ) -> PruneResult:
-    """List, decide, delete (unless dry run); never raises for a single failed deletion."""
-    inventory, items = plan(ec2, rds, settings.policy, now)
-    result = PruneResult(dry_run=settings.dry_run, plan=items)
+    """List, decide, delete (unless dry run) at home; never raises for a single failed deletion."""
+    return prune_region(
+        ec2,
+        rds,
+        settings.policy,
+        now,
+        dry_run=settings.dry_run,
+        remaining_ms=remaining_ms,
+        safety_margin_ms=safety_margin_ms,
+    )
+
+
+def prune_region(
+    ec2: EC2Client,
+    rds: RDSClient,
+    policy: RetentionPolicy,
+    now: datetime,
+    *,
+    dry_run: bool,
+    remaining_ms: Callable[[], int],
+    safety_margin_ms: int = SAFETY_MARGIN_MS,
+    kinds: tuple[str, ...] = PRUNED_KINDS,
+) -> PruneResult:
+    """List, decide, delete (unless dry run) in the clients' region, for ``kinds``."""
+    inventory, items = plan(ec2, rds, policy, now, kinds)
+    region = ec2.meta.region_name or ""
+    result = PruneResult(dry_run=dry_run, plan=items, region=region, kinds=kinds)
     to_delete = deletion_order(items)
-    if settings.dry_run:
+    if dry_run:
         for item in to_delete:
             logger.info("prune: would delete (dry run)", extra=_log_fields(item))
     else:
@@ -470,9 +533,90 @@ def prune(
             remaining_ms=remaining_ms,
             safety_margin_ms=safety_margin_ms,
         )
-    result.rds_quota = read_snapshot_quota(rds)
+    if KIND_RDS in kinds:
+        result.rds_quota = read_snapshot_quota(rds)
     logger.info("prune: done", extra={k: v for k, v in result.as_dict().items() if k != "plan"})
     return result
+
+
+@dataclass
+class PruneRun:
+    """Prune at home and, with offsite copies, in the offsite region."""
+
+    home: PruneResult
+    offsite: PruneResult | None = None
+
+    @property
+    def results(self) -> list[PruneResult]:
+        return [self.home] + ([self.offsite] if self.offsite is not None else [])
+
+    def as_dict(self) -> dict[str, Any]:
+        """The home result as before, plus ``offsite``: the same for the offsite region (or None)."""
+        return {**self.home.as_dict(), "offsite": self.offsite.as_dict() if self.offsite else None}
+
+    def raise_if_failed(self) -> None:
+        """After publishing both: a failed deletion in either region fails the run, naming the region."""
+        failed = [(r.region, f) for r in self.results for f in r.failures]
+        if failed:
+            raise PruneError(
+                f"{len(failed)} deletion(s) failed: "
+                + "; ".join(
+                    f"{f['id']} in {region or 'the home region'} ({f['error']})" for region, f in failed
+                )
+            )
+
+
+def _listing_failed(
+    error: ClientError | BotoCoreError, *, region: str, dry_run: bool, kinds: tuple[str, ...]
+) -> PruneResult:
+    """A region whose listing failed: nothing was decided or deleted there; one failure per kind."""
+    text = error_text(error)
+    logger.error("prune: could not list the backups", extra={"region": region, "error": text})
+    failures = [{"id": f"the {kind} backups in {region}", "kind": kind, "error": text} for kind in kinds]
+    return PruneResult(dry_run=dry_run, plan=[], failures=failures, region=region, kinds=kinds)
+
+
+def prune_everywhere(
+    ec2: EC2Client,
+    rds: RDSClient,
+    settings: PruneSettings,
+    now: datetime,
+    *,
+    offsite: RegionClients | None,
+    remaining_ms: Callable[[], int],
+    safety_margin_ms: int = SAFETY_MARGIN_MS,
+) -> PruneRun:
+    """Prune at home, then in the offsite region by ``settings.offsite.policy`` (the copied kinds only).
+
+    ``offsite`` are that region's clients; required when ``settings.offsite`` copies rds or ami.
+    """
+    kinds = offsite_kinds(settings.offsite)
+    if kinds and (offsite is None or settings.offsite is None or offsite.region != settings.offsite.region):
+        raise ValueError("prune_everywhere: settings.offsite is set, pass the clients of its region")
+    home_margin = safety_margin_ms + (OFFSITE_RESERVE_MS if kinds else 0)
+    try:
+        home = prune(ec2, rds, settings, now, remaining_ms=remaining_ms, safety_margin_ms=home_margin)
+    except (ClientError, BotoCoreError) as error:
+        if not kinds:  # no other region to prune: the listing's error is the run's (as always)
+            raise
+        region = ec2.meta.region_name or ""
+        home = _listing_failed(error, region=region, dry_run=settings.dry_run, kinds=PRUNED_KINDS)
+    if not kinds or offsite is None or settings.offsite is None:
+        return PruneRun(home)
+    try:
+        there = prune_region(
+            offsite.ec2,
+            offsite.rds,
+            settings.offsite.policy,
+            now,
+            dry_run=settings.dry_run,
+            remaining_ms=remaining_ms,
+            safety_margin_ms=safety_margin_ms,
+            kinds=kinds,
+        )
+    except (ClientError, BotoCoreError) as error:
+        there = _listing_failed(error, region=offsite.region, dry_run=settings.dry_run, kinds=kinds)
+    return PruneRun(home, there)
 
 
 def _delete(

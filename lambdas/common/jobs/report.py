@@ -68,6 +68,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
     from mypy_boto3_sns import SNSClient
 
+    from lambdas.common.aws.clients import RegionClients
+
 WEEK: Final = timedelta(days=7)
 
 
@@ -332,13 +334,15 @@ def build_health_report(
     result: VerifyResult | None = None,
     alarms: tuple[AlarmEvent, ...] | None = None,
     unconfirmed: tuple[str, ...] | None = None,
+    offsite: RegionClients | None = None,
 ) -> HealthReport:
     """The report as data: verify's checks, 30 days of their history, prune's plan, records, alarms,
     and whether every alarm address still gets the alarms. ``result`` (verify's checks) and ``alarms``
     may come from the caller (backupctl status shows the alarms in ALARM now, not the week's), and so may
-    ``unconfirmed`` (status has read the subscriptions already)."""
+    ``unconfirmed`` (status has read the subscriptions already). ``offsite``: the offsite region's clients
+    (with offsite copies), whose checks' problems the mail lists."""
     if result is None:
-        result = run_checks(ec2, rds, s3, settings.verify, now)
+        result = run_checks(ec2, rds, s3, settings.verify, now, offsite=offsite)
     history = verify_history(cloudwatch, result.checks, now)
     _, items = retention_plan(ec2, rds, settings.retention, now)
     counts = retention_counts(items)
@@ -379,6 +383,8 @@ def build_health_report(
         unconfirmed=_unconfirmed(sns, settings) if unconfirmed is None else unconfirmed,
         timezone=settings.verify.timezone,
         selection_problems=tuple(result.general),
+        offsite_problems=tuple(result.offsite_problems),
+        offsite_region=settings.verify.offsite.region if settings.verify.offsite else "",
         selection_tag=result.selection_tag,
         verify_silent_days=_silent_days(history, now),
         stack=contracts.stack_of_alarm_prefix(settings.alarm_prefix),
@@ -450,6 +456,7 @@ def send_weekly_report(
     sns: SNSClient,
     settings: ReportSettings,
     now: datetime,
+    offsite: RegionClients | None = None,
 ) -> ReportResult:
     """Build and send the report of scheduled time ``now``, unless that mail went out already."""
     bucket, key = settings.verify.bucket, contracts.weekly_report_record_key(now)
@@ -458,7 +465,7 @@ def send_weekly_report(
         logger.info("the report of this scheduled time was sent already", extra={"record": key})
         return ReportResult(key, earlier, sent=False)
     report = build_health_report(
-        ec2=ec2, rds=rds, s3=s3, cloudwatch=cloudwatch, sns=sns, settings=settings, now=now
+        ec2=ec2, rds=rds, s3=s3, cloudwatch=cloudwatch, sns=sns, settings=settings, now=now, offsite=offsite
     )
     sent = send(report, settings, ses, sns)
     record = {

@@ -12,13 +12,21 @@ For each (source, kind) the backups are read through the state table (lambdas.co
 
 A check fails with a sentence naming source, kind and what is wrong: no backup at all, the newest
 backup failed, or the newest *good* backup older than the target.
+
+With offsite copies (``settings.offsite``) the same checks run on the newest copy of each copied kind,
+for the same sources, by ``offsite.targets`` and ``offsite.policy``: rds and ami in the offsite region
+(the copies keep the originals' names and tags), dumps in the copy bucket. S3 replication copies each
+object on its own, so a copied manifest may arrive before its parts: a copied dump is good only once
+every object its manifest lists is in the copy bucket (the day's listing shows them, with their sizes);
+until then it is pending, not failed. These checks are ``VerifyResult.offsite_checks``; their sentences
+say "offsite copy in <region>".
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
@@ -45,17 +53,19 @@ from lambdas.common.contracts import (
     tag_dict,
 )
 from lambdas.common.issues import LATEST_FAILED, MISSING, NONE_USABLE, PRUNE_OVERDUE, STALE, Issue
-from lambdas.common.manifest import Manifest, days_back, list_dump_day
+from lambdas.common.manifest import DumpFolder, Manifest, days_back, list_dump_day
 from lambdas.common.messages import Msg, msg, say
 from lambdas.common.observability import logger
 from lambdas.common.retention import RetentionPolicy
-from lambdas.common.settings import VerifySettings
+from lambdas.common.settings import Offsite, VerifySettings
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_rds import RDSClient
     from mypy_boto3_rds.type_defs import DBSnapshotTypeDef
     from mypy_boto3_s3 import S3Client
+
+    from lambdas.common.aws.clients import RegionClients
 
 PRUNE_GRACE_DAYS: Final = 1
 # What the worst-age metric shows for a kind when some source has no good backup at all (~14 months):
@@ -119,6 +129,7 @@ class Check:
     zone: str = "UTC"  # the times in its sentences
     language: str = "en"  # of its sentences
     name: str = ""  # the source's Name tag
+    region: str = ""  # the offsite region for a check of the offsite copies; "" at home
 
     @property
     def label(self) -> str:
@@ -126,7 +137,10 @@ class Check:
 
     @property
     def what(self) -> Msg:
-        return msg("verify.what", kind=msg(f"verify.kind.{self.kind}"), source=self.label)
+        kind = msg(f"verify.kind.{self.kind}")
+        if self.region:
+            return msg("verify.what_offsite", kind=kind, source=self.label, region=self.region)
+        return msg("verify.what", kind=kind, source=self.label)
 
     def line(self, text: Msg) -> str:
         """``dump of web (i-0abc...): <the sentence>`` in the check's language."""
@@ -214,6 +228,7 @@ class Check:
         return {
             "source": self.source,
             "kind": self.kind,
+            **({"region": self.region} if self.region else {}),
             "ok": self.ok,
             "target_hours": self.target_hours,
             "age_hours": None if age is None else round(age, 2),
@@ -234,14 +249,20 @@ class VerifyResult:
     selection_tag: str = ""  # for the next step of a selection problem
     language: str = "en"
     names: dict[str, str] = field(default_factory=dict)  # source id -> its Name tag, for the admin
+    offsite_checks: list[Check] = field(default_factory=list)  # of the copies in the offsite region
+
+    @property
+    def offsite_problems(self) -> list[str]:
+        return [p for c in self.offsite_checks for p in c.problems]
 
     @property
     def problems(self) -> list[str]:
-        return [*(p for c in self.checks for p in c.problems), *self.general]
+        return [*(p for c in self.checks for p in c.problems), *self.offsite_problems, *self.general]
 
     @property
     def failures(self) -> int:
-        return sum(1 for c in self.checks if not c.ok) + len(self.general)
+        checks = (*self.checks, *self.offsite_checks)
+        return sum(1 for c in checks if not c.ok) + len(self.general)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -250,6 +271,7 @@ class VerifyResult:
             "failures": self.failures,
             "problems": list(self.problems),
             "checks": [c.as_dict() for c in self.checks],
+            "offsite_checks": [c.as_dict() for c in self.offsite_checks],
         }
 
     def raise_if_failed(self) -> None:
@@ -315,14 +337,31 @@ def _inconsistent_note(manifest: Manifest | None) -> Msg | None:
     return msg("verify.inconsistent", n=len(tables), tables=shown)
 
 
-def dump_backups(s3: S3Client, bucket: str, source: str, now: datetime, days: int) -> list[BackupSeen]:
-    """Dumps of ``source`` in the last ``days`` UTC days, newest first, down to the newest good one."""
+def _not_replicated(folder: DumpFolder, manifest: Manifest | None) -> Msg | None:
+    """For a copied dump: the objects its manifest lists that are not in the copy bucket yet, or None."""
+    if manifest is None or not manifest.ok:
+        return None
+    missing = [o.key.rsplit("/", 1)[-1] for o in manifest.objects if o.key not in folder.sizes]
+    return msg("verify.offsite_not_replicated", missing=", ".join(missing)) if missing else None
+
+
+def dump_backups(
+    s3: S3Client, bucket: str, source: str, now: datetime, days: int, *, replica: bool = False
+) -> list[BackupSeen]:
+    """Dumps of ``source`` in the last ``days`` UTC days, newest first, down to the newest good one.
+
+    ``replica``: ``bucket`` is the copy bucket, where a manifest can arrive before its objects: such a
+    dump is pending (not yet good, not failed) until every listed object is there."""
     found: list[BackupSeen] = []
     for day in days_back(now, days):
         for folder in list_dump_day(s3, bucket, source, day):
             name = folder.prefix.rstrip("/").rsplit("/", 1)[-1]
             reading, manifest = inspect_dump(s3, bucket, folder)
             when = manifest.finished_at if manifest is not None else folder.when
+            incomplete = _not_replicated(folder, manifest) if replica else None
+            if incomplete is not None:
+                found.append(BackupSeen(name, when, State.PENDING, incomplete))
+                continue
             state = reading.for_verify()
             note = _inconsistent_note(manifest) if state is State.USABLE else None
             found.append(BackupSeen(name, when, state, reading.verify_text(), note))
@@ -341,6 +380,7 @@ def _for_sources(
     zone: str,
     language: str,
     names: dict[str, str],
+    region: str = "",
 ) -> list[Check]:
     return [
         Check(
@@ -352,6 +392,7 @@ def _for_sources(
             zone=zone,
             language=language,
             name=names.get(s, ""),
+            region=region,
         ).evaluate()
         for s in sources
     ]
@@ -367,7 +408,9 @@ def check_dumps(
     zone: str = "UTC",
     language: str = "en",
     names: dict[str, str] | None = None,
+    region: str = "",
 ) -> list[Check]:
+    """``region``: ``bucket`` is the copy bucket in that (offsite) region."""
     days = dump_lookback_days(target_hours)
     checks: list[Check] = []
     for source in sources:
@@ -376,20 +419,74 @@ def check_dumps(
             KIND_DUMP,
             target_hours,
             now,
-            backups=dump_backups(s3, bucket, source, now, days),
+            backups=dump_backups(s3, bucket, source, now, days, replica=bool(region)),
             zone=zone,
             language=language,
             name=(names or {}).get(source, ""),
+            region=region,
         )
         check.searched = msg("verify.searched", days=days, where=f"s3://{bucket}/dumps/{source}/")
         checks.append(check.evaluate())
     return checks
 
 
+def check_offsite(
+    clients: RegionClients,
+    offsite: Offsite,
+    settings: VerifySettings,
+    *,
+    servers: Sequence[str],
+    databases: Sequence[str],
+    now: datetime,
+    names: dict[str, str],
+) -> list[Check]:
+    """The newest offsite copy of each copied kind for each selected source (home selection)."""
+    zone, language, targets, region = settings.timezone, settings.language, offsite.targets, offsite.region
+    checks: list[Check] = []
+    if offsite.copies(KIND_DUMP) and settings.dump_enabled:
+        checks += check_dumps(
+            clients.s3,
+            offsite.bucket,
+            servers,
+            targets.dump_max_age_hours,
+            now,
+            zone=zone,
+            language=language,
+            names=names,
+            region=region,
+        )
+    if offsite.copies(KIND_RDS):
+        found = rds_backups(clients.rds)
+        hours = targets.rds_max_age_hours
+        checks += _for_sources(
+            KIND_RDS, databases, found, hours, now, zone=zone, language=language, names=names, region=region
+        )
+    if offsite.copies(KIND_AMI):
+        found = ami_backups(clients.ec2)
+        hours = targets.ami_max_age_hours
+        checks += _for_sources(
+            KIND_AMI, servers, found, hours, now, zone=zone, language=language, names=names, region=region
+        )
+    for check in checks:
+        check.check_pruned(offsite.policy)
+        (logger.info if check.ok else logger.error)("offsite copy check", extra={"check": check.as_dict()})
+    return checks
+
+
 def run_checks(
-    ec2: EC2Client, rds: RDSClient, s3: S3Client, settings: VerifySettings, now: datetime
+    ec2: EC2Client,
+    rds: RDSClient,
+    s3: S3Client,
+    settings: VerifySettings,
+    now: datetime,
+    *,
+    offsite: RegionClients | None = None,
 ) -> VerifyResult:
-    """Every check of every selected source; nothing is published or raised here."""
+    """Every check of every selected source; nothing is published or raised here.
+
+    With ``settings.offsite``, ``offsite`` are the clients of the offsite region: the copies there are
+    checked too. Without them the copies are not checked, and a problem says so (never a silent pass).
+    """
     selection, targets = settings.selection, settings.targets
     servers = selected_servers(ec2, selection.tag, selection.ec2_instance_ids)
     databases = selected_databases(rds, selection.tag, selection.rds_instance_ids)
@@ -415,7 +512,22 @@ def run_checks(
     for check in checks:
         check.check_pruned(settings.retention)
         (logger.info if check.ok else logger.error)("backup check", extra={"check": check.as_dict()})
-    general = [msg("verify.missing_ec2", id=server) for server in servers.missing]
+    offsite_checks: list[Check] = []
+    general: list[Msg] = []
+    if settings.offsite is not None:
+        if offsite is None or offsite.region != settings.offsite.region:
+            general.append(msg("verify.offsite_unchecked", region=settings.offsite.region))
+        else:
+            offsite_checks = check_offsite(
+                offsite,
+                settings.offsite,
+                settings,
+                servers=servers.ids,
+                databases=databases.ids,
+                now=now,
+                names=names,
+            )
+    general += [msg("verify.missing_ec2", id=server) for server in servers.missing]
     general += [msg("verify.missing_rds", id=db) for db in databases.missing]
     general += [msg("verify.aurora", id=cluster) for cluster in databases.aurora_clusters]
     if not checks and not general:
@@ -427,4 +539,5 @@ def run_checks(
         names=names,
         selection_tag=str(selection.tag),
         language=language,
+        offsite_checks=offsite_checks,
     )

@@ -1,0 +1,36 @@
+"""The catalogue's entries for the offsite copy job (lambdas/common/jobs/offsite_copy.py): why a source's
+copy could not be made, in words the admin reads in the job's log and in the alarm's error."""
+
+from __future__ import annotations
+
+from typing import Final
+
+ENTRIES: Final[dict[str, tuple[str, str]]] = {
+    "offsite.quota_full": (
+        "the RDS manual snapshot quota in {region} is full ({used} of {limit} in use), so the copy {name} "
+        "was not made; let prune run there or ask AWS for a higher ManualSnapshots quota in {region}",
+        "das Kontingent für manuelle RDS-Snapshots in {region} ist voll ({used} von {limit} belegt), darum "
+        "wurde die Kopie {name} nicht erstellt; lassen Sie prune dort laufen oder beantragen Sie bei AWS ein "
+        "höheres ManualSnapshots-Kontingent in {region}",
+    ),
+    "offsite.quota_refused": (
+        "RDS refused the copy {name}: the manual snapshot quota in {region} is full; let prune run there or "
+        "ask AWS for a higher ManualSnapshots quota in {region}",
+        "RDS hat die Kopie {name} abgelehnt: Das Kontingent für manuelle RDS-Snapshots in {region} ist voll; "
+        "lassen Sie prune dort laufen oder beantragen Sie bei AWS ein höheres ManualSnapshots-Kontingent in "
+        "{region}",
+    ),
+    "offsite.not_listed": (
+        "the originals at home or the copies in {region} could not be listed ({error}); no copy was made "
+        "this run",
+        "die Originale am Heimatstandort oder die Kopien in {region} konnten nicht aufgelistet werden "
+        "({error}); in diesem Lauf wurde keine Kopie erstellt",
+    ),
+    "offsite.cross_account": (
+        "offsite copies into another account ({account}) are not built: a snapshot under the default key "
+        "aws/rds or aws/ebs cannot be shared with another account; leave offsite.account null",
+        "Auslagerungskopien in ein anderes Konto ({account}) sind nicht umgesetzt: Ein Snapshot unter dem "
+        "Standardschlüssel aws/rds oder aws/ebs kann nicht mit einem anderen Konto geteilt werden; lassen Sie "
+        "offsite.account auf null",
+    ),
+}
