@@ -66,9 +66,9 @@ bench: setup  ## the benchmarks under tests/bench (slow; prints ratios)
 	@failed=""; for b in tests/bench/*.py; do echo "== $$b"; $(NO_AWS) $(PY) $$b || failed="$$failed $$b"; done; \
 	  if [ -n "$$failed" ]; then echo "benchmarks that missed a target or failed:$$failed"; exit 1; fi
 
-deploy: setup  ## cdk deploy (needs AWS credentials and a real configuration)
+deploy: setup  ## cdk deploy --all: the stack (and with offsite copies first its offsite stack); needs AWS credentials
 	@$(PY) -m infra.preflight
-	$(CDK) deploy --require-approval broadening
+	$(CDK) deploy --all --require-approval broadening
 
 clean:  ## remove build output (keeps .venv and node_modules)
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis

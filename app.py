@@ -26,17 +26,8 @@ def main() -> None:
         for problem in err.problems:
             print(f"  - {problem}", file=sys.stderr)
         sys.exit(1)
-    if config.offsite.enabled:
-        # Not yet deployable: the copy bucket, the replication, the copy job and their checks are being
-        # built. Deploying now would look like offsite copies while there are none.
-        print(
-            f"schoolbackup: {CONTEXT_KEY}.offsite.enabled is true, but offsite copies cannot be deployed yet "
-            "(README.md, Offsite copies); set it to false to deploy",
-            file=sys.stderr,
-        )
-        sys.exit(1)
     home = BackupStack(app, DEFAULT_STACK_NAME, config=config)
-    add_offsite_stack(app, home, config)  # with offsite.enabled: <stack>-Offsite, deployed before home
+    add_offsite_stack(app, home, config)  # with offsite.enabled: <stack>-Offsite, deployed first
     enable_nag(app)
     app.synth()
 

@@ -52,6 +52,7 @@ ALARM: Final = "alarm"
 IAM_NEW_HIGH: Final = "iam-new-high"
 DRILL: Final = "drill"
 OFFSITE: Final = "offsite"
+OFFSITE_AGE_SUFFIX: Final = "-backup-age-offsite"  # <kind>-backup-age-offsite: the copies' dead-man alarms
 
 
 @dataclass(frozen=True)
@@ -306,6 +307,12 @@ def alarm_reason(name: str, prefix: str, new_state: Mapping[str, Any], language:
         return say("reason.RdsSnapshotQuota", language, value=_number(worst), threshold=limit)
     if base in ("IamNewHighFindings", "DrillLeftovers"):
         return say(f"reason.{base}", language, value=_number(worst))
+    copied = base.removesuffix(OFFSITE_AGE_SUFFIX)
+    if copied in JOB_OF_KIND and base.endswith(OFFSITE_AGE_SUFFIX):
+        what = say(f"alarm.what.{copied}", language)
+        return say("reason.offsite_backup_age", language, what=what, value=_number(worst), threshold=limit)
+    if base == "ReplicationFailed":
+        return say("reason.ReplicationFailed", language, value=_number(sum(recent)))
     kind = base.removesuffix("-backup-age")
     if kind in JOB_OF_KIND and base.endswith("-backup-age"):
         what = say(f"alarm.what.{kind}", language)
@@ -333,6 +340,7 @@ _TARGETS_BY_NAME: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
     "DrillFailed": ((DRILL, ""),),
     "DrillRtoExceeded": ((DRILL, ""),),
     "DrillLeftovers": ((DRILL, ""),),
+    "ReplicationFailed": ((OFFSITE, ""),),
 }
 # A job's <job>-errors alarm and the problems its failure leads to.
 _TARGETS_BY_JOB: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
@@ -342,6 +350,7 @@ _TARGETS_BY_JOB: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
     "restore_test": ((RESTORE_FAILED, ""), (RESTORE_MISSING, ""), (RESTORE_OLD, "")),
     "verify": ((VERIFY_SILENT, ""),),
     "drill": ((DRILL, ""),),
+    "offsite_copy": ((OFFSITE, ""),),
 }
 
 
@@ -349,6 +358,8 @@ def _alarm_targets(base: str) -> tuple[tuple[str, str], ...]:
     """Which problems an alarm belongs to: (cause, kind) pairs, kind "" for any."""
     if base in _TARGETS_BY_NAME:
         return _TARGETS_BY_NAME[base]
+    if base.endswith(OFFSITE_AGE_SUFFIX):
+        return ((OFFSITE, ""),)
     if base.endswith("-backup-age"):
         return ((BACKUP, base.removesuffix("-backup-age")),)
     if base.endswith("-errors"):

@@ -16,6 +16,7 @@ import pytest
 
 from infra.config import DEFAULT_SCHEDULES, ConfigError, load_config
 from infra.cron import clock_changes, parse_cron
+from tests.iam.stack import context_with
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE: dict[str, Any] = json.loads((REPO / "cdk.json").read_text())["context"]["schoolbackup"]
@@ -294,13 +295,21 @@ def test_synth_stops_with_exit_code_1_and_one_line_per_problem(tmp_path: Path) -
     assert not (tmp_path / "out" / "SchoolBackup.template.json").exists()
 
 
-def test_synth_refuses_offsite_copies_until_they_can_be_deployed(tmp_path: Path) -> None:
-    """Switching the copies on must not deploy a stack that looks protected offsite but is not."""
-    result = _run_app({"schoolbackup": with_changes(offsite__enabled=True)}, tmp_path)
-    assert result.returncode == 1
-    assert "schoolbackup.offsite.enabled is true, but offsite copies cannot be deployed yet" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert not (tmp_path / "out" / "SchoolBackup.template.json").exists()
+def test_synth_with_offsite_copies_writes_both_stacks_the_offsite_one_in_its_region(tmp_path: Path) -> None:
+    """app.py itself (cdk-nag on): one synth, both stacks, the home one depending on the offsite one."""
+    result = _run_app(context_with(with_changes(offsite__enabled=True)), tmp_path)  # cdk.json's flags too
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "out"
+    manifest = json.loads((out / "manifest.json").read_text())["artifacts"]
+    assert manifest["SchoolBackup-Offsite"]["environment"].endswith("/eu-central-1")
+    assert "SchoolBackup-Offsite" in manifest["SchoolBackup"]["dependencies"]
+    home = json.loads((out / "SchoolBackup.template.json").read_text())["Resources"]
+    rules = [
+        r["Properties"].get("ReplicationConfiguration")
+        for r in home.values()
+        if r["Type"] == "AWS::S3::Bucket"
+    ]
+    assert [rule["Id"] for c in rules if c for rule in c["Rules"]] == ["offsite-dumps"]
 
 
 def test_server_settings_may_be_left_out_when_the_dump_is_off() -> None:

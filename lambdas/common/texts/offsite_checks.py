@@ -32,6 +32,16 @@ ENTRIES: Final[dict[str, tuple[str, str]]] = {
         "der Funktion verify nennt, welche. Die Sicherungen zu Hause können in Ordnung sein: Prüfen Sie, "
         "ob der Kopierjob lief (sein Fehleralarm), und bei Dumps die Replikationsalarme.",
     ),
+    "reason.offsite_backup_age": (
+        "the newest good offsite copy ({what}) of a server or database was {value} hours old (target: at "
+        "most {threshold} hours)",
+        "die neueste gute Kopie ausser Haus ({what}) eines Servers oder einer Datenbank war {value} Stunden "
+        "alt (Ziel: höchstens {threshold} Stunden)",
+    ),
+    "reason.ReplicationFailed": (
+        "S3 could not replicate {value} dump object(s) to the offsite copy bucket",
+        "S3 konnte {value} Dump-Objekt(e) nicht in den Kopie-Bucket ausser Haus replizieren",
+    ),
     # --- the weekly mail --------------------------------------------------------------------------
     "finding.offsite_title": ("Offsite copies in {region}", "Kopien ausser Haus in {region}"),
     "next.offsite": (

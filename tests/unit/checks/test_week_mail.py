@@ -29,6 +29,7 @@ from lambdas.common.week import (
     BACKUP,
     BAD,
     GOOD,
+    OFFSITE,
     PRUNE,
     QUOTA,
     RESTORE_FAILED,
@@ -325,6 +326,18 @@ def test_times_are_local_with_utc_where_a_name_depends_on_it_and_sources_go_by_n
             "the weekly restore test failed",
             "Wiederherstellungstest ist fehlgeschlagen",
         ),
+        (
+            "rds-backup-age-offsite",
+            {"recentDatapoints": [30.0, 60.0], "threshold": 50.0},
+            "offsite copy (database snapshot) of a server or database was 60 hours old (target: at most 50",
+            "Kopie ausser Haus (Datenbank-Snapshot) eines Servers oder einer Datenbank war 60 Stunden",
+        ),
+        (
+            "ReplicationFailed",
+            {"recentDatapoints": [2.0, 1.0]},
+            "could not replicate 3 dump object(s) to the offsite copy bucket",
+            "konnte 3 Dump-Objekt(e) nicht in den Kopie-Bucket",
+        ),
     ],
 )
 def test_alarm_reasons_are_plain_words_from_the_state_change(
@@ -337,6 +350,26 @@ def test_alarm_reasons_are_plain_words_from_the_state_change(
     assert english in alarm_reason(f"SchoolBackup-{name}", "SchoolBackup-", state, "en")
     said = alarm_reason(f"SchoolBackup-{name}", "SchoolBackup-", state, "de")
     assert german in said and "Threshold" not in said and english_words(said) == []
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+@pytest.mark.parametrize("name", ["ami-backup-age-offsite", "ReplicationFailed", "offsite_copy-errors"])
+def test_an_offsite_alarm_stands_under_the_offsite_problem(language: str, name: str) -> None:
+    """The copies' alarms belong to the offsite problem, not to the home backups (which are fine)."""
+    alarm = _alarm(name, NOW - timedelta(hours=3), {"recentDatapoints": [1.0], "threshold": 0.0}, language)
+    report = replace(
+        week(language),
+        alarms=(alarm,),
+        offsite_problems=("the AMI of web, offsite copy in eu-central-1: none found",),
+        offsite_region="eu-central-1",
+    )
+    [problem] = report.problems()
+    assert problem.cause == OFFSITE and "eu-central-1" in problem.title
+    assert problem.headline == "the AMI of web, offsite copy in eu-central-1: none found"
+    assert [line.split(" ")[1] for line in problem.consequences] == [f"SchoolBackup-{name}"]
+    # Without an offsite problem the alarm is a problem of its own: never dropped.
+    [alone] = replace(report, offsite_problems=()).problems()
+    assert alone.cause != OFFSITE and f"SchoolBackup-{name}" in alone.title
 
 
 def _visible_text(page: str) -> str:
