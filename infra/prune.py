@@ -72,46 +72,10 @@ class Prune(Construct):
     def _offsite_statements(self, region: str, kinds: tuple[str, ...]) -> list[iam.PolicyStatement]:
         """The home deletions' twins in the offsite region, for the copied kinds (ids differ per region:
         a copy is a new image or snapshot there)."""
-        stack = Stack.of(self)
-        ec2_arn = f"arn:{stack.partition}:ec2:{region}"
-        rds_arn = f"arn:{stack.partition}:rds:{region}:{stack.account}"
-        out: list[iam.PolicyStatement] = []
-        if KIND_AMI in kinds:
-            out += [
-                iam.PolicyStatement(
-                    sid="DeregisterOwnOffsiteImages",
-                    actions=["ec2:DeregisterImage"],
-                    resources=[f"{ec2_arn}::image/*"],
-                    conditions=_MANAGED,
-                ),
-                iam.PolicyStatement(
-                    sid="DeleteOwnOffsiteEbsSnapshots",
-                    actions=["ec2:DeleteSnapshot"],
-                    resources=[f"{ec2_arn}::snapshot/*"],
-                    conditions=_MANAGED,
-                ),
-            ]
-        if KIND_RDS in kinds:
-            out += [
-                iam.PolicyStatement(
-                    sid="ListOffsiteDbSnapshots",
-                    actions=["rds:DescribeDBSnapshots"],
-                    resources=[f"{rds_arn}:db:*", f"{rds_arn}:snapshot:*"],
-                ),
-                iam.PolicyStatement(
-                    sid="DeleteOwnOffsiteDbSnapshots",
-                    actions=["rds:DeleteDBSnapshot"],
-                    resources=[f"{rds_arn}:snapshot:{NAME_PREFIX}*"],
-                    conditions=_RDS_MANAGED,
-                ),
-            ]
-        return out
+        return _deletions(Stack.of(self), region, kinds, where="Offsite")
 
     def _statements(self) -> list[iam.PolicyStatement]:
         stack = Stack.of(self)
-        ec2_arn = f"arn:{stack.partition}:ec2:{stack.region}"
-        rds_arn = f"arn:{stack.partition}:rds:{stack.region}:{stack.account}"
-        managed = _MANAGED
         return [
             iam.PolicyStatement(
                 sid="ListImagesAndSnapshots",
@@ -119,32 +83,48 @@ class Prune(Construct):
                 resources=["*"],
             ),
             iam.PolicyStatement(
-                sid="DeregisterOwnImages",
+                sid="ReadSnapshotQuota", actions=["rds:DescribeAccountAttributes"], resources=["*"]
+            ),
+            *_deletions(stack, stack.region, PRUNED_KINDS, where=""),
+        ]
+
+
+def _deletions(stack: Stack, region: str, kinds: tuple[str, ...], *, where: str) -> list[iam.PolicyStatement]:
+    """Deleting schoolbackup's AMIs (+ EBS snapshots) and listing and deleting its RDS snapshots in
+    ``region``, for ``kinds``; ``where`` ("" at home, "Offsite") is part of each statement's Sid."""
+    ec2_arn = f"arn:{stack.partition}:ec2:{region}"
+    rds_arn = f"arn:{stack.partition}:rds:{region}:{stack.account}"
+    out: list[iam.PolicyStatement] = []
+    if KIND_AMI in kinds:
+        out += [
+            iam.PolicyStatement(
+                sid=f"DeregisterOwn{where}Images",
                 actions=["ec2:DeregisterImage"],
                 resources=[f"{ec2_arn}::image/*"],
-                conditions=managed,
+                conditions=_MANAGED,
             ),
             iam.PolicyStatement(
-                sid="DeleteOwnEbsSnapshots",
+                sid=f"DeleteOwn{where}EbsSnapshots",
                 actions=["ec2:DeleteSnapshot"],
                 resources=[f"{ec2_arn}::snapshot/*"],
-                conditions=managed,
+                conditions=_MANAGED,
             ),
+        ]
+    if KIND_RDS in kinds:
+        out += [
             iam.PolicyStatement(
-                sid="ListDbSnapshots",
+                sid=f"List{where}DbSnapshots",
                 actions=["rds:DescribeDBSnapshots"],
                 resources=[f"{rds_arn}:db:*", f"{rds_arn}:snapshot:*"],
             ),
             iam.PolicyStatement(
-                sid="ReadSnapshotQuota", actions=["rds:DescribeAccountAttributes"], resources=["*"]
-            ),
-            iam.PolicyStatement(
-                sid="DeleteOwnDbSnapshots",
+                sid=f"DeleteOwn{where}DbSnapshots",
                 actions=["rds:DeleteDBSnapshot"],
                 resources=[f"{rds_arn}:snapshot:{NAME_PREFIX}*"],
                 conditions=_RDS_MANAGED,
             ),
         ]
+    return out
 
 
 _MANAGED: Final = {"StringEquals": {f"aws:ResourceTag/{MANAGED_BY_KEY}": MANAGED_BY_VALUE}}

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
+from botocore.exceptions import ClientError
+
+from lambdas.common.aws.errors import error_code
 from lambdas.common.contracts import is_managed, tag_dict
 
 if TYPE_CHECKING:
@@ -22,3 +25,14 @@ def managed_db_snapshots(rds: RDSClient) -> list[DBSnapshotTypeDef]:
     ):
         found.extend(s for s in page.get("DBSnapshots", []) if is_managed(tag_dict(s.get("TagList"))))
     return found
+
+
+def db_snapshot_named(rds: RDSClient, name: str) -> DBSnapshotTypeDef | None:
+    """The manual snapshot ``name`` of this region, or None when there is none."""
+    try:
+        found = rds.describe_db_snapshots(DBSnapshotIdentifier=name, SnapshotType="manual")["DBSnapshots"]
+    except ClientError as err:
+        if error_code(err) == "DBSnapshotNotFound":
+            return None
+        raise
+    return found[0] if found else None

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Final
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.common.aws.clients import RegionClients, ec2_client, rds_client, region_clients, s3_client
-from lambdas.common.aws.db_snapshots import managed_db_snapshots
+from lambdas.common.aws.db_snapshots import db_snapshot_named, managed_db_snapshots
 from lambdas.common.aws.errors import error_code, error_text
 from lambdas.common.aws.images import managed_images, snapshot_ids, snapshot_states, snapshots_by_id
 from lambdas.common.aws.quota import SnapshotQuota, read_snapshot_quota
@@ -70,7 +70,6 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ec2.type_defs import ImageTypeDef, TagSpecificationTypeDef
     from mypy_boto3_rds import RDSClient
-    from mypy_boto3_rds.type_defs import DBSnapshotTypeDef
 
 # "weekly": a new copy when the newest one is older than this (a week minus a margin, so that the copy
 # after a Sunday AMI is not skipped because the run starts a little earlier than last week's original).
@@ -179,16 +178,6 @@ def _db_snapshots(rds: RDSClient, keep: Callable[[dict[str, str]], bool]) -> lis
     return found
 
 
-def _db_snapshot_named(rds: RDSClient, name: str) -> DBSnapshotTypeDef | None:
-    try:
-        found = rds.describe_db_snapshots(DBSnapshotIdentifier=name, SnapshotType="manual")["DBSnapshots"]
-    except ClientError as err:
-        if error_code(err) == "DBSnapshotNotFound":
-            return None
-        raise
-    return found[0] if found else None
-
-
 @dataclass
 class _Run:
     """One kind's run: the clients, where, how often, and its result."""
@@ -217,7 +206,7 @@ def _copy_db_snapshot(
     off: RDSClient, original: Backup, copies: list[Backup], quota: SnapshotQuota | None, run: _Run
 ) -> SnapshotQuota | None:
     name, source = original.name, original.source
-    existing = _db_snapshot_named(off, name)
+    existing = db_snapshot_named(off, name)
     if existing is not None:
         run.result.add_already_existed(name, source=source, region=run.region, status=existing.get("Status"))
         return quota

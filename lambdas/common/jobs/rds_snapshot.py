@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambdas.common.aws.db_snapshots import db_snapshot_named
 from lambdas.common.aws.errors import error_code, error_text
 from lambdas.common.aws.quota import QUOTA_WARN_PERCENT, SnapshotQuota, read_snapshot_quota
 from lambdas.common.aws.selection import AURORA_NOT_SUPPORTED, MISSING_RDS, selected_databases
@@ -23,7 +24,7 @@ from lambdas.common.settings import RdsSnapshotSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
-    from mypy_boto3_rds.type_defs import DBInstanceTypeDef, DBSnapshotTypeDef
+    from mypy_boto3_rds.type_defs import DBInstanceTypeDef
 
 
 def _quota_reached_message(quota: SnapshotQuota | None) -> str:
@@ -41,16 +42,6 @@ def _warn_about(quota: SnapshotQuota) -> None:
             "let prune run or ask AWS for a higher quota",
             extra={"used": quota.used, "quota": quota.limit},
         )
-
-
-def _existing_snapshot(rds: RDSClient, name: str) -> DBSnapshotTypeDef | None:
-    try:
-        found = rds.describe_db_snapshots(DBSnapshotIdentifier=name, SnapshotType="manual")["DBSnapshots"]
-    except ClientError as err:
-        if error_code(err) == "DBSnapshotNotFound":
-            return None
-        raise
-    return found[0] if found else None
 
 
 def create_snapshots(rds: RDSClient, settings: RdsSnapshotSettings, when: datetime) -> BackupResult:
@@ -80,7 +71,7 @@ def _snapshot_one(
 ) -> SnapshotQuota | None:
     """One instance; returns the quota as it stands afterwards."""
     db_id = instance["DBInstanceIdentifier"]
-    existing = _existing_snapshot(rds, name)
+    existing = db_snapshot_named(rds, name)
     if existing is not None:
         result.add_already_existed(name, source=db_id, status=existing.get("Status"))
         return quota

@@ -80,16 +80,24 @@ def copy_dump(offsite: dict[str, Any], source: str, when: datetime) -> Dump:
 
 
 def home_and_copies(
-    server: str, database: str, make_dump: Callable[..., Dump], offsite: dict[str, Any]
+    server: str,
+    database: str,
+    make_dump: Callable[..., Dump],
+    offsite: dict[str, Any],
+    *,
+    copied: tuple[str, ...] = ("dump", "rds", "ami"),
+    rds_copy_age: timedelta = timedelta(hours=2),
 ) -> dict[str, Any]:
+    """Fresh backups at home; offsite the ``copied`` kinds (the RDS copy ``rds_copy_age`` old)."""
     make_dump(server, FRESH)
     make_rds_snapshot(database, NOW - timedelta(hours=3))
     make_ami(server, NOW - timedelta(days=5))
-    return {
-        "dump": copy_dump(offsite, server, FRESH),
-        "rds": copy_rds(offsite, NOW - timedelta(hours=2)),
-        "ami": copy_ami(offsite, server, NOW - timedelta(days=5)),
+    copies = {
+        "dump": lambda: copy_dump(offsite, server, FRESH),
+        "rds": lambda: copy_rds(offsite, NOW - rds_copy_age),
+        "ami": lambda: copy_ami(offsite, server, NOW - timedelta(days=5)),
     }
+    return {kind: copies[kind]() for kind in copied}
 
 
 def run(lambda_context: Any) -> dict[str, Any]:
@@ -144,12 +152,8 @@ def test_a_stale_offsite_rds_copy_fails_naming_the_region_while_home_is_fine(
     lambda_context: Any,
     capsys: Any,
 ) -> None:
-    make_dump(server, FRESH)
-    make_rds_snapshot(database, NOW - timedelta(hours=3))
-    make_ami(server, NOW - timedelta(days=5))
-    copy_dump(offsite, server, FRESH)
-    copy_ami(offsite, server, NOW - timedelta(days=5))
-    stale = copy_rds(offsite, NOW - timedelta(hours=60))  # the offsite target is 50 hours
+    # the offsite target is 50 hours
+    stale = home_and_copies(server, database, make_dump, offsite, rds_copy_age=timedelta(hours=60))["rds"]
     message = failure(lambda_context)
     assert f"RDS snapshot of {database}, offsite copy in {REGION}: the newest good backup {stale}" in message
     assert "is 60 hours old" in message
@@ -169,11 +173,7 @@ def test_a_missing_offsite_ami_copy_fails(
     offsite: dict[str, Any],
     lambda_context: Any,
 ) -> None:
-    make_dump(server, FRESH)
-    make_rds_snapshot(database, NOW - timedelta(hours=3))
-    make_ami(server, NOW - timedelta(days=5))
-    copy_dump(offsite, server, FRESH)
-    copy_rds(offsite, NOW - timedelta(hours=2))
+    home_and_copies(server, database, make_dump, offsite, copied=("dump", "rds"))
     message = failure(lambda_context)
     assert f"AMI of {server}, offsite copy in {REGION}: no backup found" in message
 
