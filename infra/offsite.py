@@ -47,7 +47,6 @@ from lambdas.common.contracts import (
     OFFSITE_KEY_ALIAS,
     OFFSITE_REPLICATION_RULE,
     alarm_prefix,
-    bucket_name,
     offsite_bucket_name,
     offsite_stack_name,
 )
@@ -158,12 +157,17 @@ class OffsiteStack(Stack):
     def _write_once(self) -> None:
         """As write-once as the home bucket. Replication writes replicas with ``s3:ReplicateObject`` (not
         PutObject), so the If-None-Match rule on PutObject binds everybody else and never replication;
-        replicas must use our key (named by ARN or by the alias ARN the replication rule gives), and
-        nobody replicates a delete into the copies."""
+        replicas must be SSE-KMS (not SSE-S3 or SSE-C), and nobody replicates a delete into the copies.
+
+        The key-id header of a replica is not compared: AWS does not document in which form (key ARN,
+        key id or the alias ARN of the rule) replication presents it, and a wrong guess would deny every
+        replica. Which key a replica gets is fixed by the replication rule (the offsite key), and the
+        replication role, the only principal allowed to replicate here, may use no other customer key."""
         deny_foreign_encryption(
             self.bucket,
-            [self.key.key_arn, offsite_alias_arn(self, self.region)],
+            [self.key.key_arn],
             actions=("s3:PutObject", "s3:ReplicateObject"),
+            key_id_actions=("s3:PutObject",),
         )
         require_write_once(self.bucket, f"{DUMP_PREFIX}/*")
         self.bucket.add_to_resource_policy(
@@ -262,15 +266,11 @@ class OffsiteHome(Construct):
             self,
             "ReplicationRole",
             description="schoolbackup: S3 replicates the dumps into the offsite copy bucket",
-            assumed_by=iam.ServicePrincipal("s3.amazonaws.com").with_conditions(
-                {
-                    "StringEquals": {"aws:SourceAccount": stack.account},
-                    # by name: a reference to the bucket would be a cycle (the bucket names this role)
-                    "ArnLike": {
-                        "aws:SourceArn": f"arn:{stack.partition}:s3:::{bucket_name(stack.account, stack.region)}"
-                    },
-                }
-            ),
+            # No aws:SourceAccount/SourceArn condition: AWS documents the replication role's trust policy
+            # without them and does not say S3 sends them when it assumes the role (if it did not, every
+            # replication would fail). No other account can make S3 use this role: naming it in a
+            # replication configuration takes iam:PassRole on it, in this account.
+            assumed_by=iam.ServicePrincipal("s3.amazonaws.com"),
         )
         dumps = f"{DUMP_PREFIX}/*"
         statements = [
@@ -307,8 +307,14 @@ class OffsiteHome(Construct):
                 resources=[key.key_arn],
                 conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
             ),
+            # kms:Decrypt too: with S3 Bucket Keys (both buckets use them) replication must be able to
+            # decrypt with the replica's key (S3 user guide, replicating encrypted objects, bucket keys).
             *offsite_key_statements(
-                stack, region, ["kms:Encrypt", "kms:GenerateDataKey"], "EncryptReplicas", via_service="s3"
+                stack,
+                region,
+                ["kms:Encrypt", "kms:GenerateDataKey", "kms:Decrypt"],
+                "EncryptReplicas",
+                via_service="s3",
             ),
         ]
         for statement in statements:
@@ -337,7 +343,7 @@ class OffsiteHome(Construct):
 
         No Replication Time Control: it costs per GB replicated and promises 15 minutes, while a dump is
         needed offsite within hours (``offsite.replication_alarm_minutes``); the metrics (latency,
-        failures) are available without it. The event threshold is the one value S3 allows (15)."""
+        failures) are available without it."""
         return s3.CfnBucket.ReplicationRuleProperty(
             id=OFFSITE_REPLICATION_RULE,
             status="Enabled",
@@ -352,10 +358,8 @@ class OffsiteHome(Construct):
                 encryption_configuration=s3.CfnBucket.EncryptionConfigurationProperty(
                     replica_kms_key_id=offsite_alias_arn(stack, region)
                 ),
-                metrics=s3.CfnBucket.MetricsProperty(
-                    status="Enabled",
-                    event_threshold=s3.CfnBucket.ReplicationTimeValueProperty(minutes=15),
-                ),
+                # no EventThreshold: S3 refuses one without Replication Time Control
+                metrics=s3.CfnBucket.MetricsProperty(status="Enabled"),
             ),
         )
 

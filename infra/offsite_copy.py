@@ -135,10 +135,12 @@ class OffsiteCopy(Construct):
                 actions=["ec2:DescribeImages", "ec2:DescribeSnapshots"],
                 resources=["*"],
             ),
+            # Since October 2024 CopyImage is also authorized on the source image's snapshots (EC2 user
+            # guide, permissions for copying an AMI).
             iam.PolicyStatement(
                 sid="CopyOwnImagesOffsite",
                 actions=["ec2:CopyImage"],
-                resources=[f"{home_ec2}::image/*", off_images, off_snapshots],
+                resources=[f"{home_ec2}::image/*", f"{home_ec2}::snapshot/*", off_images, off_snapshots],
             ),
             # Tag-on-create of CopyImage (ec2:CreateTags with ec2:CreateAction=CopyImage) and, where those
             # tags did not arrive or a copy was still pending at a run, the same tags afterwards.
@@ -186,6 +188,10 @@ class OffsiteCopy(Construct):
                 f"arn:<AWS::Partition>:ec2:{region}::image/*": (
                     "CopyImage checks the source image; CopyImage has no tag condition on it, so it is limited to "
                     "this region's images and the job picks only schoolbackup's own."
+                ),
+                f"arn:<AWS::Partition>:ec2:{region}::snapshot/*": (
+                    "CopyImage checks the source image's EBS snapshots too; limited to this region's snapshots, "
+                    "and only CopyImage (no deletion or sharing)."
                 ),
                 f"{off_ec2}::image/*": (
                     "Image ids of copies are unknown before CopyImage; tags only as the schoolbackup tags plus "

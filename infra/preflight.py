@@ -78,7 +78,13 @@ def problems(context: object, identity: Identity | None, credential_problem: str
             "No AWS credentials found: run `aws configure` (or `aws sso login` and set AWS_PROFILE), then "
             "`make deploy` again."
         )
-    elif config.dump.enabled and not placeholders:
+    elif config.offsite.enabled and config.offsite.region == identity.region:
+        found.append(
+            f"offsite.region is {identity.region}, the region the stack would be deployed to: offsite copies "
+            "must go to another region. Change offsite.region in cdk.json, or deploy with the right "
+            "AWS_PROFILE/AWS_REGION."
+        )
+    if identity is not None and config.dump.enabled and not placeholders:
         _, _, _, region, account, *_ = config.dump.db_secret_arn.split(":")
         if (account, region) != (identity.account, identity.region):
             found.append(

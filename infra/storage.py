@@ -158,11 +158,15 @@ def protected_bucket(
 
 
 def deny_foreign_encryption(
-    bucket: s3.Bucket, key_ids: Sequence[str], actions: Sequence[str] = ("s3:PutObject",)
+    bucket: s3.Bucket,
+    key_ids: Sequence[str],
+    actions: Sequence[str] = ("s3:PutObject",),
+    key_id_actions: Sequence[str] | None = None,
 ) -> None:
     """Objects are encrypted with our key: a request without SSE headers gets the bucket default
     (our key); one that asks for anything else is denied. ``key_ids`` are the values of the key-id
-    header that name our key (its ARN; for replicas also the alias ARN the replication names it by).
+    header that name our key (its ARN). ``key_id_actions`` (default: ``actions``) are the actions whose
+    key-id header is compared; the encryption type and SSE-C are checked for all ``actions``.
 
     Each statement applies only when its header is sent (``Null: false``). A Deny with
     ``StringNotEqualsIfExists`` would also match a request that carries no such header ("if the
@@ -183,12 +187,13 @@ def deny_foreign_encryption(
         "DenyCustomerProvidedKeys": {"Null": {f"{sse}-customer-algorithm": "false"}},
     }
     for sid, conditions in statements.items():
+        denied = key_id_actions if sid == "DenyOtherKmsKey" and key_id_actions is not None else actions
         bucket.add_to_resource_policy(
             iam.PolicyStatement(
                 sid=sid,
                 effect=iam.Effect.DENY,
                 principals=[iam.AnyPrincipal()],
-                actions=list(actions),
+                actions=list(denied),
                 resources=[objects],
                 conditions=conditions,
             )

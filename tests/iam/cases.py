@@ -588,6 +588,15 @@ OFFSITE_ALLOWED: tuple[Case, ...] = (
         request=offsite_key("kms:GenerateDataKey"),
     ),
     Case(
+        "replication decrypts with the offsite key (replicas use S3 Bucket Keys)",
+        replication,
+        "kms",
+        "",
+        _NONE,
+        "",
+        request=offsite_key("kms:Decrypt"),
+    ),
+    Case(
         "replication encrypts a replica (Encrypt)",
         replication,
         "kms",
@@ -673,19 +682,24 @@ OFFSITE_MUST_DENY: tuple[Case, ...] = (
         lambda s: _copy(s, Key=_COPY_DUMP, IfNoneMatch="*"),
         IMPLICIT,
     ),
+    # A replica's key id is not compared by the copy bucket (its form is undocumented); the replication
+    # rule names the offsite key, and the role may use no other customer key of the offsite region.
     Case(
-        "replication writes a replica with another key",
+        "replication encrypts a replica with another key of this account",
         replication,
-        "s3",
+        "kms",
         "",
         _NONE,
-        "DenyOtherKmsKey",
-        request=copy_object(
-            "s3:ReplicateObject",
-            **{
-                _SSE_KMS: "aws:kms",
-                f"{_SSE_KMS}-aws-kms-key-id": f"arn:{PARTITION}:kms:{OFFSITE_REGION}:{ACCOUNT}:alias/aws/s3",
+        IMPLICIT,
+        request=lambda s: IamRequest(
+            "kms:GenerateDataKey",
+            f"arn:{PARTITION}:kms:{OFFSITE_REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555",
+            {
+                "kms:ViaService": f"s3.{OFFSITE_REGION}.amazonaws.com",
+                "kms:CallerAccount": ACCOUNT,
+                "kms:EncryptionContextKeys": ("aws:s3:arn",),
             },
+            "S3 writing a replica",
         ),
     ),
     Case(

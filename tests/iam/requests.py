@@ -39,6 +39,7 @@ Params = Mapping[str, Any]
 
 NEW_IMAGE: Final = "ami-0000000000000000a"  # stand-ins for ids AWS assigns only after the check
 NEW_SNAPSHOT: Final = "snap-0000000000000000a"
+SOURCE_SNAPSHOT: Final = "snap-0000000000000000b"  # a snapshot of the image CopyImage copies
 
 
 class UnmappedOperation(KeyError):
@@ -1114,7 +1115,7 @@ _EC2_COPY_KMS = ("kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:
     "CopyImage",
     "ec2:CopyImage",
     keys=_REQUEST_TAG_KEYS,
-    note="checked on the source image (its region) and on the new image and snapshot in the call's region "
+    note="checked on the source image and its snapshots (their region) and on the new image and snapshot in the call's region "
     "(tags given with TagSpecifications; also as ec2:CreateTags with ec2:CreateAction=CopyImage); Encrypted "
     "with KmsKeyId: EBS describes the key, generates data keys and creates a grant on it as the caller",
     follow_up=(
@@ -1127,7 +1128,12 @@ _EC2_COPY_KMS = ("kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:
 def _copy_image(params: Params, world: World) -> list[IamRequest]:
     cause = "ec2.CopyImage"
     specs = {s["ResourceType"]: _aws_tags(s.get("Tags")) for s in params.get("TagSpecifications", [])}
-    out = [_req("ec2:CopyImage", _ec2_arn(params["SourceImageId"], params["SourceRegion"]), cause)]
+    source = params["SourceRegion"]
+    out = [
+        _req("ec2:CopyImage", _ec2_arn(params["SourceImageId"], source), cause),
+        # since October 2024 also on the source image's snapshots (ids not in the call: a stand-in)
+        _req("ec2:CopyImage", _ec2_arn(SOURCE_SNAPSHOT, source), f"{cause} (the source's snapshots)"),
+    ]
     for rtype, new_id in (("image", NEW_IMAGE), ("snapshot", NEW_SNAPSHOT)):
         tags, arn = specs.get(rtype, {}), _ec2_arn(new_id, world.region)
         out.append(_req("ec2:CopyImage", arn, cause, _request_tags(tags)))

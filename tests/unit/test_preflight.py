@@ -61,6 +61,14 @@ def test_a_secret_in_another_account_or_region_is_refused(identity: Identity, na
     assert f"would be deployed to {named}" in problem
 
 
+def test_offsite_copies_into_the_deploy_region_are_refused_before_cdk_starts() -> None:
+    config = real_config(offsite__enabled=True, offsite__region="eu-central-2")
+    [problem] = problems(config, Identity("210987654321", "eu-central-2", "arn"))
+    assert problem.startswith("offsite.region is eu-central-2, the region the stack would be deployed to")
+    # another region is fine
+    assert problems(real_config(offsite__enabled=True), Identity("210987654321", "eu-central-2", "arn")) == []
+
+
 def test_placeholders_do_not_matter_when_the_dump_is_off() -> None:
     config = real_config(
         dump__enabled=False, dump__db_host="school-db.abcdefghijkl.eu-central-2.rds.amazonaws.com"

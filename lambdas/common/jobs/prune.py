@@ -80,7 +80,9 @@ SAFETY_MARGIN_MS: Final = 30_000
 OFFSITE_RESERVE_MS: Final = 60_000
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_AMI_IN_DESCRIPTION = re.compile(r"\bfor (ami-[0-9a-f]+)")
+# The AMI a snapshot is made for, from its description: "Created by CreateImage(i-...) for ami-... " or,
+# for a copy (CopyImage), "Copied for DestinationAmi ami-... from SourceAmi ami-... for SourceSnapshot ...".
+_AMI_IN_DESCRIPTION = re.compile(r"\bfor (?:DestinationAmi )?(ami-[0-9a-f]+)")
 
 _GONE: Final = frozenset({"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidSnapshot.NotFound"})
 _RDS_GONE: Final = frozenset({"DBSnapshotNotFound", "DBSnapshotNotFoundFault"})
