@@ -295,6 +295,9 @@ PRUNE_REMAINING: Final = "PruneRemaining"
 # Verify: per SOURCE+KIND, and the worst source per KIND (what the age alarms watch).
 BACKUP_AGE_HOURS: Final = "NewestGoodBackupAgeHours"
 WORST_BACKUP_AGE_HOURS: Final = "WorstNewestGoodBackupAgeHours"
+# What the worst-age metric shows for a kind when some source has no good backup at all (~14 months):
+# far above any target, so the age alarm fires.
+NO_GOOD_BACKUP_AGE_HOURS: Final = 10_000.0
 VERIFY_PASSED: Final = "VerificationPassed"  # 1 or 0 per SOURCE+KIND
 VERIFY_FAILURES: Final = "VerificationFailures"  # count over all sources, no dimension
 

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from lambdas.common import contracts as c
-from lambdas.common.jobs.verify import NO_GOOD_BACKUP_AGE_HOURS
 from lambdas.common.observability import metrics
 
 if TYPE_CHECKING:
@@ -82,7 +81,7 @@ def publish_prune_run(run: PruneRun) -> None:
 
 def publish_verify_result(result: VerifyResult) -> None:
     """Per Source+Kind the age of the newest good backup and VerificationPassed; per Kind the worst age
-    (a source without any good backup counts as NO_GOOD_BACKUP_AGE_HOURS, so it cannot hide); failures.
+    (a source without any good backup counts as c.NO_GOOD_BACKUP_AGE_HOURS, so it cannot hide); failures.
     The offsite copies' checks publish the same with the extra dimension Region=<offsite region>."""
     worst: dict[tuple[str, str], float] = {}  # (region or "" at home, kind) -> worst age
     for check in (*result.checks, *result.offsite_checks):
@@ -92,7 +91,7 @@ def publish_verify_result(result: VerifyResult) -> None:
         if age is not None:
             _metric(c.BACKUP_AGE_HOURS, MetricUnit.NoUnit, round(age, 2), dims)
         _metric(c.VERIFY_PASSED, MetricUnit.Count, 1.0 if check.ok else 0.0, dims)
-        effective = NO_GOOD_BACKUP_AGE_HOURS if age is None else age
+        effective = c.NO_GOOD_BACKUP_AGE_HOURS if age is None else age
         key = (check.region, check.kind)
         worst[key] = max(worst.get(key, 0.0), effective)
     for (region, kind), age in sorted(worst.items()):

@@ -68,9 +68,6 @@ if TYPE_CHECKING:
     from lambdas.common.aws.clients import RegionClients
 
 PRUNE_GRACE_DAYS: Final = 1
-# What the worst-age metric shows for a kind when some source has no good backup at all (~14 months):
-# far above any target, so the age alarm fires.
-NO_GOOD_BACKUP_AGE_HOURS: Final = 10_000.0
 
 
 class VerificationFailed(RuntimeError):

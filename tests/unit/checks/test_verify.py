@@ -10,7 +10,8 @@ from typing import Any
 import boto3
 import pytest
 
-from lambdas.common.jobs.verify import NO_GOOD_BACKUP_AGE_HOURS, VerificationFailed
+from lambdas.common.contracts import NO_GOOD_BACKUP_AGE_HOURS
+from lambdas.common.jobs.verify import VerificationFailed
 from lambdas.common.settings import SettingsError, VerifySettings
 from lambdas.verify.handler import handler
 from tests.unit.checks.conftest import BUCKET, NOW, Dump, emf_metrics, make_ami, make_rds_snapshot
