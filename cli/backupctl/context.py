@@ -31,6 +31,7 @@ from botocore.exceptions import (
 from cli.backupctl.errors import PROBLEM, USAGE, CliError
 from cli.backupctl.output import Output
 from infra.config import CONTEXT_KEY, Config, ConfigError, load_config
+from lambdas.common.aws.clients import RegionClients
 from lambdas.common.aws.errors import error_code, error_text
 from lambdas.common.contracts import alarm_prefix, bucket_name, job_resource_name, offsite_bucket_name
 from lambdas.common.messages import say
@@ -175,6 +176,15 @@ class Aws:
     def alarm_prefix(self) -> str:
         return alarm_prefix(self.stack)
 
+    def in_offsite_region(self, region: str) -> Aws:
+        """The same profile, endpoint, stack and language in the offsite region ``region`` (a new session;
+        its bucket is the copy bucket there); this one stays as it is."""
+        return replace(self, region=region, offsite=True, _session=None, _account=None)
+
+    def region_clients(self) -> RegionClients:
+        """This region's EC2, RDS and S3 clients, as the jobs take them for the offsite region."""
+        return RegionClients(self.region_name, self.ec2(), self.rds(), self.s3())
+
 
 @dataclass
 class Cli:
@@ -213,7 +223,13 @@ class Cli:
         if region != offsite.region:
             raise CliError(self.say("cli.common.offsite_other", region=region, offsite=offsite.region), USAGE)
         # a new session for the other region; the profile, endpoint, stack and language stay
-        self.aws = replace(self.aws, region=region, offsite=True, _session=None, _account=None)
+        self.aws = self.aws.in_offsite_region(region)
+
+    def offsite_clients(self) -> RegionClients | None:
+        """The offsite region's clients (``offsite.region`` of the configuration), None when offsite copies
+        are off; ``self.aws`` stays the home region."""
+        offsite = self.config.offsite
+        return self.aws.in_offsite_region(offsite.region).region_clients() if offsite.enabled else None
 
     def say(self, key: str, **values: object) -> str:
         """The catalogue's sentence ``key`` (lambdas.common.messages) in the configured language."""

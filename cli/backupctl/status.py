@@ -1,10 +1,12 @@
 """``backupctl status``: are we safe? One look at every source, check, alarm, subscription and schedule.
 
 Per source (named by its ``Name`` tag), the newest backup of each kind with its state (the one state
-table) and its age against the target, computed by verify's own checks; the last verification (its
-metric), restore test (its record), drill and IAM review; alarms in ALARM; whether every address of the
-alarm topic has confirmed its subscription (an unconfirmed address gets no alarm); the next run of every
-schedule in the configured timezone. Exit 1 when anything needs the admin.
+table) and its age against the target, computed by verify's own checks; with offsite copies the same for
+the newest copy of each copied kind in the offsite region (verify's offsite checks: their problems count
+as in the weekly mail); the last verification (its metric), restore test (its record), drill and IAM
+review; alarms in ALARM; whether every address of the alarm topic has confirmed its subscription (an
+unconfirmed address gets no alarm); the next run of every schedule in the configured timezone. Exit 1
+when anything needs the admin.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from cli.backupctl.context import Cli, speaks_aws
 from cli.backupctl.errors import PROBLEM
 from cli.backupctl.output import JsonFlag, Output, age_text
 from infra.cron import parse_cron
+from infra.job_settings import offsite_settings
 from lambdas.common import contracts
 from lambdas.common.aws.subscriptions import mail_subscriptions, topic_by_name
 from lambdas.common.jobs.report import build_health_report, now_in_alarm
@@ -67,10 +70,30 @@ def _backup(seen: Any) -> dict[str, Any] | None:
     return None if seen is None else seen.as_dict()
 
 
+def _entry(check: Check) -> dict[str, Any]:
+    """One backup kind of one source in ``status --json``: its newest backup, its age against the target."""
+    return {
+        "kind": check.kind,
+        "ok": check.ok,
+        "state": str(check.newest.state) if check.newest else None,
+        "newest": _backup(check.newest),
+        "newest_good": _backup(check.newest_good),
+        "age_hours": None if check.age_hours is None else round(check.age_hours, 1),
+        "target_hours": check.target_hours,
+        "problems": list(check.problems),
+    }
+
+
+def _offsite_entry(check: Check | None) -> dict[str, Any] | None:
+    """The offsite copy of a kind (verify's offsite check, with its region); None: not copied, or off."""
+    return None if check is None else {**_entry(check), "region": check.region}
+
+
 def _source_rows(result: VerifyResult, status: Status) -> None:
     by_source: dict[str, list[Check]] = {}
     for check in result.checks:
         by_source.setdefault(check.source, []).append(check)
+    copies = {(c.source, c.kind): c for c in result.offsite_checks}
     for source, checks in sorted(by_source.items()):
         status.sources.append(
             {
@@ -78,17 +101,7 @@ def _source_rows(result: VerifyResult, status: Status) -> None:
                 "name": result.names.get(source, ""),
                 "kind": "database" if any(c.kind == contracts.KIND_RDS for c in checks) else "server",
                 "backups": [
-                    {
-                        "kind": c.kind,
-                        "ok": c.ok,
-                        "state": str(c.newest.state) if c.newest else None,
-                        "newest": _backup(c.newest),
-                        "newest_good": _backup(c.newest_good),
-                        "age_hours": None if c.age_hours is None else round(c.age_hours, 1),
-                        "target_hours": c.target_hours,
-                        "problems": list(c.problems),
-                    }
-                    for c in checks
+                    {**_entry(c), "offsite": _offsite_entry(copies.get((c.source, c.kind)))} for c in checks
                 ],
             }
         )
@@ -183,8 +196,11 @@ def _schedules(cli: Cli, now: datetime, status: Status) -> None:
     for job, expression in sorted(cli.config.schedules.items()):
         if job == "dump" and not cli.config.dump.enabled:
             continue
-        deployed = job in contracts.SCHEDULED_JOBS or (
-            job in contracts.DRILL_SCHEDULES and cli.config.restore_drill.enabled
+        deployed = (
+            job in contracts.SCHEDULED_JOBS
+            or (job in contracts.DRILL_SCHEDULES and cli.config.restore_drill.enabled)
+            # the copy job: with offsite copies of rds or ami (dumps are copied by S3 replication)
+            or (job in contracts.OFFSITE_SCHEDULES and job not in cli.config.switched_off())
         )
         [next_run] = parse_cron(expression).next_runs(now, 1, zone)
         status.schedules.append(
@@ -199,9 +215,11 @@ def _schedules(cli: Cli, now: datetime, status: Status) -> None:
 
 def gather(cli: Cli, now: datetime) -> Status:
     """Everything ``status`` shows; its problems are the weekly mail's (lambdas.common.week), with the
-    alarms in ALARM now instead of the week's."""
+    alarms in ALARM now instead of the week's. With offsite copies, verify's checks of the copies run on
+    the offsite region's clients (cli.aws stays the home region)."""
     aws, config = cli.aws, cli.config
     status = Status(generated_at=now)
+    offsite = offsite_settings(config, aws.account) if config.offsite.enabled else None
     settings = ReportSettings(
         verify=VerifySettings(
             bucket=aws.bucket,
@@ -211,6 +229,7 @@ def gather(cli: Cli, now: datetime) -> Status:
             targets=config.targets,
             timezone=config.timezone,
             language=config.language,
+            offsite=offsite,
         ),
         topic_arn=_subscriptions(cli, status),
         alarm_prefix=aws.alarm_prefix,
@@ -218,7 +237,7 @@ def gather(cli: Cli, now: datetime) -> Status:
         drill_enabled=config.restore_drill.enabled,
     )
     ec2, rds, s3, cloudwatch, sns = aws.ec2(), aws.rds(), aws.s3(), aws.cloudwatch(), aws.sns()
-    result = run_checks(ec2, rds, s3, settings.verify, now)
+    result = run_checks(ec2, rds, s3, settings.verify, now, offsite=cli.offsite_clients())
     _source_rows(result, status)
     silent = _verification(cli, now, status)
     alarms = now_in_alarm(cloudwatch, aws.alarm_prefix, now, config.language)
@@ -247,11 +266,29 @@ def gather(cli: Cli, now: datetime) -> Status:
 
 
 def _local(cli: Cli, when: datetime | None) -> str:
-    return "-" if when is None else f"{when.astimezone(cli.config.zone):%a %d.%m.%Y %H:%M}"
+    if when is None:
+        return "-"
+    local = when.astimezone(cli.config.zone)
+    weekday = say("status.weekdays", cli.config.language).split("|")[local.weekday()]
+    return f"{weekday} {local:%d.%m.%Y %H:%M}"
+
+
+def _age(entry: dict[str, Any], lang: str) -> str:
+    return f"{age_text(entry['age_hours'], lang)} / {age_text(float(entry['target_hours']), lang)}"
+
+
+def _offsite_cell(entry: dict[str, Any] | None, lang: str) -> str:
+    """The offsite copy of a kind in the table: its state and age / target ("-": the kind is not copied)."""
+    if entry is None:
+        return "-"
+    state = say(f"status.state.{entry['state']}", lang) if entry["state"] else say("status.none", lang)
+    verdict = "" if entry["ok"] else f", {say('mail.problem', lang)}"
+    return f"{state}, {_age(entry, lang)}{verdict}"
 
 
 def show(cli: Cli, status: Status, out: Output) -> None:
     lang, zone = cli.config.language, cli.config.timezone
+    offsite = cli.config.offsite.enabled
     rows = []
     for source in status.sources:
         label = f"{source['name']} ({source['id']})" if source["name"] else source["id"]
@@ -263,14 +300,18 @@ def show(cli: Cli, status: Status, out: Output) -> None:
                     say(f"kind.{b['kind']}", lang),
                     newest["id"] if newest else say("status.none", lang),
                     say(f"status.state.{b['state']}", lang) if b["state"] else "-",
-                    f"{age_text(b['age_hours'], lang)} / {age_text(float(b['target_hours']), lang)}",
+                    _age(b, lang),
                     say("mail.ok" if b["ok"] else "mail.problem", lang),
+                    *([_offsite_cell(b["offsite"], lang)] if offsite else []),
                 ]
             )
             label = ""
     out.table(
         say("status.backups", lang, stack=cli.aws.stack, region=cli.aws.region_name),
-        say("status.columns", lang).split("|"),
+        [
+            *say("status.columns", lang).split("|"),
+            *([say("status.offsite_column", lang, region=cli.config.offsite.region)] if offsite else []),
+        ],
         rows,
     )
     v = status.verification

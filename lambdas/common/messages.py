@@ -483,7 +483,10 @@ _SYSTEM: Final[Mapping[str, tuple[str, str]]] = {
     # --- backupctl status ------------------------------------------------------------------------
     "status.backups": ("Backups ({stack}, {region})", "Sicherungen ({stack}, {region})"),
     "status.columns": ("source|kind|newest|state|age / target|", "Quelle|Art|neueste|Zustand|Alter / Ziel|"),
+    # the column added with offsite copies: the newest copy's state and age / target
+    "status.offsite_column": ("offsite ({region})", "ausser Haus ({region})"),
     "status.none": ("none", "keine"),
+    "status.weekdays": ("Mon|Tue|Wed|Thu|Fri|Sat|Sun", "Mo|Di|Mi|Do|Fr|Sa|So"),
     "status.state.usable": ("usable", "verwendbar"),
     "status.state.pending": ("pending", "in Arbeit"),
     "status.state.failed": ("failed", "fehlgeschlagen"),

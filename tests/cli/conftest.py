@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from cli.backupctl.app import app
 from cli.backupctl.dumpwriter import WrittenDump, tar_gz, write_dump_slot
 from cli.backupctl.rehearsal import create_database, launch_server
-from lambdas.common.contracts import bucket_name
+from lambdas.common.contracts import bucket_name, offsite_bucket_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,6 +30,8 @@ ACCOUNT = "123456789012"  # moto's default account
 REGION = "eu-central-2"
 BUCKET = bucket_name(ACCOUNT, REGION)
 DB = "school-db"
+OFFSITE = "eu-central-1"  # the offsite region of the shipped cdk.json
+COPY_BUCKET = offsite_bucket_name(ACCOUNT, OFFSITE)
 
 
 _LOADER = botocore.loaders.create_loader()
@@ -202,3 +204,21 @@ def german_config(tmp_path: Path) -> Path:
     path = tmp_path / "cdk.json"
     path.write_text(json.dumps(context), encoding="utf-8")
     return path
+
+
+def offsite_config(tmp_path: Path, *, language: str = "en", **offsite: Any) -> Path:
+    """The shipped cdk.json with its ``offsite`` block updated by ``offsite`` (and ``language``)."""
+    context = json.loads((REPO_ROOT / "cdk.json").read_text(encoding="utf-8"))
+    block = context["context"]["schoolbackup"]
+    block["offsite"].update(offsite)
+    block["language"] = language
+    path = tmp_path / f"cdk-{language}.json"
+    path.write_text(json.dumps(context), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def offsite_cli(cli: Callable[..., Result], tmp_path: Path) -> Callable[..., Result]:
+    """backupctl with the shipped configuration, offsite copies of every kind switched on (eu-central-1)."""
+    path = offsite_config(tmp_path, enabled=True, region=OFFSITE)
+    return lambda *args: cli("--config", str(path), *args)

@@ -4,7 +4,6 @@ offsite region, when the home region (or everything in it) is lost; and the regi
 from __future__ import annotations
 
 import gzip
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,31 +12,23 @@ import boto3
 import pytest
 
 from cli.backupctl.dumpwriter import write_dump_slot
-from lambdas.common.contracts import offsite_bucket_name
-from tests.cli.conftest import ACCOUNT, BUCKET, DB, FILES, MYSQL_DUMP, NIGHT, REPO_ROOT, Result, tar_gz
+from tests.cli.conftest import (
+    BUCKET,
+    COPY_BUCKET,
+    DB,
+    FILES,
+    MYSQL_DUMP,
+    NIGHT,
+    OFFSITE,
+    Result,
+    tar_gz,
+)
 from tests.cli.test_restore_aws import make_ami, make_db_snapshot
 
-OFFSITE = "eu-central-1"
-COPY_BUCKET = offsite_bucket_name(ACCOUNT, OFFSITE)
 SOURCE = "i-0abc1234def567890"
 DAY = "2026-11-26"  # NIGHT (00:30 UTC) is 01:30 on this day in Zurich
 
 Cli = Callable[..., Result]
-
-
-def _config(tmp_path: Path, **offsite: Any) -> Path:
-    context = json.loads((REPO_ROOT / "cdk.json").read_text(encoding="utf-8"))
-    context["context"]["schoolbackup"]["offsite"].update(offsite)
-    path = tmp_path / "cdk.json"
-    path.write_text(json.dumps(context), encoding="utf-8")
-    return path
-
-
-@pytest.fixture
-def offsite_cli(cli: Cli, tmp_path: Path) -> Cli:
-    """backupctl with the shipped configuration, offsite copies switched on (in eu-central-1)."""
-    path = _config(tmp_path, enabled=True, region=OFFSITE)
-    return lambda *args: cli("--config", str(path), *args)
 
 
 @pytest.fixture

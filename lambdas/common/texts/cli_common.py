@@ -108,6 +108,13 @@ ENTRIES: Final[dict[str, tuple[str, str]]] = {
         "Aufbewahrungsplan ({daily} tägliche, {weekly} wöchentliche, {monthly} monatliche, höchstens "
         "{max_age} Tage alt, immer mindestens {min_keep} verwendbare)",
     ),
+    # with offsite copies: the plan in the offsite region (its own policy)
+    "cli.common.prune_offsite_title": (
+        "Retention plan of the offsite copies in {region} ({daily} daily, {weekly} weekly, {monthly} "
+        "monthly, max {max_age} days, at least {min_keep} usable kept)",
+        "Aufbewahrungsplan der Kopien ausser Haus in {region} ({daily} tägliche, {weekly} wöchentliche, "
+        "{monthly} monatliche, höchstens {max_age} Tage alt, immer mindestens {min_keep} verwendbare)",
+    ),
     # column headers, separated by |
     "cli.common.prune_columns": (
         "source|kind|backup|made ({zone})|state|action|why",
