@@ -4,6 +4,7 @@ unconfirmed alarm subscription; exit status 0 only when nothing needs the admin.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -238,6 +239,9 @@ def test_status_speaks_the_configured_language(
     assert "Letzter Wiederherstellungstest:" in out and "Nächste Läufe (Europe/Zurich)" in out
     assert "verwendbar" in out and "usable" not in out
     assert english_words(out) == [], out
+    # the next runs with German weekdays (Sa 28.11.2026 ...), not Python's English %a
+    runs = re.findall(r"\b([A-Z][a-z]{1,2}) \d\d\.\d\d\.\d{4} \d\d:\d\d", out)
+    assert runs and set(runs) <= {"Mo", "Di", "Mi", "Do", "Fr", "Sa", "So"}, runs
 
 
 def test_status_shows_the_last_drill_and_a_failed_one_is_a_problem(
