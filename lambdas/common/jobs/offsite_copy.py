@@ -42,7 +42,7 @@ from lambdas.common.aws.db_snapshots import db_snapshot_named, managed_db_snapsh
 from lambdas.common.aws.errors import error_code, error_text
 from lambdas.common.aws.images import managed_images, snapshot_ids, snapshot_states, snapshots_by_id
 from lambdas.common.aws.quota import SnapshotQuota, read_snapshot_quota
-from lambdas.common.aws.states import Reading, ami_state, rds_snapshot_state
+from lambdas.common.aws.states import AMI_STATES, Reading, ami_state, rds_snapshot_state
 from lambdas.common.contracts import (
     COPIED_FROM_KEY,
     JOB_AMI,
@@ -208,7 +208,11 @@ def _copy_db_snapshot(
     name, source = original.name, original.source
     existing = db_snapshot_named(off, name)
     if existing is not None:
-        run.result.add_already_existed(name, source=source, region=run.region, status=existing.get("Status"))
+        status = existing.get("Status", "")
+        if rds_snapshot_state(status).state is State.FAILED:  # an earlier copy failed: say so, every run
+            run.result.add_failed(source, _copy_failed(name, status, run.region))
+        else:
+            run.result.add_already_existed(name, source=source, region=run.region, status=status)
         return quota
     if not _due(original, copies, run.frequency, run.when):
         run.not_due.append(name)
@@ -251,6 +255,10 @@ def _copy_db_snapshot(
         raise
     run.result.add_created(name, source=source, region=run.region, copied_from=original.arn)
     return None if quota is None else SnapshotQuota(used=quota.used + 1, limit=quota.limit)
+
+
+def _copy_failed(name: str, state: str, region: str) -> str:
+    return say("offsite.copy_failed", LANGUAGE, name=name, state=state, region=region)
 
 
 # --- AMIs -----------------------------------------------------------------------------------------------
@@ -307,7 +315,11 @@ def _copy_image(off: EC2Client, original: Backup, copies: list[Backup], run: _Ru
     name, source = original.name, original.source
     existing = _image_named(off, name)
     if existing is not None:
-        run.result.add_already_existed(name, source=source, region=run.region, image=existing["ImageId"])
+        state = existing.get("State", "")
+        if AMI_STATES.get(state) is State.FAILED:  # an earlier copy failed: say so, every run
+            run.result.add_failed(source, _copy_failed(name, state, run.region))
+        else:
+            run.result.add_already_existed(name, source=source, region=run.region, image=existing["ImageId"])
         return
     if not _due(original, copies, run.frequency, run.when):
         run.not_due.append(name)

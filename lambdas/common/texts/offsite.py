@@ -20,6 +20,14 @@ ENTRIES: Final[dict[str, tuple[str, str]]] = {
         "lassen Sie prune dort laufen oder beantragen Sie bei AWS ein höheres ManualSnapshots-Kontingent in "
         "{region}",
     ),
+    "offsite.copy_failed": (
+        "the offsite copy {name} in {region} failed (state {state}); the next original is copied again "
+        "as usual. Most often the key of the original cannot be used for the copy: see the copy in the "
+        "console of {region}",
+        "die Kopie ausser Haus {name} in {region} ist fehlgeschlagen (Zustand {state}); das nächste "
+        "Original wird wie gewohnt wieder kopiert. Meist kann der Schlüssel des Originals für die Kopie "
+        "nicht verwendet werden: Sehen Sie sich die Kopie in der Konsole von {region} an",
+    ),
     "offsite.not_listed": (
         "the originals at home or the copies in {region} could not be listed ({error}); no copy was made "
         "this run",

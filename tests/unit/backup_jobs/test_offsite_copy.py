@@ -186,6 +186,26 @@ def test_second_run_copies_nothing_twice_and_says_so(
     assert {m["dimensions"]["Region"] for m in created} == {OFFSITE}
 
 
+def test_a_failed_earlier_copy_is_a_failure_every_run_not_a_copy_that_exists(
+    school: dict[str, str], lambda_context: Any
+) -> None:
+    """A copy that failed (e.g. the original's key could not be used) holds the name: the job must not
+    count it as made, but fail naming it, so that the errors alarm tells the admin."""
+    name = db_original(school["db"], TODAY)
+    ami = f"sb-{school['server']}-20261126-0300"
+    ami_original(school["server"], "20261126-0300")
+    handler(RUN, lambda_context)
+    rds_backends[ACCOUNT][OFFSITE].database_snapshots[name].status = "failed"
+    ec2_backends[ACCOUNT][OFFSITE].amis[ami_copies()[ami]["ImageId"]].state = "failed"
+
+    with pytest.raises(BackupJobFailed) as caught:
+        handler(RUN, lambda_context)
+
+    said = str(caught.value)
+    assert f"the offsite copy {name} in {OFFSITE} failed (state failed)" in said
+    assert f"the offsite copy {ami} in {OFFSITE} failed (state failed)" in said
+
+
 def test_pending_and_foreign_originals_and_copies_are_never_copied(
     school: dict[str, str], lambda_context: Any
 ) -> None:
