@@ -20,11 +20,14 @@ from lambdas.common.contracts import (
     COPIED_KINDS,
     EC2_INSTANCE_ID,
     KINDS,
+    OFFSITE_ROLE_NAME,
     RDS_INSTANCE_ID,
     TAG_PART,
+    offsite_role_arn,
 )
 from lambdas.common.retention import RetentionPolicy
 from lambdas.common.settings import (
+    CROSS_ACCOUNT_TARGETS,
     DEFAULT_AMI_MAX_AGE_HOURS,
     DEFAULT_DUMP_MAX_AGE_HOURS,
     DEFAULT_RDS_MAX_AGE_HOURS,
@@ -73,6 +76,8 @@ _SECRET_ARN = re.compile(
     r"^arn:aws[a-z-]*:secretsmanager:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$"
 )
 _ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+_ROLE_PREFIX = re.compile(r"^[\w+=,.@-]{1,50}$")  # + "-prune" and the like stays within 64
+_ACCOUNT = re.compile(r"^\d{12}$")
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
@@ -158,12 +163,16 @@ class RestoreDrill:
 
 @dataclass(frozen=True)
 class Offsite:
-    """Offsite copies in another region of the same account (off by default: they cost money)."""
+    """Offsite copies in another region, of this account or of another one (off by default: they cost
+    money). With ``account`` (the target account), ``home_account`` is the account of the home stack
+    (both stacks name each other's principals) and ``role_name`` the name prefix of the roles there
+    that the home jobs assume (``<role_name>-copy``, ``-prune``, ``-read``)."""
 
     enabled: bool
     region: str
-    account: str | None  # always None: copies into another account are not built yet
-    role_name: str | None
+    account: str | None  # the target account; None: the offsite region of this account
+    role_name: str  # with a target account: the prefix of the roles there
+    home_account: str | None  # with a target account: the home stack's account
     kinds: tuple[str, ...]  # dump (S3 replication), rds, ami (the copy job)
     rds_frequency: str  # daily | weekly
     ami_frequency: str
@@ -173,6 +182,17 @@ class Offsite:
 
     def copies(self, kind: str) -> bool:
         return self.enabled and kind in self.kinds
+
+    @property
+    def cross_account(self) -> bool:
+        """The copies go into another account (``account``)."""
+        return self.enabled and self.account is not None
+
+    def role_arn(self, use: str, partition: str = "aws") -> str | None:
+        """With a target account, the ARN of its role for ``use`` (copy, prune, read); else None."""
+        if not self.cross_account or self.account is None:
+            return None
+        return offsite_role_arn(partition, self.account, self.role_name, use)
 
 
 @dataclass(frozen=True)
@@ -661,6 +681,7 @@ OFFSITE_KEYS: Final = frozenset(
         "enabled",
         "region",
         "account",
+        "home_account",
         "role_name",
         "kinds",
         "rds_frequency",
@@ -685,11 +706,38 @@ def _read_offsite(root: _Reader, object_lock_days: int) -> Offsite:
     account = off.get(
         "account",
         None,
-        lambda v: v is None,
-        "null: copies into another AWS account are not built yet; the copies go to another region of "
-        "this account",
+        lambda v: v is None or (isinstance(v, str) and bool(_ACCOUNT.match(v))),
+        "null (the offsite region of this account) or the 12-digit id of the target account, as a string",
     )
-    role_name = off.get("role_name", None, lambda v: v is None, "null (only used with a target account)")
+    home_account = off.get(
+        "home_account",
+        None,
+        lambda v: v is None or (isinstance(v, str) and bool(_ACCOUNT.match(v))),
+        "the 12-digit id of the account this stack is deployed to, as a string (only with account)",
+    )
+    role_name = off.get(
+        "role_name",
+        OFFSITE_ROLE_NAME,
+        lambda v: isinstance(v, str) and bool(_ROLE_PREFIX.match(v)),
+        "a role name prefix of at most 50 letters, digits and +=,.@_- (the roles <role_name>-copy, "
+        "-prune and -read in the target account)",
+    )
+    if enabled and account is not None:
+        if home_account is None:
+            off.fail(
+                off.key("home_account"),
+                None,
+                f"the id of the account this stack is deployed to: with offsite.account ({account}) both "
+                "stacks name each other's principals",
+            )
+        elif home_account == account:
+            off.fail(
+                off.key("account"),
+                account,
+                "another account than home_account; for copies in the same account set account to null",
+            )
+    elif home_account is not None:
+        off.fail(off.key("home_account"), home_account, "null without offsite.account")
     kinds = off.strings(
         "kinds", KINDS, re.compile(f"^({'|'.join(KINDS)})$"), " or ".join(KINDS), non_empty=True
     )
@@ -698,11 +746,13 @@ def _read_offsite(root: _Reader, object_lock_days: int) -> Offsite:
         region=region,
         account=account,
         role_name=role_name,
+        home_account=home_account,
         kinds=kinds,
         rds_frequency=off.choice("rds_frequency", "daily", FREQUENCIES),
         ami_frequency=off.choice("ami_frequency", "weekly", FREQUENCIES),
         retention=_read_retention(off, OFFSITE_POLICY),
-        targets=_read_targets(off, OFFSITE_TARGETS),
+        # into another account an RDS snapshot or AMI arrives a run later (through a staging copy)
+        targets=_read_targets(off, OFFSITE_TARGETS if account is None else CROSS_ACCOUNT_TARGETS),
         replication_alarm_minutes=off.integer("replication_alarm_minutes", 120, 15, 1440),
     )
     if enabled and "dump" in kinds and offsite.retention.max_age_days < object_lock_days:

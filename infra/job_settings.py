@@ -4,7 +4,7 @@ topic ARN) come in as strings, which may be CDK tokens when the stack calls this
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from infra.config import Config
 from lambdas.common.contracts import DEFAULT_STACK_NAME, offsite_bucket_name
@@ -58,11 +58,19 @@ def job_settings(
     stack_name: str = DEFAULT_STACK_NAME,
     prune_role: str = "",
     account: str = "",
+    partition: str = "aws",
 ) -> JobSettings:
     """``key_arn`` and ``prune_role`` are only needed by the IAM review (the stack fills them in; the
-    rehearsal does not run the review); ``account`` names the offsite bucket."""
+    rehearsal does not run the review); ``account`` names the offsite bucket (in this account), and
+    ``partition`` the roles in a target account."""
     selection = config.selection
     offsite = offsite_settings(config, account)
+
+    def offsite_as(use: str) -> Offsite | None:  # with a target account: the role of that use there
+        if offsite is None or not config.offsite.cross_account:
+            return offsite
+        return replace(offsite, role_arn=config.offsite.role_arn(use, partition))
+
     verify = VerifySettings(
         bucket=bucket,
         selection=selection,
@@ -71,14 +79,14 @@ def job_settings(
         targets=config.targets,
         timezone=config.timezone,
         language=config.language,
-        offsite=offsite,
+        offsite=offsite_as("read"),
     )
     return JobSettings(
         rds_snapshot=RdsSnapshotSettings(selection.tag, selection.rds_instance_ids),
         ami_backup=AmiBackupSettings(
             selection.tag, selection.ec2_instance_ids, no_reboot=config.ami_no_reboot
         ),
-        prune=PruneSettings(config.retention, offsite=offsite),
+        prune=PruneSettings(config.retention, offsite=offsite_as("prune")),
         verify=verify,
         restore_test=RestoreTestSettings(bucket),
         report=ReportSettings(
@@ -92,7 +100,7 @@ def job_settings(
         iam_review=IamReviewSettings(
             bucket=bucket, key_arn=key_arn, stack_name=stack_name, prune_role=prune_role
         ),
-        offsite_copy=OffsiteCopySettings(offsite)
+        offsite_copy=OffsiteCopySettings(offsite_as("copy") or offsite)
         if offsite and "offsite_copy" not in config.switched_off()
         else None,
     )
@@ -105,7 +113,8 @@ def offsite_settings(config: Config, account: str) -> Offsite | None:
         return None
     return Offsite(
         region=off.region,
-        bucket=offsite_bucket_name(account, off.region),
+        bucket=offsite_bucket_name(off.account or account, off.region),
+        account=off.account if off.cross_account else None,
         kinds=off.kinds,
         rds_frequency=off.rds_frequency,
         ami_frequency=off.ami_frequency,

@@ -84,6 +84,13 @@ def problems(context: object, identity: Identity | None, credential_problem: str
             "must go to another region. Change offsite.region in cdk.json, or deploy with the right "
             "AWS_PROFILE/AWS_REGION."
         )
+    elif config.offsite.cross_account and identity.account != config.offsite.home_account:
+        found.append(
+            f"offsite.home_account is {config.offsite.home_account}, but your credentials are for account "
+            f"{identity.account}: the stack is deployed to the home account, and the copies go to "
+            f"offsite.account ({config.offsite.account}). Deploy with the home account's AWS_PROFILE, or "
+            "correct offsite.home_account in cdk.json."
+        )
     if identity is not None and config.dump.enabled and not placeholders:
         _, _, _, region, account, *_ = config.dump.db_secret_arn.split(":")
         if (account, region) != (identity.account, identity.region):

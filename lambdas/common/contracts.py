@@ -46,6 +46,20 @@ OFFSITE_SCHEDULES: Final = ("offsite_copy",)
 OFFSITE_STACK_SUFFIX: Final = "-Offsite"
 OFFSITE_KEY_ALIAS: Final = "alias/schoolbackup-offsite"
 OFFSITE_REPLICATION_RULE: Final = "offsite-dumps"  # the home bucket's replication rule (its metrics' RuleId)
+# Copies into another account (offsite.account): three roles there, ``<offsite.role_name>-<use>``, that
+# the home stack's jobs assume: ``copy`` (the copy job: copy shared staging copies, tag them), ``prune``
+# (delete copies by the offsite retention), ``read`` (verify, backupctl status: describe and list only).
+OFFSITE_ROLE_NAME: Final = "schoolbackup-offsite"  # default of offsite.role_name (a name prefix)
+OFFSITE_ROLE_USES: Final = ("copy", "prune", "read")
+# A snapshot under aws/rds or aws/ebs cannot be shared with another account, and a shared encrypted
+# snapshot cannot be copied into another region by the account it is shared with: the copy job first
+# copies the original into the offsite region of the HOME account under the staging key (a customer key
+# there that the target account may use), shares that staging copy, the target account copies it (same
+# region) under its offsite key, and the copy job deletes the staging copy once that copy is usable.
+STAGING_STACK_SUFFIX: Final = "-OffsiteStaging"  # the home account's stack in the offsite region
+STAGING_KEY_ALIAS: Final = "alias/schoolbackup-offsite-staging"
+STAGE_KEY: Final = "OffsiteStage"  # tag of a staging copy (besides the original's tags and CopiedFrom)
+STAGE_STAGING: Final = "staging"
 NAME_PREFIX: Final = "sb-"
 DUMP_PREFIX: Final = "dumps"
 REPORT_PREFIX: Final = "reports"
@@ -112,6 +126,23 @@ def offsite_bucket_name(account: str, region: str) -> str:
 def offsite_stack_name(stack: str) -> str:
     """The offsite stack of a home stack: ``<stack>-Offsite``."""
     return f"{stack}{OFFSITE_STACK_SUFFIX}"
+
+
+def staging_stack_name(stack: str) -> str:
+    """The staging stack of a home stack (copies into another account): ``<stack>-OffsiteStaging``."""
+    return f"{stack}{STAGING_STACK_SUFFIX}"
+
+
+def offsite_role_name(prefix: str, use: str) -> str:
+    """A role in the target account: ``<prefix>-copy``, ``<prefix>-prune`` or ``<prefix>-read``."""
+    if use not in OFFSITE_ROLE_USES:
+        raise ValueError(f"unknown offsite role use {use!r} (one of {', '.join(OFFSITE_ROLE_USES)})")
+    return f"{prefix}-{use}"
+
+
+def offsite_role_arn(partition: str, account: str, prefix: str, use: str) -> str:
+    """``arn:<partition>:iam::<account>:role/<prefix>-<use>``."""
+    return f"arn:{partition}:iam::{account}:role/{offsite_role_name(prefix, use)}"
 
 
 def job_resource_name(stack: str, job: str) -> str:

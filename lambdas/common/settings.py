@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lambdas.common.contracts import (
@@ -26,6 +26,7 @@ from lambdas.common.contracts import (
     NAMESPACE,
     OFFSITE_KEY_ALIAS,
     RDS_INSTANCE_ID,
+    STAGING_KEY_ALIAS,
     TAG_PART,
 )
 from lambdas.common.retention import RetentionPolicy
@@ -264,6 +265,9 @@ OFFSITE_TARGETS: Final = Targets(dump_max_age_hours=27, rds_max_age_hours=50, am
 OFFSITE_POLICY: Final = RetentionPolicy(
     keep_daily=7, keep_weekly=4, keep_monthly=1, max_age_days=35, min_keep=2
 )
+# Into another account an RDS snapshot or AMI copy arrives a run (a day) later: the run after the one
+# that made its staging copy copies it (lambdas/common/jobs/offsite_copy.py).
+CROSS_ACCOUNT_TARGETS: Final = Targets(dump_max_age_hours=27, rds_max_age_hours=74, ami_max_age_hours=240)
 FREQUENCIES: Final = ("daily", "weekly")
 OFFSITE_PREFIX: Final = "OFFSITE_"
 
@@ -286,6 +290,15 @@ class Offsite:
     policy: RetentionPolicy = OFFSITE_POLICY
     targets: Targets = OFFSITE_TARGETS
     key_alias: str = OFFSITE_KEY_ALIAS
+    # Copies into another account: its id, and the role there that this function assumes (per function:
+    # <prefix>-copy, -prune or -read); the staging key's alias in the home account's offsite region.
+    account: str | None = None
+    role_arn: str | None = None
+    staging_key_alias: str = STAGING_KEY_ALIAS
+
+    @property
+    def cross_account(self) -> bool:
+        return self.account is not None
 
     def copies(self, kind: str) -> bool:
         return kind in self.kinds
@@ -320,6 +333,7 @@ class Offsite:
             policy=retention_from_env(environ, OFFSITE_PREFIX),
             targets=Targets.from_env(environ, OFFSITE_PREFIX, OFFSITE_TARGETS),
             key_alias=env_str(f"{OFFSITE_PREFIX}KEY_ALIAS", environ),
+            **_offsite_account_from_env(environ),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -332,7 +346,40 @@ class Offsite:
             **retention_to_env(self.policy, OFFSITE_PREFIX),
             **self.targets.to_env(OFFSITE_PREFIX),
             f"{OFFSITE_PREFIX}KEY_ALIAS": self.key_alias,
+            **(
+                {
+                    f"{OFFSITE_PREFIX}ACCOUNT": self.account,
+                    f"{OFFSITE_PREFIX}ROLE_ARN": self.role_arn or "",
+                    f"{OFFSITE_PREFIX}STAGING_KEY_ALIAS": self.staging_key_alias,
+                }
+                if self.account is not None
+                else {}
+            ),
         }
+
+
+def _offsite_account_from_env(environ: Env | None) -> dict[str, Any]:
+    """OFFSITE_ACCOUNT (absent or empty: this account), OFFSITE_ROLE_ARN (required with it: the role
+    there), OFFSITE_STAGING_KEY_ALIAS."""
+    env = _env(environ)
+    account = env.get(f"{OFFSITE_PREFIX}ACCOUNT", "").strip()
+    if not account:
+        return {}
+    if not re.fullmatch(r"\d{12}", account):
+        raise SettingsError(
+            f"environment variable {OFFSITE_PREFIX}ACCOUNT={account!r} is not a 12-digit AWS account id"
+        )
+    role_arn = env.get(f"{OFFSITE_PREFIX}ROLE_ARN", "").strip()
+    if not re.fullmatch(rf"arn:aws[a-z-]*:iam::{account}:role/[\w+=,.@-]{{1,64}}", role_arn):
+        raise SettingsError(
+            f"environment variable {OFFSITE_PREFIX}ROLE_ARN={role_arn!r} is not the ARN of a role in the "
+            f"target account {account} (arn:aws:iam::{account}:role/<name>)"
+        )
+    return {
+        "account": account,
+        "role_arn": role_arn,
+        "staging_key_alias": env_str(f"{OFFSITE_PREFIX}STAGING_KEY_ALIAS", environ),
+    }
 
 
 def offsite_to_env(offsite: Offsite | None) -> dict[str, str]:

@@ -192,10 +192,44 @@ BAD_CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("offsite region by name", {"offsite__region": "Frankfurt"}, "offsite.region", "like eu-central-1"),
     (
-        "offsite into another account",
-        {"offsite__account": "210987654321"},
+        "offsite account not 12 digits",
+        {"offsite__enabled": True, "offsite__account": "21098765432"},
         "offsite.account",
-        "another AWS account are not built yet",
+        "12-digit id of the target account",
+    ),
+    (
+        "offsite account as a number",
+        {"offsite__enabled": True, "offsite__account": 210987654321, "offsite__home_account": "123456789012"},
+        "offsite.account",
+        "as a string",
+    ),
+    (
+        "offsite account without home account",
+        {"offsite__enabled": True, "offsite__account": "210987654321"},
+        "offsite.home_account",
+        "both stacks name each other's principals",
+    ),
+    (
+        "offsite account is the home account",
+        {
+            "offsite__enabled": True,
+            "offsite__account": "210987654321",
+            "offsite__home_account": "210987654321",
+        },
+        "offsite.account",
+        "set account to null",
+    ),
+    (
+        "offsite home account without account",
+        {"offsite__enabled": True, "offsite__home_account": "210987654321"},
+        "offsite.home_account",
+        "null without offsite.account",
+    ),
+    (
+        "offsite role prefix too long",
+        {"offsite__enabled": True, "offsite__role_name": "r" * 51},
+        "offsite.role_name",
+        "at most 50",
     ),
     ("offsite kind unknown", {"offsite__kinds": ["dump", "tapes"]}, "offsite.kinds[1]", "dump or rds or ami"),
     ("offsite no kind", {"offsite__kinds": []}, "offsite.kinds", "at least one"),
@@ -438,6 +472,25 @@ def test_offsite_copies_are_off_by_default_and_take_the_documented_defaults() ->
     # only dumps: S3 replicates them; the copy job has nothing to do and is not deployed
     dumps_only = with_changes(offsite={"enabled": True, "region": "eu-west-1", "kinds": ["dump"]})
     assert "offsite_copy" in load_config(dumps_only).switched_off()
+
+
+def test_copies_into_another_account_name_the_roles_there_and_arrive_a_day_later() -> None:
+    cross = with_changes(
+        offsite={
+            "enabled": True,
+            "region": "eu-west-1",
+            "account": "210987654321",
+            "home_account": "123456789012",
+        }
+    )
+    offsite = load_config(cross).offsite
+    assert offsite.cross_account and offsite.role_name == "schoolbackup-offsite"
+    assert offsite.role_arn("prune") == "arn:aws:iam::210987654321:role/schoolbackup-offsite-prune"
+    assert offsite.role_arn("read", "aws-cn") == "arn:aws-cn:iam::210987654321:role/schoolbackup-offsite-read"
+    # through a staging copy an RDS snapshot or AMI arrives a run later: the default age targets allow it
+    assert (offsite.targets.rds_max_age_hours, offsite.targets.ami_max_age_hours) == (74, 240)
+    same = load_config(with_changes(offsite={"enabled": True, "region": "eu-west-1"})).offsite
+    assert not same.cross_account and same.role_arn("copy") is None
 
 
 def test_verify_before_the_offsite_copy_is_refused_only_when_the_copies_are_on() -> None:

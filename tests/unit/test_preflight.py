@@ -69,6 +69,19 @@ def test_offsite_copies_into_the_deploy_region_are_refused_before_cdk_starts() -
     assert problems(real_config(offsite__enabled=True), Identity("210987654321", "eu-central-2", "arn")) == []
 
 
+def test_copies_into_another_account_are_deployed_only_with_the_home_accounts_credentials() -> None:
+    cross = real_config(
+        offsite__enabled=True, offsite__account="111122223333", offsite__home_account="210987654321"
+    )
+    assert problems(cross, HERE) == []
+    # (the dump secret, in 210987654321, is named as well)
+    problem, _ = problems(cross, Identity("111122223333", "eu-central-2", "arn"))
+    assert problem.startswith(
+        "offsite.home_account is 210987654321, but your credentials are for account 111122223333"
+    )
+    assert "Deploy with the home account's AWS_PROFILE" in problem
+
+
 def test_placeholders_do_not_matter_when_the_dump_is_off() -> None:
     config = real_config(
         dump__enabled=False, dump__db_host="school-db.abcdefghijkl.eu-central-2.rds.amazonaws.com"

@@ -4,6 +4,7 @@ The values are deliberately not the defaults (a default would survive a variable
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -161,6 +162,40 @@ def test_without_offsite_copies_the_settings_say_so(job: str) -> None:
 )
 def test_a_bad_offsite_variable_is_named(name: str, value: str, named: str) -> None:
     environment = {**OffsiteCopySettings(OFFSITE).to_env(), name: value}
+    with pytest.raises(SettingsError, match=named):
+        OffsiteCopySettings.from_env(environment)
+
+
+CROSS = replace(
+    OFFSITE,
+    account="210987654321",
+    role_arn="arn:aws:iam::210987654321:role/schoolbackup-offsite-copy",
+)
+
+
+def test_copies_into_another_account_round_trip_and_same_account_writes_no_account_variables() -> None:
+    environment = OffsiteCopySettings(CROSS).to_env()
+    assert environment["OFFSITE_ACCOUNT"] == "210987654321"
+    assert OffsiteCopySettings.from_env(environment) == OffsiteCopySettings(CROSS)
+    assert "OFFSITE_ACCOUNT" not in OffsiteCopySettings(OFFSITE).to_env()
+    assert OffsiteCopySettings.from_env(OffsiteCopySettings(OFFSITE).to_env()).offsite.role_arn is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "named"),
+    [
+        ("OFFSITE_ACCOUNT", "2109876543", "OFFSITE_ACCOUNT='2109876543' is not a 12-digit AWS account id"),
+        ("OFFSITE_ROLE_ARN", "", "OFFSITE_ROLE_ARN='' is not the ARN of a role in the target account"),
+        (
+            "OFFSITE_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/schoolbackup-offsite-copy",
+            "not the ARN of a role in the target account 210987654321",
+        ),
+        ("OFFSITE_STAGING_KEY_ALIAS", "", "OFFSITE_STAGING_KEY_ALIAS is missing"),
+    ],
+)
+def test_a_bad_target_account_variable_is_named(name: str, value: str, named: str) -> None:
+    environment = {**OffsiteCopySettings(CROSS).to_env(), name: value}
     with pytest.raises(SettingsError, match=named):
         OffsiteCopySettings.from_env(environment)
 

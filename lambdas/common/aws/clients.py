@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_ssm import SSMClient
+
+    from lambdas.common.settings import Offsite
 
 # Adaptive mode backs off on Throttling / RequestLimitExceeded and rate-limits the client itself;
 # ten attempts ride out a burst of throttling without hiding a real outage for long.
@@ -81,3 +85,47 @@ class RegionClients:
 
 def region_clients(region: str) -> RegionClients:
     return RegionClients(region, ec2_client(region), rds_client(region), s3_client(region))
+
+
+def assumed_region_clients(
+    region: str, role_arn: str, session_name: str, base: boto3.Session | None = None
+) -> RegionClients:
+    """The clients of ``region`` in another account, as the role ``role_arn`` there.
+
+    The role is assumed (STS AssumeRole with ``base``'s credentials, by default the function's own) on
+    the first request and again before the credentials expire, not here: a role that cannot be
+    assumed fails the first request with the AccessDenied of STS, where the caller's error handling
+    of that request (one check, one source) reports it, instead of failing the whole job up front.
+    The session name shows in the target account's CloudTrail."""
+    base = base or boto3.Session()
+    fetcher = AssumeRoleCredentialFetcher(
+        client_creator=base._session.create_client,  # botocore's own AssumeRole provider
+        source_credentials=base.get_credentials(),
+        role_arn=role_arn,
+        extra_args={"RoleSessionName": session_name, "DurationSeconds": 3600},
+    )
+    core = botocore.session.Session()
+    # no public setter for refreshable credentials (set_credentials makes static ones)
+    core._credentials = DeferredRefreshableCredentials(  # type: ignore[attr-defined]
+        method="assume-role", refresh_using=fetcher.fetch_credentials
+    )
+    session = boto3.Session(botocore_session=core, region_name=region)
+    return RegionClients(
+        region,
+        session.client("ec2", config=RETRY_CONFIG),
+        session.client("rds", config=RETRY_CONFIG),
+        session.client("s3", config=RETRY_CONFIG),
+    )
+
+
+def offsite_region_clients(region: str, role_arn: str | None, session_name: str) -> RegionClients:
+    """The offsite region's clients: of this account, or with ``role_arn`` of the target account."""
+    if role_arn:
+        return assumed_region_clients(region, role_arn, session_name)
+    return region_clients(region)
+
+
+def offsite_clients_of(offsite: Offsite | None, session_name: str) -> RegionClients | None:
+    """The offsite region's clients for ``offsite`` (through its role in a target account), or None
+    without offsite copies."""
+    return offsite_region_clients(offsite.region, offsite.role_arn, session_name) if offsite else None
