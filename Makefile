@@ -66,7 +66,7 @@ bench: setup  ## the benchmarks under tests/bench (slow; prints ratios)
 	@failed=""; for b in tests/bench/*.py; do echo "== $$b"; $(NO_AWS) $(PY) $$b || failed="$$failed $$b"; done; \
 	  if [ -n "$$failed" ]; then echo "benchmarks that missed a target or failed:$$failed"; exit 1; fi
 
-deploy: setup  ## cdk deploy --all: the stack (and with offsite copies first its offsite stack); needs AWS credentials
+deploy: setup  ## cdk deploy --all: the stack (with offsite copies first the offsite stack, into another account also the staging stack); needs AWS credentials
 	@$(PY) -m infra.preflight
 	$(CDK) deploy --all --require-approval broadening
 

@@ -26,8 +26,11 @@ def main() -> None:
         for problem in err.problems:
             print(f"  - {problem}", file=sys.stderr)
         sys.exit(1)
+    # With offsite.account (copies into another account) the home stack is pinned to offsite.home_account.
     home = BackupStack(app, DEFAULT_STACK_NAME, config=config)
-    add_offsite_stack(app, home, config)  # with offsite.enabled: <stack>-Offsite, deployed first
+    # With offsite.enabled: <stack>-Offsite (in offsite.account when set) and, copying rds or ami into
+    # another account, <stack>-OffsiteStaging (the home account's staging key); both deploy before home.
+    add_offsite_stack(app, home, config)
     enable_nag(app)
     app.synth()
 

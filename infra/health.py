@@ -5,7 +5,9 @@ function of the stack.
 
 With offsite copies, verify (and report, which runs verify's checks) also read the copies: the EC2/RDS
 listings are ``*`` already (any region); the copied dumps are listed and read in the copy bucket under
-``dumps/`` only, decrypted with the offsite key only through S3 in the offsite region.
+``dumps/`` only, decrypted with the offsite key only through S3 in the offsite region. Copies in another
+account: instead of those reads, only ``sts:AssumeRole`` on that account's role ``<prefix>-read``, whose
+statements (:func:`target_read_statements`, built in the offsite stack) read the copies there.
 """
 
 from __future__ import annotations
@@ -25,14 +27,16 @@ from infra.alarms import HealthAlarms
 from infra.config import Config
 from infra.functions import FunctionFactory
 from infra.job_settings import JobSettings
-from infra.offsite import offsite_bucket_arn, offsite_key_statements
+from infra.offsite_names import offsite_bucket_arn, offsite_key_statements
 from infra.schedules import JobSchedules
 from infra.storage import read_statements, write_once_statements
 from lambdas.common.contracts import (
     DRILL_PREFIX,
     DUMP_PREFIX,
     IAM_REVIEW_PREFIX,
+    KIND_AMI,
     KIND_DUMP,
+    KIND_RDS,
     RESTORE_TEST_PREFIX,
     WEEKLY_REPORT_PREFIX,
     alarm_prefix,
@@ -41,6 +45,93 @@ from lambdas.common.contracts import (
 DESCRIBE_ONLY: Final = "EC2 and RDS Describe* calls cannot be limited to resources; these roles only read, never change anything."
 DUMPS_READ: Final = "Reads every dump object under dumps/ to check or restore it; nothing else in the bucket."
 BUCKET_ARN: Final = "<StorageBackupBucketF1474890.Arn>"
+
+
+def offsite_dump_reads(
+    stack: Stack, region: str, *, key_arn: str | None = None
+) -> tuple[list[iam.PolicyStatement], dict[str, str]]:
+    """List and read the copied dumps in the copy bucket of ``stack``'s account in ``region``, decrypt
+    them with the offsite key only through S3 there (the key by ``key_arn`` when it is in ``stack``,
+    else by its alias); with the reasons of the wildcards as cdk-nag names them."""
+    bucket = offsite_bucket_arn(stack, region)
+    statements = [
+        iam.PolicyStatement(
+            sid="ListOffsiteDumps",
+            actions=["s3:ListBucket"],
+            resources=[bucket],
+            conditions={"StringLike": {"s3:prefix": [f"{DUMP_PREFIX}/*"]}},
+        ),
+        iam.PolicyStatement(
+            sid="ReadOffsiteDumps", actions=["s3:GetObject"], resources=[f"{bucket}/{DUMP_PREFIX}/*"]
+        ),
+        *offsite_key_statements(
+            stack,
+            region,
+            ["kms:Decrypt"],
+            "DecryptOffsiteDumps",
+            via_service=f"s3.{region}.amazonaws.com",
+            key_arn=key_arn,
+        ),
+    ]
+    copy_bucket = f"arn:<AWS::Partition>:s3:::schoolbackup-offsite-<AWS::AccountId>-{region}"
+    reasons = {
+        f"{copy_bucket}/{DUMP_PREFIX}/*": (
+            "Reads the copied dumps under dumps/ in the offsite copy bucket to check that each copy is "
+            "complete (its manifest); nothing else there."
+        ),
+    }
+    if key_arn is None:
+        reasons[f"arn:<AWS::Partition>:kms:{region}:<AWS::AccountId>:key/*"] = (
+            "The offsite key lives in the offsite stack (another region), so it is named as key/* "
+            "there, narrowed by kms:ResourceAliases to alias/schoolbackup-offsite and by "
+            "kms:ViaService to S3 in that region (decrypting the copied manifests)."
+        )
+    return statements, reasons
+
+
+def target_read_statements(
+    stack: Stack, region: str, kinds: Sequence[str], *, dumps: bool, key_arn: str
+) -> tuple[list[iam.PolicyStatement], dict[str, str]]:
+    """The role ``<prefix>-read`` of the target account (in its offsite stack): what verify, report,
+    ``backupctl status`` and ``backupctl prune --dry-run`` read in the offsite region there, for the
+    copied ``kinds``: the copies' listings (``*``: EC2 has no resource-level permissions for them; RDS
+    snapshots of that account and region) and the snapshot quota (the dry run shows it), and with
+    ``dumps`` the copied dumps (:func:`offsite_dump_reads`, the key by ``key_arn``). Nothing that writes,
+    copies or deletes."""
+    rds = f"arn:{stack.partition}:rds:{region}:{stack.account}"
+    statements: list[iam.PolicyStatement] = []
+    reasons: dict[str, str] = {}
+    if KIND_AMI in kinds:
+        statements.append(
+            iam.PolicyStatement(
+                sid="DescribeImageCopies",
+                actions=["ec2:DescribeImages", "ec2:DescribeSnapshots"],
+                resources=["*"],
+            )
+        )
+    if KIND_RDS in kinds:
+        statements += [
+            iam.PolicyStatement(
+                sid="DescribeDbSnapshotCopies",
+                actions=["rds:DescribeDBSnapshots"],
+                resources=[f"{rds}:db:*", f"{rds}:snapshot:*"],
+            ),
+            iam.PolicyStatement(
+                sid="ReadSnapshotQuota", actions=["rds:DescribeAccountAttributes"], resources=["*"]
+            ),
+        ]
+        listing = "Listing the snapshot copies (read only) is checked on db:* and snapshot:* of this account."
+        reasons |= {
+            f"arn:<AWS::Partition>:rds:{region}:<AWS::AccountId>:db:*": listing,
+            f"arn:<AWS::Partition>:rds:{region}:<AWS::AccountId>:snapshot:*": listing,
+        }
+    if statements:
+        reasons["*"] = DESCRIBE_ONLY + " rds:DescribeAccountAttributes (the snapshot quota) is account-wide."
+    if dumps:
+        more, more_reasons = offsite_dump_reads(stack, region, key_arn=key_arn)
+        statements += more
+        reasons |= more_reasons
+    return statements, reasons
 
 
 class Health(Construct):
@@ -93,43 +184,17 @@ class Health(Construct):
 
     def _offsite_reads(self) -> tuple[list[iam.PolicyStatement], dict[str, str]]:
         """The copied dumps in the copy bucket (list, read, decrypt), with the reasons of the wildcards;
-        nothing without offsite copies of dumps."""
+        nothing without offsite copies of dumps. Copies in another account: only ``sts:AssumeRole`` on
+        the role ``<prefix>-read`` there (which reads the copies, :func:`target_read_statements`)."""
         offsite = self.settings.verify.offsite
+        if offsite is not None and offsite.role_arn is not None:
+            assume = iam.PolicyStatement(
+                sid="AssumeTargetReadRole", actions=["sts:AssumeRole"], resources=[offsite.role_arn]
+            )
+            return [assume], {}
         if offsite is None or not offsite.copies(KIND_DUMP) or not self.config.dump.enabled:
             return [], {}
-        stack = Stack.of(self)
-        bucket = offsite_bucket_arn(stack, offsite.region)
-        statements = [
-            iam.PolicyStatement(
-                sid="ListOffsiteDumps",
-                actions=["s3:ListBucket"],
-                resources=[bucket],
-                conditions={"StringLike": {"s3:prefix": [f"{DUMP_PREFIX}/*"]}},
-            ),
-            iam.PolicyStatement(
-                sid="ReadOffsiteDumps", actions=["s3:GetObject"], resources=[f"{bucket}/{DUMP_PREFIX}/*"]
-            ),
-            *offsite_key_statements(
-                stack,
-                offsite.region,
-                ["kms:Decrypt"],
-                "DecryptOffsiteDumps",
-                via_service=f"s3.{offsite.region}.amazonaws.com",
-            ),
-        ]
-        copy_bucket = f"arn:<AWS::Partition>:s3:::schoolbackup-offsite-<AWS::AccountId>-{offsite.region}"
-        reasons = {
-            f"{copy_bucket}/{DUMP_PREFIX}/*": (
-                "Reads the copied dumps under dumps/ in the offsite copy bucket to check that each copy is "
-                "complete (its manifest); nothing else there."
-            ),
-            f"arn:<AWS::Partition>:kms:{offsite.region}:<AWS::AccountId>:key/*": (
-                "The offsite key lives in the offsite stack (another region), so it is named as key/* "
-                "there, narrowed by kms:ResourceAliases to alias/schoolbackup-offsite and by "
-                "kms:ViaService to S3 in that region (decrypting the copied manifests)."
-            ),
-        }
-        return statements, reasons
+        return offsite_dump_reads(Stack.of(self), offsite.region)
 
     def _reads(self, prefixes: Sequence[str]) -> list[iam.PolicyStatement]:
         return read_statements(self.bucket, self.key, prefixes)

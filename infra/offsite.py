@@ -1,14 +1,20 @@
 """Offsite copies: the second stack in the offsite region (the copy bucket and the offsite key), and the
 names by which home-stack roles reach them.
 
-The offsite region is another region of the SAME account and its names are deterministic (the bucket is
-``offsite_bucket_name(account, region)``, the key has the alias ``OFFSITE_KEY_ALIAS``), so the home stack
-names them without any cross-region reference: it deploys after the offsite stack (a stack dependency).
+The offsite region is another region of the same account, or of another one (``offsite.account``, the
+target account). Its names are deterministic (the bucket is ``offsite_bucket_name(account, region)``, the
+key has the alias ``OFFSITE_KEY_ALIAS``), so the home stack names them without any cross-stack reference:
+it deploys after the offsite stack (a stack dependency).
+
+With a target account there are three stacks (one ``cdk deploy --all``, the target bootstrapped with
+``cdk bootstrap --trust <home account>``): the offsite stack in the target account (which also lets the
+home account replicate into it and holds the roles the home jobs assume there), the staging stack in the
+home account's offsite region (the staging key of the copy job's staging copies) and the home stack,
+pinned to ``offsite.home_account``, deployed last.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from aws_cdk import (
@@ -30,8 +36,12 @@ from constructs import Construct
 
 from infra.alarms import HealthAlarms
 from infra.config import Config
+from infra.health import target_read_statements
 from infra.monitoring import AlarmTopic
 from infra.nag import acknowledge
+from infra.offsite_copy import target_copy_statements, target_copy_wildcards
+from infra.offsite_names import offsite_alias_arn, offsite_bucket_arn, offsite_key_statements, via
+from infra.prune import offsite_wildcard_reasons, target_prune_statements
 from infra.storage import (
     BackupStorage,
     access_log_bucket,
@@ -43,75 +53,62 @@ from infra.storage import (
 )
 from lambdas.common.contracts import (
     DUMP_PREFIX,
+    KIND_AMI,
     KIND_DUMP,
+    KIND_RDS,
     OFFSITE_KEY_ALIAS,
     OFFSITE_REPLICATION_RULE,
+    PRUNED_KINDS,
+    STAGING_KEY_ALIAS,
     alarm_prefix,
     offsite_bucket_name,
+    offsite_role_name,
     offsite_stack_name,
+    staging_stack_name,
 )
 
 
-def offsite_bucket_arn(stack: Stack, region: str) -> str:
-    """The copy bucket's ARN, ``arn:<partition>:s3:::schoolbackup-offsite-<account>-<region>``."""
-    return f"arn:{stack.partition}:s3:::{offsite_bucket_name(stack.account, region)}"
+def target_account(config: Config, stack: Stack) -> str:
+    """The account of the offsite copies: ``offsite.account`` (copies into another account), else the
+    stack's own."""
+    return (
+        config.offsite.account if config.offsite.cross_account and config.offsite.account else stack.account
+    )
 
 
-def offsite_key_arn_pattern(stack: Stack, region: str) -> str:
-    """Every key of this account in ``region``: ``arn:<partition>:kms:<region>:<account>:key/*``. Only
-    with the alias condition of :func:`offsite_key_statements` does it mean the offsite key."""
-    return f"arn:{stack.partition}:kms:{region}:{stack.account}:key/*"
+def home_environment(config: Config) -> Environment | None:
+    """The home stack's environment: with a target account pinned to ``offsite.home_account`` (a deploy
+    with other credentials fails before it changes anything; the region stays the CLI's), else None
+    (the CLI's account and region, as always)."""
+    if not config.offsite.cross_account or config.offsite.home_account is None:
+        return None
+    return Environment(account=config.offsite.home_account)
 
 
-def offsite_alias_arn(stack: Stack, region: str) -> str:
-    """The offsite key's alias as an ARN (what S3 replication accepts as the replica key)."""
-    return f"arn:{stack.partition}:kms:{region}:{stack.account}:{OFFSITE_KEY_ALIAS}"
-
-
-def offsite_key_statements(
-    stack: Stack,
-    region: str,
-    actions: Sequence[str],
-    sid: str,
-    via_service: str | None = None,
-) -> list[iam.PolicyStatement]:
-    """``actions`` on the offsite key, for a role of the home stack.
-
-    The key lives in another stack, so it is named as ``key/*`` in the offsite region, narrowed to the
-    one key whose alias is ``alias/schoolbackup-offsite`` (``kms:ResourceAliases``). With
-    ``via_service`` (e.g. ``"s3"``, ``"rds"``, ``"ec2"``) the key is usable only through that service
-    in the offsite region (``kms:ViaService <service>.<region>.amazonaws.com``); a full endpoint
-    name (``"s3.eu-central-1.amazonaws.com"``) is taken as given.
-    """
-    conditions: dict[str, dict[str, str]] = {
-        "ForAnyValue:StringEquals": {"kms:ResourceAliases": OFFSITE_KEY_ALIAS},
-    }
-    if via_service is not None:
-        endpoint = via_service if "." in via_service else f"{via_service}.{region}.amazonaws.com"
-        conditions["StringEquals"] = {"kms:ViaService": endpoint}
-    return [
-        iam.PolicyStatement(
-            sid=sid,
-            actions=list(actions),
-            resources=[offsite_key_arn_pattern(stack, region)],
-            conditions=conditions,
-        )
-    ]
+def copies_snapshots(config: Config) -> bool:
+    """The copy job copies RDS snapshots or AMIs (with a target account: through the staging stack)."""
+    return config.offsite.copies(KIND_RDS) or config.offsite.copies(KIND_AMI)
 
 
 class OffsiteStack(Stack):
     """The offsite region's part: the offsite key, the copy bucket (and its access-log bucket), and the
     alarm when replication falls behind (with a topic of its own: an alarm mails only through a topic of
-    its region)."""
+    its region).
+
+    Copies into another account (``offsite.account``): this stack is in that account (the target), and
+    also lets the home account replicate into the copy bucket under the offsite key, and holds the roles
+    that the home stack's jobs assume there (``<offsite.role_name>-copy``, ``-prune``, ``-read``), each
+    trusted by the home account (whose own IAM decides which of its roles may assume which)."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: Config, home_stack: str, **kwargs: Any
     ) -> None:
         region = config.offsite.region
+        target = config.offsite.account if config.offsite.cross_account else None
         super().__init__(
             scope,
             construct_id,
-            env=Environment(region=region),
+            env=Environment(account=target, region=region),
             description="schoolbackup: the offsite copies (copy bucket and key)",
             **kwargs,
         )
@@ -141,6 +138,13 @@ class OffsiteStack(Stack):
             ],
         )
         self._write_once()
+        # copies into another account: what the home account may do here, and the roles it assumes
+        self.target_roles: dict[str, iam.Role] = {}
+        if config.offsite.cross_account:
+            home = config.offsite.home_account
+            assert home is not None, "the configuration requires offsite.home_account with offsite.account"
+            self._grant_home(home, region)
+            self.target_roles = self._target_roles(config, home, region)
 
         self.alarms = AlarmTopic(self, "Alarms", key=self.key, emails=config.notification_emails)
         self.latency_alarm = self._latency_alarm(config, home_stack)
@@ -179,6 +183,106 @@ class OffsiteStack(Stack):
                 resources=[self.bucket.arn_for_objects("*")],
             )
         )
+
+    def _grant_home(self, home: str, region: str) -> None:
+        """S3 replication of the home account's bucket, as the home account's replication role: encrypt
+        the replicas with the offsite key (only through S3 here), write them under ``dumps/`` as this
+        account's objects (owner override), read the bucket's versioning (S3 checks it when the home
+        stack sets the replication rule). Never ``s3:ReplicateDelete`` (denied to all) nor
+        ``s3:PutBucketVersioning``."""
+        principal = iam.AccountPrincipal(home)
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="HomeReplicationEncryptsReplicas",
+                principals=[principal],
+                actions=["kms:Encrypt", "kms:GenerateDataKey", "kms:Decrypt"],
+                resources=["*"],
+                conditions={"StringEquals": {"kms:ViaService": via("s3", region)}},
+            )
+        )
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="HomeReplicatesDumps",
+                principals=[principal],
+                actions=["s3:ReplicateObject", "s3:ReplicateTags", "s3:ObjectOwnerOverrideToBucketOwner"],
+                resources=[self.bucket.arn_for_objects(f"{DUMP_PREFIX}/*")],
+            )
+        )
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="HomeReadsVersioning",
+                principals=[principal],
+                actions=["s3:GetBucketVersioning", "s3:ListBucket"],
+                resources=[self.bucket.bucket_arn],
+            )
+        )
+
+    def _target_roles(self, config: Config, home: str, region: str) -> dict[str, iam.Role]:
+        """The roles the home jobs assume, by use: ``read`` (verify, report, backupctl status, prune
+        --dry-run), and with copies of rds or ami ``copy`` (the copy job's side here) and ``prune``."""
+        kinds = tuple(k for k in PRUNED_KINDS if config.offsite.copies(k))
+        dumps = config.offsite.copies(KIND_DUMP) and config.dump.enabled
+        reads, read_reasons = target_read_statements(
+            self, region, kinds, dumps=dumps, key_arn=self.key.key_arn
+        )
+        built: dict[str, tuple[str, str, list[iam.PolicyStatement], dict[str, str]]] = {
+            "read": (
+                "ReadRole",
+                "schoolbackup: verify, report and backupctl of the home account read the offsite copies",
+                reads,
+                read_reasons,
+            )
+        }
+        if kinds:
+            built["copy"] = (
+                "CopyRole",
+                "schoolbackup: the home account's copy job copies its shared staging copies into this account",
+                target_copy_statements(
+                    self, region, home_account=home, key_arn=self.key.key_arn, staging_alias=STAGING_KEY_ALIAS
+                ),
+                target_copy_wildcards(region, home),
+            )
+            built["prune"] = (
+                "PruneRole",
+                "schoolbackup: the home account's prune applies the offsite retention to the copies here",
+                target_prune_statements(self, region, kinds),
+                offsite_wildcard_reasons(region, kinds, listings=True),
+            )
+        return {
+            use: self._target_role(
+                construct_id,
+                name=offsite_role_name(config.offsite.role_name, use),
+                home=home,
+                description=description,
+                statements=statements,
+                wildcards=wildcards,
+            )
+            for use, (construct_id, description, statements, wildcards) in built.items()
+        }
+
+    def _target_role(
+        self,
+        construct_id: str,
+        *,
+        name: str,
+        home: str,
+        description: str,
+        statements: list[iam.PolicyStatement],
+        wildcards: dict[str, str],
+    ) -> iam.Role:
+        role = iam.Role(
+            self,
+            construct_id,
+            role_name=name,
+            description=description,
+            # the home account's IAM decides which of its principals may assume it (its jobs' roles)
+            assumed_by=iam.AccountPrincipal(home),
+        )
+        for statement in statements:
+            role.add_to_policy(statement)
+        for resource, reason in wildcards.items():
+            acknowledge(role, f"AwsSolutions::AwsSolutions-IAM5[Resource::{resource}]", reason)
+        return role
 
     def _latency_alarm(self, config: Config, home_stack: str) -> cw.Alarm:
         """S3 publishes ReplicationLatency in the destination's region, so the alarm lives here. The
@@ -219,6 +323,7 @@ class OffsiteHome(Construct):
         self.config, self.storage = config, storage
         region = config.offsite.region
         stack = Stack.of(self)
+        self.target = config.offsite.account if config.offsite.cross_account else None
         CfnRule(
             self,
             "OffsiteRegionDiffers",
@@ -246,7 +351,7 @@ class OffsiteHome(Construct):
                 metric_name="OperationsFailedReplication",
                 dimensions_map={
                     "SourceBucket": storage.bucket.bucket_name,
-                    "DestinationBucket": offsite_bucket_name(stack.account, region),
+                    "DestinationBucket": offsite_bucket_name(target_account(config, stack), region),
                     "RuleId": OFFSITE_REPLICATION_RULE,
                 },
                 statistic="Sum",
@@ -292,12 +397,13 @@ class OffsiteHome(Construct):
                 ],
                 resources=[bucket.arn_for_objects(dumps)],
             ),
-            # Not s3:ReplicateDelete (delete markers are not replicated, and the copy bucket denies it),
-            # not s3:ObjectOwnerOverrideToBucketOwner (same account: the owner does not change).
+            # Not s3:ReplicateDelete (delete markers are not replicated, and the copy bucket denies it);
+            # s3:ObjectOwnerOverrideToBucketOwner only into another account (the replicas become its own).
             iam.PolicyStatement(
                 sid="ReplicateDumps",
-                actions=["s3:ReplicateObject", "s3:ReplicateTags"],
-                resources=[f"{offsite_bucket_arn(stack, region)}/{dumps}"],
+                actions=["s3:ReplicateObject", "s3:ReplicateTags"]
+                + (["s3:ObjectOwnerOverrideToBucketOwner"] if self.target else []),
+                resources=[f"{offsite_bucket_arn(stack, region, self.target)}/{dumps}"],
             ),
             # S3 decrypts the source object with the home key. (The evaluator of tests/iam cannot see an
             # encryption-context value, so none is required here; only this bucket uses the key via S3.)
@@ -315,13 +421,15 @@ class OffsiteHome(Construct):
                 ["kms:Encrypt", "kms:GenerateDataKey", "kms:Decrypt"],
                 "EncryptReplicas",
                 via_service="s3",
+                account=self.target,
             ),
         ]
         for statement in statements:
             role.add_to_policy(statement)
+        target = self.target or "<AWS::AccountId>"  # as cdk-nag names the account of the copies
         for objects in (
             "<StorageBackupBucketF1474890.Arn>/dumps/*",
-            f"arn:<AWS::Partition>:s3:::schoolbackup-offsite-<AWS::AccountId>-{region}/dumps/*",
+            f"arn:<AWS::Partition>:s3:::schoolbackup-offsite-{target}-{region}/dumps/*",
         ):
             acknowledge(
                 role,
@@ -331,7 +439,7 @@ class OffsiteHome(Construct):
             )
         acknowledge(
             role,
-            f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:{region}:<AWS::AccountId>:key/*]",
+            f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:{region}:{target}:key/*]",
             "The offsite key lives in the offsite stack; key/* is narrowed to it by kms:ResourceAliases "
             "(alias/schoolbackup-offsite) and to S3 in the offsite region by kms:ViaService.",
         )
@@ -343,7 +451,11 @@ class OffsiteHome(Construct):
 
         No Replication Time Control: it costs per GB replicated and promises 15 minutes, while a dump is
         needed offsite within hours (``offsite.replication_alarm_minutes``); the metrics (latency,
-        failures) are available without it."""
+        failures) are available without it.
+
+        Into another account: the replicas become that account's objects (AccessControlTranslation, owner
+        Destination), its copy bucket and its offsite key (by alias ARN) are named with its id."""
+        target = self.target
         return s3.CfnBucket.ReplicationRuleProperty(
             id=OFFSITE_REPLICATION_RULE,
             status="Enabled",
@@ -354,9 +466,13 @@ class OffsiteHome(Construct):
                 sse_kms_encrypted_objects=s3.CfnBucket.SseKmsEncryptedObjectsProperty(status="Enabled")
             ),
             destination=s3.CfnBucket.ReplicationDestinationProperty(
-                bucket=offsite_bucket_arn(stack, region),
+                bucket=offsite_bucket_arn(stack, region, target),
+                account=target,
+                access_control_translation=s3.CfnBucket.AccessControlTranslationProperty(owner="Destination")
+                if target
+                else None,
                 encryption_configuration=s3.CfnBucket.EncryptionConfigurationProperty(
-                    replica_kms_key_id=offsite_alias_arn(stack, region)
+                    replica_kms_key_id=offsite_alias_arn(stack, region, target)
                 ),
                 # no EventThreshold: S3 refuses one without Replication Time Control
                 metrics=s3.CfnBucket.MetricsProperty(status="Enabled"),
@@ -364,9 +480,65 @@ class OffsiteHome(Construct):
         )
 
 
+class StagingStack(Stack):
+    """Copies into another account: the home account's part in the offsite region, the staging key.
+
+    A snapshot under ``aws/rds`` or ``aws/ebs`` cannot be shared with another account, and a shared
+    encrypted snapshot cannot be copied into another region by the account it is shared with: the copy
+    job copies each original into this region under the staging key, shares that staging copy with the
+    target account, which copies it (same region) under its offsite key. The target account may use the
+    staging key only through RDS and EC2 in this region, and grants only for AWS resources."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: Config, **kwargs: Any) -> None:
+        region, home, target = config.offsite.region, config.offsite.home_account, config.offsite.account
+        assert home is not None and target is not None, "a staging stack only with a target account"
+        super().__init__(
+            scope,
+            construct_id,
+            env=Environment(account=home, region=region),
+            description="schoolbackup: the staging key of copies into another account",
+            **kwargs,
+        )
+        Tags.of(self).add("Application", "schoolbackup")
+        self.key = backup_key(
+            self,
+            "StagingKey",
+            "schoolbackup: encrypts the staging copies that the target account copies",
+            STAGING_KEY_ALIAS,
+        )
+        self._grant_target(target, region)
+        CfnOutput(self, "StagingKeyArn", value=self.key.key_arn, description="The key of the staging copies")
+
+    def _grant_target(self, target: str, region: str) -> None:
+        """What RDS and EC2 of the target account ask of the source key while copying a shared staging
+        copy (decrypt it, re-encrypt it under the offsite key, grants for themselves)."""
+        principal = iam.AccountPrincipal(target)
+        services = {"kms:ViaService": [via("rds", region), via("ec2", region)]}
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="TargetAccountCopiesStagingCopies",
+                principals=[principal],
+                actions=["kms:Decrypt", "kms:DescribeKey", "kms:ReEncryptFrom"],
+                resources=["*"],
+                conditions={"StringEquals": services},
+            )
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="TargetAccountGrantsForStagingCopies",
+                principals=[principal],
+                actions=["kms:CreateGrant"],
+                resources=["*"],
+                conditions={"StringEquals": services, "Bool": {"kms:GrantIsForAWSResource": "true"}},
+            )
+        )
+
+
 def add_offsite_stack(scope: Construct, home: Stack, config: Config) -> OffsiteStack | None:
-    """With offsite copies, the offsite stack of ``home`` (``<home>-Offsite`` in ``offsite.region``);
-    ``home`` deploys after it, so one ``cdk deploy --all`` deploys both in order."""
+    """With offsite copies, the offsite stack of ``home`` (``<home>-Offsite`` in ``offsite.region``, in
+    ``offsite.account`` when set) and, copying rds or ami into another account, the staging stack
+    (``<home>-OffsiteStaging``, :func:`add_staging_stack`); ``home`` deploys after them, so one
+    ``cdk deploy --all`` deploys all in order."""
     if not config.offsite.enabled:
         return None
     offsite = OffsiteStack(
@@ -375,4 +547,14 @@ def add_offsite_stack(scope: Construct, home: Stack, config: Config) -> OffsiteS
     home.add_stack_dependency(
         offsite, "the replication rule and the roles name the copy bucket and the offsite key"
     )
+    add_staging_stack(scope, home, config)
     return offsite
+
+
+def add_staging_stack(scope: Construct, home: Stack, config: Config) -> StagingStack | None:
+    """Copies of rds or ami into another account: the staging stack of ``home``, before ``home``."""
+    if not config.offsite.cross_account or not copies_snapshots(config):
+        return None
+    staging = StagingStack(scope, staging_stack_name(home.stack_name), config=config)
+    home.add_stack_dependency(staging, "the copy job's role names the staging key (by its alias)")
+    return staging

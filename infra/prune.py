@@ -11,6 +11,9 @@ What the role may do (IAM service authorization reference, EC2 and RDS):
 - Offsite (only with offsite copies of rds and/or ami): the same deletions, under the same conditions,
   on the ARNs of the offsite region, for the copied kinds only (the copies keep the originals' tags); the
   listings above are ``*`` or named per region below.
+- Copies in another account (``offsite.account``): none of the offsite statements here; instead only
+  ``sts:AssumeRole`` on that account's role ``<prefix>-prune``, which has them there
+  (:func:`target_prune_statements`, built in the offsite stack).
 """
 
 from __future__ import annotations
@@ -56,7 +59,14 @@ class Prune(Construct):
         # what prune handles there (lambdas.common.jobs.prune.offsite_kinds): the copied kinds
         kinds = tuple(k for k in PRUNED_KINDS if offsite is not None and offsite.copies(k))
         statements, wildcards = self._statements(), dict(WILDCARD_REASONS)
-        if offsite is not None and kinds:
+        if offsite is not None and kinds and offsite.role_arn is not None:
+            # copies in another account: the deletions there are the role <prefix>-prune's
+            statements.append(
+                iam.PolicyStatement(
+                    sid="AssumeTargetPruneRole", actions=["sts:AssumeRole"], resources=[offsite.role_arn]
+                )
+            )
+        elif offsite is not None and kinds:
             statements += self._offsite_statements(offsite.region, kinds)
             wildcards |= offsite_wildcard_reasons(offsite.region, kinds)
         self.function = factory.job(
@@ -72,7 +82,7 @@ class Prune(Construct):
     def _offsite_statements(self, region: str, kinds: tuple[str, ...]) -> list[iam.PolicyStatement]:
         """The home deletions' twins in the offsite region, for the copied kinds (ids differ per region:
         a copy is a new image or snapshot there)."""
-        return _deletions(Stack.of(self), region, kinds, where="Offsite")
+        return offsite_statements(Stack.of(self), region, kinds)
 
     def _statements(self) -> list[iam.PolicyStatement]:
         stack = Stack.of(self)
@@ -89,11 +99,44 @@ class Prune(Construct):
         ]
 
 
-def _deletions(stack: Stack, region: str, kinds: tuple[str, ...], *, where: str) -> list[iam.PolicyStatement]:
+def offsite_statements(
+    stack: Stack, region: str, kinds: tuple[str, ...], account: str | None = None
+) -> list[iam.PolicyStatement]:
+    """Prune's deletions in the offsite region (of ``account``; None: the stack's), for the copied
+    ``kinds``: the home deletions' twins, under the same conditions (the copies keep the originals' tags)."""
+    return _deletions(stack, region, kinds, where="Offsite", account=account)
+
+
+def target_prune_statements(stack: Stack, region: str, kinds: tuple[str, ...]) -> list[iam.PolicyStatement]:
+    """The role ``<prefix>-prune`` of the target account (in its offsite stack): what prune does in the
+    offsite region there, for the copied ``kinds``: list (``*``: no resource-level permissions) and read
+    the snapshot quota, then :func:`offsite_statements` in that account."""
+    listings: list[iam.PolicyStatement] = []
+    if KIND_AMI in kinds:
+        listings.append(
+            iam.PolicyStatement(
+                sid="ListImagesAndSnapshots",
+                actions=["ec2:DescribeImages", "ec2:DescribeSnapshots"],
+                resources=["*"],
+            )
+        )
+    if KIND_RDS in kinds:
+        listings.append(
+            iam.PolicyStatement(
+                sid="ReadSnapshotQuota", actions=["rds:DescribeAccountAttributes"], resources=["*"]
+            )
+        )
+    return [*listings, *offsite_statements(stack, region, kinds)]
+
+
+def _deletions(
+    stack: Stack, region: str, kinds: tuple[str, ...], *, where: str, account: str | None = None
+) -> list[iam.PolicyStatement]:
     """Deleting schoolbackup's AMIs (+ EBS snapshots) and listing and deleting its RDS snapshots in
-    ``region``, for ``kinds``; ``where`` ("" at home, "Offsite") is part of each statement's Sid."""
+    ``region`` (of ``account``; None: the stack's), for ``kinds``; ``where`` ("" at home, "Offsite") is
+    part of each statement's Sid."""
     ec2_arn = f"arn:{stack.partition}:ec2:{region}"
-    rds_arn = f"arn:{stack.partition}:rds:{region}:{stack.account}"
+    rds_arn = f"arn:{stack.partition}:rds:{region}:{stack.account if account is None else account}"
     out: list[iam.PolicyStatement] = []
     if KIND_AMI in kinds:
         out += [
@@ -159,13 +202,19 @@ WILDCARD_REASONS: Final = {
 }
 
 
-def offsite_wildcard_reasons(region: str, kinds: tuple[str, ...]) -> dict[str, str]:
-    """The reasons of the offsite statements' wildcards (the same as at home, in ``region``)."""
+def offsite_wildcard_reasons(
+    region: str, kinds: tuple[str, ...], *, listings: bool = False
+) -> dict[str, str]:
+    """The reasons of the offsite statements' wildcards (the same as at home, in ``region``); with
+    ``listings`` also of the ``*`` listings (:func:`target_prune_statements`)."""
     home = "<AWS::Region>"
     mapped = {key.replace(home, region): reason for key, reason in WILDCARD_REASONS.items() if home in key}
     wanted = [":ec2:"] * (KIND_AMI in kinds) + [":rds:"] * (KIND_RDS in kinds)
-    return {
+    reasons = {
         key: f"In the offsite region (the copies): {reason}"
         for key, reason in mapped.items()
         if any(w in key for w in wanted)
     }
+    if listings:
+        reasons["*"] = WILDCARD_REASONS["*"]
+    return reasons

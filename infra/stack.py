@@ -16,7 +16,7 @@ from infra.health import Health
 from infra.iam_review import IamReview
 from infra.job_settings import job_settings
 from infra.monitoring import AlarmTopic
-from infra.offsite import OffsiteHome
+from infra.offsite import OffsiteHome, home_environment
 from infra.offsite_copy import OffsiteCopy
 from infra.prune import Prune
 from infra.schedules import JobSchedules
@@ -26,6 +26,8 @@ from lambdas.common.contracts import alarm_prefix
 
 class BackupStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: Config, **kwargs: Any) -> None:
+        # copies into another account: pinned to the home account (infra.offsite.home_environment)
+        kwargs.setdefault("env", home_environment(config))
         super().__init__(
             scope, construct_id, description="schoolbackup: backups, checks and alarms", **kwargs
         )
@@ -50,6 +52,7 @@ class BackupStack(Stack):
             topic_arn=self.alarms.topic.topic_arn,
             alarm_prefix=alarm_prefix(self.stack_name),
             account=self.account,
+            partition=self.partition,
         )
 
         # Jobs: one construct per concern; each builds its functions through self.factory.

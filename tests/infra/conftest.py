@@ -39,6 +39,40 @@ def template() -> Template:
     return synth()
 
 
+# Copies into another account: the offsite block of the offsite tests, with a target and a home account.
+HOME_ACCOUNT = "111111111111"
+TARGET_ACCOUNT = "222222222222"
+OFFSITE_REGION = "eu-central-1"
+CROSS_ACCOUNT_OFFSITE: dict[str, Any] = {
+    "enabled": True,
+    "region": OFFSITE_REGION,
+    "kinds": ["dump", "rds", "ami"],
+    "account": TARGET_ACCOUNT,
+    "home_account": HOME_ACCOUNT,
+}
+
+
+def synth_app(overrides: dict[str, Any] | None = None, **blocks: Any) -> tuple[cdk.App, dict[str, Template]]:
+    """Every stack as app.py builds them (the home stack, and with offsite copies the offsite stack and,
+    with a target account, the staging stack), with cdk-nag active: the app and the templates by stack
+    name (building a template at all proves zero open nag findings in it)."""
+    from infra.offsite import add_offsite_stack
+
+    settings = merged_settings({**(overrides or {}), **blocks})
+    config = load_config(settings)
+    app = cdk.App(context=context_with(settings))
+    add_offsite_stack(app, BackupStack(app, "SchoolBackup", config=config), config)
+    enable_nag(app)
+    stacks = [c for c in app.node.children if isinstance(c, cdk.Stack)]
+    return app, {stack.stack_name: Template.from_stack(stack) for stack in stacks}
+
+
+@pytest.fixture(scope="session")
+def cross_account() -> tuple[cdk.App, dict[str, Template]]:
+    """The stacks of copies of dumps, RDS snapshots and AMIs into another account."""
+    return synth_app(offsite=CROSS_ACCOUNT_OFFSITE)
+
+
 def resources_of(template: Template, rtype: str) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = template.find_resources(rtype)
     return found
