@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 @traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = OffsiteCopySettings.from_env()
-    home, offsite = home_and_offsite(settings)
-    result = copy_offsite(home, offsite, settings, when=scheduled_time(event))
+    home, offsite, target = home_and_offsite(settings)
+    result = copy_offsite(home, offsite, settings, when=scheduled_time(event), target=target)
     publish_copy_result(result)
     result.raise_if_failed()
     return result.as_dict()

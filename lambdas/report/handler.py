@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 @traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = ReportSettings.from_env()
-    offsite = settings.verify.offsite
     result = send_weekly_report(
         ec2=clients.ec2_client(),
         rds=clients.rds_client(),
@@ -30,6 +29,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         sns=clients.sns_client(),
         settings=settings,
         now=scheduled_time(event),
-        offsite=clients.region_clients(offsite.region) if offsite else None,
+        offsite=clients.offsite_clients_of(settings.verify.offsite, "schoolbackup-report"),
     )
     return result.as_dict()

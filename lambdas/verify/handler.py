@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lambdas.common.aws.clients import ec2_client, rds_client, region_clients, s3_client
+from lambdas.common.aws.clients import ec2_client, offsite_clients_of, rds_client, s3_client
 from lambdas.common.contracts import scheduled_time
 from lambdas.common.jobs.verify import run_checks
 from lambdas.common.observability import accepts_missing_context, logger, metrics, traced
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 @traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = VerifySettings.from_env()
-    offsite = region_clients(settings.offsite.region) if settings.offsite else None
+    offsite = offsite_clients_of(settings.offsite, "schoolbackup-verify")
     # ages are measured from the scheduled time, else from now (DESIGN.md)
     result = run_checks(
         ec2_client(), rds_client(), s3_client(), settings, scheduled_time(event), offsite=offsite

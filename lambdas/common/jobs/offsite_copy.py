@@ -16,10 +16,21 @@ outlives its original (prune applies the offsite retention there).
 
 Encryption: every copy is encrypted with the offsite key (its alias, valid in the offsite region). RDS
 encrypts an unencrypted original when KmsKeyId is given (CopyDBSnapshot); an encrypted original,
-also one under the default key ``aws/rds``, is re-encrypted with it: a same-account cross-region copy of
-an ``aws/rds`` snapshot works, only sharing one with another account does not, and copies into another
-account are refused (by the configuration, and again here). EC2 re-encrypts the AMI's snapshots with
-``Encrypted=True`` and the key.
+also one under the default key ``aws/rds``, is re-encrypted with it (a same-account cross-region copy of
+an ``aws/rds`` snapshot works). EC2 re-encrypts the AMI's snapshots with ``Encrypted=True`` and the key.
+
+Into another account (``offsite.account``): a snapshot under ``aws/rds`` or ``aws/ebs`` cannot be shared,
+and the account a snapshot is shared with cannot copy it into another region. So a copy takes three
+steps, each made by the run that finds its predecessor usable (a run never waits):
+1. a *staging copy* in the offsite region of THIS account, under the staging key (a customer key there
+   that the target account may use through RDS and EC2), tagged like a copy plus ``OffsiteStage=staging``;
+2. once it is usable: shared with the target account (RDS ``restore`` attribute; the AMI's launch
+   permission and its snapshots' createVolumePermission), and copied there, as the target account's
+   ``-copy`` role, in the same region under the target's offsite key: that is the offsite copy;
+3. once the copy is usable, the staging copy is deleted (as is a staging copy that failed, or that a
+   newer original has overtaken before it was copied).
+A copy into another account so arrives a day after a copy in the same account would; its age targets
+(``offsite.targets``) should allow for it.
 
 Tags of an AMI copy: CopyImage asks for them on the image and its snapshots (TagSpecifications); where
 they did not arrive (moto ignores them), the copy and its known snapshots are tagged afterwards, and every
@@ -37,7 +48,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.common.aws.clients import RegionClients, ec2_client, rds_client, region_clients, s3_client
+from lambdas.common.aws.clients import (
+    RegionClients,
+    ec2_client,
+    offsite_region_clients,
+    rds_client,
+    region_clients,
+    s3_client,
+)
 from lambdas.common.aws.db_snapshots import db_snapshot_named, managed_db_snapshots
 from lambdas.common.aws.errors import error_code, error_text
 from lambdas.common.aws.images import managed_images, snapshot_ids, snapshot_states, snapshots_by_id
@@ -45,12 +63,15 @@ from lambdas.common.aws.quota import SnapshotQuota, read_snapshot_quota
 from lambdas.common.aws.states import AMI_STATES, Reading, ami_state, rds_snapshot_state
 from lambdas.common.contracts import (
     COPIED_FROM_KEY,
+    COPY_TAG_KEYS,
     JOB_AMI,
     JOB_KEY,
     JOB_RDS,
     KIND_AMI,
     KIND_RDS,
     SOURCE_KEY,
+    STAGE_KEY,
+    STAGE_STAGING,
     TAG_KEYS,
     State,
     aws_tags,
@@ -58,7 +79,7 @@ from lambdas.common.contracts import (
     parse_backup_name,
     tag_dict,
 )
-from lambdas.common.jobs.ami_backup import DUPLICATE_NAME, retag_managed_images
+from lambdas.common.jobs.ami_backup import DUPLICATE_NAME
 from lambdas.common.jobs.backup_result import BackupJobFailed, BackupResult
 from lambdas.common.messages import say
 from lambdas.common.observability import logger
@@ -76,10 +97,6 @@ if TYPE_CHECKING:
 WEEKLY_AFTER: Final = timedelta(days=6)
 JOB_OF: Final = {KIND_RDS: JOB_RDS, KIND_AMI: JOB_AMI}
 LANGUAGE: Final = "en"  # of the reasons in the result (logs, the error); the catalogue has them in German too
-
-
-class CrossAccountNotBuilt(ValueError):
-    """Copies into another account were asked for; they are not built (see offsite.cross_account)."""
 
 
 @dataclass(frozen=True)
@@ -102,12 +119,20 @@ class CopyResult:
     region: str
     results: dict[str, BackupResult] = field(default_factory=dict)
     not_due: dict[str, list[str]] = field(default_factory=dict)  # kind -> names of originals not copied yet
+    account: str | None = None  # the target account (copies into another account)
+    # into another account, kind -> step -> names: staging copies started, waited for, deleted
+    staging: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "region": self.region,
+            **({"account": self.account} if self.account else {}),
             **{
-                kind: {**r.as_dict(), "not_due": self.not_due.get(kind, [])}
+                kind: {
+                    **r.as_dict(),
+                    "not_due": self.not_due.get(kind, []),
+                    **({"staging": self.staging[kind]} if kind in self.staging else {}),
+                }
                 for kind, r in self.results.items()
             },
         }
@@ -152,6 +177,14 @@ def _copy_tags(original: Backup) -> dict[str, str]:
     return {**{k: original.tags[k] for k in TAG_KEYS if k in original.tags}, COPIED_FROM_KEY: original.arn}
 
 
+def _stage_tags(original: Backup) -> dict[str, str]:
+    return {**_copy_tags(original), STAGE_KEY: STAGE_STAGING}
+
+
+def _is_stage(tags: dict[str, str], job: str) -> bool:
+    return _is_copy(tags, job) and tags.get(STAGE_KEY) == STAGE_STAGING
+
+
 def _due(original: Backup, copies: Iterable[Backup], frequency: str, when: datetime) -> bool:
     """daily: always (the name decides); weekly: the newest copy of the source (not failed) is older than
     WEEKLY_AFTER, or there is none."""
@@ -189,24 +222,126 @@ class _Run:
     when: datetime
     result: BackupResult
     not_due: list[str]
+    account: str | None = None  # the target account (copies into another account)
+    staging_key_alias: str = ""
+    staging: dict[str, list[str]] = field(
+        default_factory=lambda: {"started": [], "waiting": [], "deleted": []}
+    )
 
 
-def _copy_rds(home: RDSClient, off: RDSClient, run: _Run) -> None:
-    quota = run.result.quota = read_snapshot_quota(off)
+def _copy_rds(home: RDSClient, off: RDSClient, run: _Run, target: RDSClient | None = None) -> None:
+    """Same account: copy into ``off``. Into another account (``target``): through staging copies in
+    ``off`` (this account's offsite region) into ``target``."""
+    dest = target or off
+    quota = run.result.quota = read_snapshot_quota(dest)
     originals = _newest_usable(_db_snapshots(home, lambda t: _is_original(t, JOB_RDS)))
-    copies = _db_snapshots(off, lambda t: _is_copy(t, JOB_RDS))
+    copies = _db_snapshots(dest, lambda t: _is_copy(t, JOB_RDS) and not _is_stage(t, JOB_RDS))
+    stages = {b.name: b for b in _db_snapshots(off, lambda t: _is_stage(t, JOB_RDS))} if target else {}
     for source, original in sorted(originals.items()):
         try:
-            quota = _copy_db_snapshot(off, original, copies, quota, run)
+            quota = _copy_db_snapshot(dest, original, copies, quota, run, stage=_RdsStage(off, stages, run))
         except (ClientError, BotoCoreError) as err:
             run.result.add_failed(source, error_text(err))
+    if target is not None:
+        _clean_stages(
+            stages,
+            copies,
+            originals,
+            run,
+            lambda stage: off.delete_db_snapshot(DBSnapshotIdentifier=stage.name),
+        )
+
+
+@dataclass
+class _RdsStage:
+    """The staging copies of RDS snapshots (copies into another account): this account's offsite region."""
+
+    rds: RDSClient
+    stages: dict[str, Backup]
+    run: _Run
+
+    def ready(self, original: Backup) -> Backup | None:
+        """The usable staging copy of ``original``, after sharing it with the target account; None
+        while there is none yet (then started), it is being made, or it failed (then deleted)."""
+        run, name = self.run, original.name
+        stage = self.stages.get(name)
+        if stage is None:
+            try:
+                self.rds.copy_db_snapshot(
+                    SourceDBSnapshotIdentifier=original.arn,
+                    TargetDBSnapshotIdentifier=name,
+                    SourceRegion=run.home_region,
+                    KmsKeyId=run.staging_key_alias,
+                    CopyTags=False,
+                    Tags=aws_tags(_stage_tags(original)),
+                )
+            except ClientError as err:
+                if error_code(err) != "DBSnapshotAlreadyExists":  # else a concurrent run started it
+                    raise
+            _staged(run, "started", name)
+            return None
+        if stage.reading.state is State.FAILED:
+            self.rds.delete_db_snapshot(DBSnapshotIdentifier=name)
+            run.result.add_failed(original.source, _stage_failed(stage, run))
+            return None
+        if stage.reading.state is not State.USABLE:
+            _staged(run, "waiting", name)
+            return None
+        assert run.account is not None
+        self.rds.modify_db_snapshot_attribute(
+            DBSnapshotIdentifier=name, AttributeName="restore", ValuesToAdd=[run.account]
+        )
+        return stage
+
+
+def _staged(run: _Run, step: str, name: str) -> None:
+    run.staging[step].append(name)
+    logger.info(f"staging copy {step}", extra={"backup": name, "region": run.region})
+
+
+def _stage_failed(stage: Backup, run: _Run) -> str:
+    return say(
+        "offsite.staging_failed", LANGUAGE, name=stage.name, state=stage.reading.detail, region=run.region
+    )
+
+
+def _clean_stages(
+    stages: dict[str, Backup],
+    copies: list[Backup],
+    originals: dict[str, Backup],
+    run: _Run,
+    delete: Callable[[Backup], object],
+) -> None:
+    """Delete the staging copies no longer needed: whose copy in the target account is usable, or that
+    a newer original has overtaken (and are not being made). One failure never stops the others."""
+    usable = {c.name for c in copies if c.reading.state is State.USABLE}
+    newest = {o.name for o in originals.values()}
+    for stage in stages.values():
+        done = stage.name in usable
+        overtaken = stage.name not in newest and stage.reading.state is not State.PENDING
+        if not (done or overtaken) or stage.name in run.staging["deleted"]:
+            continue
+        try:
+            delete(stage)
+        except (ClientError, BotoCoreError) as err:
+            logger.warning(
+                "could not delete a staging copy", extra={"backup": stage.name, "error": error_text(err)}
+            )
+            continue
+        _staged(run, "deleted", stage.name)
 
 
 def _copy_db_snapshot(
-    off: RDSClient, original: Backup, copies: list[Backup], quota: SnapshotQuota | None, run: _Run
+    dest: RDSClient,
+    original: Backup,
+    copies: list[Backup],
+    quota: SnapshotQuota | None,
+    run: _Run,
+    *,
+    stage: _RdsStage,
 ) -> SnapshotQuota | None:
     name, source = original.name, original.source
-    existing = db_snapshot_named(off, name)
+    existing = db_snapshot_named(dest, name)
     if existing is not None:
         status = existing.get("Status", "")
         if rds_snapshot_state(status).state is State.FAILED:  # an earlier copy failed: say so, every run
@@ -217,6 +352,9 @@ def _copy_db_snapshot(
     if not _due(original, copies, run.frequency, run.when):
         run.not_due.append(name)
         logger.info("offsite copy not due yet (weekly)", extra={"backup": name, "region": run.region})
+        return quota
+    staged = stage.ready(original) if run.account is not None else None
+    if run.account is not None and staged is None:
         return quota
     if quota is not None and quota.reached:
         run.result.add_failed(
@@ -231,30 +369,49 @@ def _copy_db_snapshot(
             ),
         )
         return quota
+    if not _start_db_copy(dest, original, staged, run):
+        return quota
+    run.result.add_created(name, source=source, region=run.region, copied_from=original.arn)
+    return None if quota is None else SnapshotQuota(used=quota.used + 1, limit=quota.limit)
+
+
+def _start_db_copy(dest: RDSClient, original: Backup, staged: Backup | None, run: _Run) -> bool:
+    """CopyDBSnapshot of the original (same account) or of the shared staging copy; False when RDS
+    refused it (said in the result) or a concurrent run made it first."""
+    name, source = original.name, original.source
     try:
-        # SourceRegion makes boto3 presign the request in the home region (PreSignedUrl). KmsKeyId is
-        # required for an encrypted original copied to another region, and encrypts an unencrypted one.
-        off.copy_db_snapshot(
-            SourceDBSnapshotIdentifier=original.arn,
-            TargetDBSnapshotIdentifier=name,
-            SourceRegion=run.home_region,
-            KmsKeyId=run.key_alias,
-            CopyTags=False,
-            Tags=aws_tags(_copy_tags(original)),
-        )
+        if staged is None:
+            # SourceRegion makes boto3 presign the request in the home region (PreSignedUrl). KmsKeyId
+            # is required for an encrypted original copied to another region, and encrypts an
+            # unencrypted one.
+            dest.copy_db_snapshot(
+                SourceDBSnapshotIdentifier=original.arn,
+                TargetDBSnapshotIdentifier=name,
+                SourceRegion=run.home_region,
+                KmsKeyId=run.key_alias,
+                CopyTags=False,
+                Tags=aws_tags(_copy_tags(original)),
+            )
+        else:  # the shared staging copy, in the same region: its ARN, no presigning
+            dest.copy_db_snapshot(
+                SourceDBSnapshotIdentifier=staged.arn,
+                TargetDBSnapshotIdentifier=name,
+                KmsKeyId=run.key_alias,
+                CopyTags=False,
+                Tags=aws_tags(_copy_tags(original)),
+            )
     except ClientError as err:
         code = error_code(err)
         if code == "DBSnapshotAlreadyExists":  # a concurrent run won the race
             run.result.add_already_existed(name, source=source, region=run.region)
-            return quota
+            return False
         if code == "SnapshotQuotaExceeded":
             run.result.add_failed(
                 source, say("offsite.quota_refused", LANGUAGE, region=run.region, name=name)
             )
-            return quota
+            return False
         raise
-    run.result.add_created(name, source=source, region=run.region, copied_from=original.arn)
-    return None if quota is None else SnapshotQuota(used=quota.used + 1, limit=quota.limit)
+    return True
 
 
 def _copy_failed(name: str, state: str, region: str) -> str:
@@ -294,26 +451,162 @@ def _image_named(ec2: EC2Client, name: str) -> ImageTypeDef | None:
     return images[0] if images else None
 
 
-def _copy_amis(home: EC2Client, off: EC2Client, run: _Run, partition: str) -> None:
+def _copy_amis(
+    home: EC2Client, off: EC2Client, run: _Run, partition: str, target: EC2Client | None = None
+) -> None:
+    """Same account: copy into ``off``. Into another account (``target``): through staging copies in
+    ``off`` (this account's offsite region) into ``target``."""
+    dest = target or off
     originals = _newest_usable(
         _images(home, lambda t: _is_original(t, JOB_AMI), partition, run.home_region, hidden_too=False)
     )
-    copies = _images(off, lambda t: _is_copy(t, JOB_AMI), partition, run.region, hidden_too=True)
+    copies = _images(
+        dest,
+        lambda t: _is_copy(t, JOB_AMI) and not _is_stage(t, JOB_AMI),
+        partition,
+        run.region,
+        hidden_too=True,
+    )
+    stages: dict[str, Backup] = {}
+    if target is not None:
+        found = _images(off, lambda t: _is_stage(t, JOB_AMI), partition, run.region, hidden_too=True)
+        stages = {b.name: b for b in found}
+    stage = _AmiStage(off, stages, run)
     for source, original in sorted(originals.items()):
         try:
-            _copy_image(off, original, copies, run)
+            _copy_image(dest, original, copies, run, stage)
         except (ClientError, BotoCoreError) as err:
             run.result.add_failed(source, error_text(err))
+    if target is not None:
+        _clean_stages(stages, copies, originals, run, stage.delete)
+    if target is not None:  # into another account copies are tagged only as they are made (CopyImage)
+        return
     try:
-        retag_managed_images(off)
+        _retag_copies(dest)
     except (ClientError, BotoCoreError) as err:
         # The new copies are made; an earlier copy's snapshots stay as they were until the next run.
         logger.warning("could not re-check the snapshots of earlier copies", extra={"error": error_text(err)})
 
 
-def _copy_image(off: EC2Client, original: Backup, copies: list[Backup], run: _Run) -> None:
+def _retag_copies(ec2: EC2Client) -> None:
+    """Tag the still untagged snapshots of earlier copies (and staging copies) with their image's
+    schoolbackup tags, CopiedFrom and OffsiteStage included: prune's and the staging cleanup's delete
+    permissions are conditioned on them (a snapshot without them would stay, and cost, forever)."""
+    by_snapshot: dict[str, dict[str, str]] = {}
+    for image in managed_images(ec2, JOB_AMI, hidden_too=True):
+        tags = tag_dict(image.get("Tags"))
+        keep = {k: v for k, v in tags.items() if k in (*COPY_TAG_KEYS, STAGE_KEY)}
+        by_snapshot.update(dict.fromkeys(snapshot_ids(image), keep))
+    untagged = [
+        sid
+        for sid, snap in snapshots_by_id(ec2, by_snapshot).items()
+        if not is_managed(tag_dict(snap.get("Tags")))
+    ]
+    for sid in untagged:
+        ec2.create_tags(Resources=[sid], Tags=aws_tags(by_snapshot[sid]))
+    if untagged:
+        logger.info("tagged snapshots of earlier copies", extra={"snapshots": len(untagged)})
+
+
+@dataclass
+class _AmiStage:
+    """The staging copies of AMIs (copies into another account): this account's offsite region."""
+
+    ec2: EC2Client
+    stages: dict[str, Backup]
+    run: _Run
+
+    def ready(self, original: Backup) -> Backup | None:
+        """The usable staging copy of ``original``, after sharing it (and its snapshots) with the target
+        account; None while there is none yet (then started), it is being made, or it failed (then
+        deleted)."""
+        run, name = self.run, original.name
+        stage = self.stages.get(name)
+        if stage is None:
+            image_id = _start_image_copy(
+                self.ec2,
+                original,
+                source_region=run.home_region,
+                key_alias=run.staging_key_alias,
+                tags=_stage_tags(original),
+                description=f"schoolbackup staging copy of {original.image_id} ({original.source}), to be shared",
+            )
+            if image_id is not None:
+                _tag_copy(self.ec2, image_id, aws_tags(_stage_tags(original)))
+            _staged(run, "started", name)
+            return None
+        if stage.reading.state is State.FAILED:
+            self.delete(stage)
+            run.result.add_failed(original.source, _stage_failed(stage, run))
+            return None
+        if stage.reading.state is not State.USABLE:
+            _staged(run, "waiting", name)
+            return None
+        assert run.account is not None and stage.image_id is not None
+        self.ec2.modify_image_attribute(
+            ImageId=stage.image_id, LaunchPermission={"Add": [{"UserId": run.account}]}
+        )
+        for snapshot_id in self._snapshots(stage):
+            self.ec2.modify_snapshot_attribute(
+                SnapshotId=snapshot_id,
+                Attribute="createVolumePermission",
+                OperationType="add",
+                UserIds=[run.account],
+            )
+        return stage
+
+    def _snapshots(self, stage: Backup) -> list[str]:
+        assert stage.image_id is not None
+        images = self.ec2.describe_images(ImageIds=[stage.image_id], IncludeDisabled=True)["Images"]
+        return snapshot_ids(images[0]) if images else []
+
+    def delete(self, stage: Backup) -> None:
+        """Deregister the staging image, then delete its snapshots (EC2 keeps them otherwise)."""
+        assert stage.image_id is not None
+        snapshots = self._snapshots(stage)
+        self.ec2.deregister_image(ImageId=stage.image_id)
+        for snapshot_id in snapshots:
+            self.ec2.delete_snapshot(SnapshotId=snapshot_id)
+
+
+def _start_image_copy(
+    ec2: EC2Client,
+    original: Backup,
+    *,
+    source_region: str,
+    key_alias: str,
+    tags: dict[str, str],
+    description: str,
+    source_image_id: str | None = None,
+) -> str | None:
+    """CopyImage of ``source_image_id`` (default: the original) in ``source_region`` into ``ec2``'s
+    region under ``original``'s name; None when a concurrent run made it first."""
+    specs: list[TagSpecificationTypeDef] = [
+        {"ResourceType": "image", "Tags": aws_tags(tags)},
+        {"ResourceType": "snapshot", "Tags": aws_tags(tags)},
+    ]
+    image_id = source_image_id or original.image_id
+    assert image_id is not None
+    try:
+        return ec2.copy_image(
+            SourceImageId=image_id,
+            SourceRegion=source_region,
+            Name=original.name,
+            Description=description,
+            Encrypted=True,
+            KmsKeyId=key_alias,
+            CopyImageTags=False,
+            TagSpecifications=specs,
+        )["ImageId"]
+    except ClientError as err:
+        if error_code(err) != DUPLICATE_NAME:
+            raise
+        return None
+
+
+def _copy_image(dest: EC2Client, original: Backup, copies: list[Backup], run: _Run, stage: _AmiStage) -> None:
     name, source = original.name, original.source
-    existing = _image_named(off, name)
+    existing = _image_named(dest, name)
     if existing is not None:
         state = existing.get("State", "")
         if AMI_STATES.get(state) is State.FAILED:  # an earlier copy failed: say so, every run
@@ -325,32 +618,26 @@ def _copy_image(off: EC2Client, original: Backup, copies: list[Backup], run: _Ru
         run.not_due.append(name)
         logger.info("offsite copy not due yet (weekly)", extra={"backup": name, "region": run.region})
         return
-    tags = aws_tags(_copy_tags(original))
-    specs: list[TagSpecificationTypeDef] = [
-        {"ResourceType": "image", "Tags": tags},
-        {"ResourceType": "snapshot", "Tags": tags},
-    ]
-    assert original.image_id is not None
-    try:
-        image_id = off.copy_image(
-            SourceImageId=original.image_id,
-            SourceRegion=run.home_region,
-            Name=name,
-            Description=f"schoolbackup offsite copy of {original.image_id} ({source})",
-            Encrypted=True,
-            KmsKeyId=run.key_alias,
-            CopyImageTags=False,
-            TagSpecifications=specs,
-        )["ImageId"]
-    except ClientError as err:
-        if error_code(err) != DUPLICATE_NAME:
-            raise
-        raced = _image_named(off, name)  # a concurrent run won the race
+    staged = stage.ready(original) if run.account is not None else None
+    if run.account is not None and staged is None:
+        return
+    tags = _copy_tags(original)
+    image_id = _start_image_copy(
+        dest,
+        original,
+        source_region=run.home_region if staged is None else run.region,  # staging: in this region
+        key_alias=run.key_alias,
+        tags=tags,
+        description=f"schoolbackup offsite copy of {original.image_id} ({source})",
+        source_image_id=None if staged is None else staged.image_id,
+    )
+    if image_id is None:
+        raced = _image_named(dest, name)  # a concurrent run won the race
         run.result.add_already_existed(
             name, source=source, region=run.region, image=raced["ImageId"] if raced else None
         )
         return
-    _tag_copy(off, image_id, tags)
+    _tag_copy(dest, image_id, aws_tags(tags))
     run.result.add_created(name, source=source, region=run.region, image=image_id, copied_from=original.arn)
 
 
@@ -370,11 +657,18 @@ def _tag_copy(off: EC2Client, image_id: str, tags: list[Any]) -> None:
 # --- the job --------------------------------------------------------------------------------------------
 
 
-def home_and_offsite(settings: OffsiteCopySettings) -> tuple[RegionClients, RegionClients]:
-    """The clients of the function's own region (home) and of the offsite region."""
+def home_and_offsite(
+    settings: OffsiteCopySettings,
+) -> tuple[RegionClients, RegionClients, RegionClients | None]:
+    """The clients of the function's own region (home), of this account's offsite region, and (copies
+    into another account) of the target account's offsite region as its ``-copy`` role."""
     ec2, rds = ec2_client(), rds_client()
     home = RegionClients(rds.meta.region_name, ec2, rds, s3_client())
-    return home, region_clients(settings.offsite.region)
+    offsite = settings.offsite
+    target = None
+    if offsite.role_arn:
+        target = offsite_region_clients(offsite.region, offsite.role_arn, "schoolbackup-offsite-copy")
+    return home, region_clients(offsite.region), target
 
 
 def copy_offsite(
@@ -383,18 +677,18 @@ def copy_offsite(
     settings: OffsiteCopySettings,
     *,
     when: datetime,
-    target_account: str | None = None,
-    account: str | None = None,
+    target: RegionClients | None = None,
 ) -> CopyResult:
     """Copy the newest usable original of each source and copied kind; failures are collected, not raised.
 
-    ``target_account``: copies into another account are not built (a snapshot under ``aws/rds`` or
-    ``aws/ebs`` cannot be shared); asking for them raises :class:`CrossAccountNotBuilt`.
+    ``off``: this account's offsite region. ``target``: with copies into another account
+    (``settings.offsite.account``), the target account's offsite region (required then): the copies go
+    there, through staging copies in ``off``.
     """
-    if target_account is not None and target_account != account:
-        raise CrossAccountNotBuilt(say("offsite.cross_account", LANGUAGE, account=target_account))
     offsite = settings.offsite
-    result = CopyResult(region=offsite.region)
+    if offsite.cross_account and target is None:
+        raise ValueError(f"copies into account {offsite.account} need the clients of that account")
+    result = CopyResult(region=offsite.region, account=offsite.account)
     for kind in (KIND_RDS, KIND_AMI):
         if not offsite.copies(kind):
             continue
@@ -406,13 +700,17 @@ def copy_offsite(
             when=when,
             result=BackupResult(job=JOB_OF[kind]),
             not_due=[],
+            account=offsite.account,
+            staging_key_alias=offsite.staging_key_alias,
         )
         result.results[kind], result.not_due[kind] = run.result, run.not_due
+        if offsite.cross_account:
+            result.staging[kind] = run.staging
         try:
             if kind == KIND_RDS:
-                _copy_rds(home.rds, off.rds, run)
+                _copy_rds(home.rds, off.rds, run, target.rds if target else None)
             else:
-                _copy_amis(home.ec2, off.ec2, run, home.ec2.meta.partition)
+                _copy_amis(home.ec2, off.ec2, run, home.ec2.meta.partition, target.ec2 if target else None)
         except (ClientError, BotoCoreError) as err:
             run.result.add_failed(
                 "*", say("offsite.not_listed", LANGUAGE, region=offsite.region, error=error_text(err))

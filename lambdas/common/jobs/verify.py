@@ -32,8 +32,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from lambdas.common.aws.db_snapshots import managed_db_snapshots
 from lambdas.common.aws.dumps import inspect_dump
+from lambdas.common.aws.errors import error_text
 from lambdas.common.aws.images import managed_images, snapshot_ids, snapshot_states
 from lambdas.common.aws.selection import (
     selected_databases,
@@ -247,10 +250,11 @@ class VerifyResult:
     language: str = "en"
     names: dict[str, str] = field(default_factory=dict)  # source id -> its Name tag, for the admin
     offsite_checks: list[Check] = field(default_factory=list)  # of the copies in the offsite region
+    offsite_general: list[str] = field(default_factory=list)  # the copies could not be read at all
 
     @property
     def offsite_problems(self) -> list[str]:
-        return [p for c in self.offsite_checks for p in c.problems]
+        return [*(p for c in self.offsite_checks for p in c.problems), *self.offsite_general]
 
     @property
     def problems(self) -> list[str]:
@@ -259,7 +263,7 @@ class VerifyResult:
     @property
     def failures(self) -> int:
         checks = (*self.checks, *self.offsite_checks)
-        return sum(1 for c in checks if not c.ok) + len(self.general)
+        return sum(1 for c in checks if not c.ok) + len(self.general) + len(self.offsite_general)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -511,19 +515,26 @@ def run_checks(
         (logger.info if check.ok else logger.error)("backup check", extra={"check": check.as_dict()})
     offsite_checks: list[Check] = []
     general: list[Msg] = []
+    unreadable: list[Msg] = []
     if settings.offsite is not None:
         if offsite is None or offsite.region != settings.offsite.region:
             general.append(msg("verify.offsite_unchecked", region=settings.offsite.region))
         else:
-            offsite_checks = check_offsite(
-                offsite,
-                settings.offsite,
-                settings,
-                servers=servers.ids,
-                databases=databases.ids,
-                now=now,
-                names=names,
-            )
+            try:
+                offsite_checks = check_offsite(
+                    offsite,
+                    settings.offsite,
+                    settings,
+                    servers=servers.ids,
+                    databases=databases.ids,
+                    now=now,
+                    names=names,
+                )
+            except (ClientError, BotoCoreError) as err:  # e.g. the target account's role not assumable
+                logger.error("offsite copies unreadable", extra={"error": error_text(err)})
+                unreadable.append(
+                    msg("verify.offsite_unreadable", region=settings.offsite.region, error=error_text(err))
+                )
     general += [msg("verify.missing_ec2", id=server) for server in servers.missing]
     general += [msg("verify.missing_rds", id=db) for db in databases.missing]
     general += [msg("verify.aurora", id=cluster) for cluster in databases.aurora_clusters]
@@ -537,4 +548,5 @@ def run_checks(
         selection_tag=str(selection.tag),
         language=language,
         offsite_checks=offsite_checks,
+        offsite_general=[u.render(language) for u in unreadable],
     )

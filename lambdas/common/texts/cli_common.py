@@ -126,4 +126,28 @@ ENTRIES: Final[dict[str, tuple[str, str]]] = {
         "{delete} to delete, {keep} to keep. Nothing was deleted.",
         "{delete} zu löschen, {keep} zu behalten. Es wurde nichts gelöscht.",
     ),
+    "cli.offsite.role_denied": (
+        "The offsite copies in account {account} ({region}) cannot be read: AWS did not let {caller} "
+        "assume the role {role} ({reason}). The offsite stack {stack} must be deployed in account "
+        "{account} (it creates that role and lets account {home} assume it), and {caller} needs "
+        "sts:AssumeRole on {role} (an IAM policy in account {caller_account}).",
+        "Die Kopien ausser Haus im Konto {account} ({region}) können nicht gelesen werden: AWS hat {caller} "
+        "nicht erlaubt, die Rolle {role} zu übernehmen ({reason}). Der Stack {stack} für die Kopien ausser "
+        "Haus muss im Konto {account} eingerichtet sein (er erstellt diese Rolle und erlaubt dem Konto "
+        "{home}, sie zu übernehmen), und {caller} braucht sts:AssumeRole auf {role} (eine IAM-Richtlinie "
+        "im Konto {caller_account}).",
+    ),
+    "cli.offsite.unreadable": ("could not be read", "nicht lesbar"),
+    "cli.offsite.column_account": ("{region}, account {account}", "{region}, Konto {account}"),
+    "cli.offsite.restore_other_account": (
+        "--from-region {region}: the offsite copies are in account {target} (offsite.account in cdk.json) "
+        "and what is restored is created there, but these credentials are of account {account}. Run "
+        "backupctl with credentials of account {target}: AWS_PROFILE=<a profile of account {target}> "
+        "backupctl ... (or --profile), after `aws sso login` for that profile if you use SSO.",
+        "--from-region {region}: Die Kopien ausser Haus liegen im Konto {target} (offsite.account in "
+        "cdk.json), und was wiederhergestellt wird, entsteht dort; diese Zugangsdaten gehören aber zum "
+        "Konto {account}. Starten Sie backupctl mit Zugangsdaten des Kontos {target}: "
+        "AWS_PROFILE=<ein Profil des Kontos {target}> backupctl ... (oder --profile), bei SSO vorher "
+        "`aws sso login` für dieses Profil.",
+    ),
 }

@@ -34,11 +34,13 @@ ENTRIES: Final[dict[str, tuple[str, str]]] = {
         "die Originale am Heimatstandort oder die Kopien in {region} konnten nicht aufgelistet werden "
         "({error}); in diesem Lauf wurde keine Kopie erstellt",
     ),
-    "offsite.cross_account": (
-        "offsite copies into another account ({account}) are not built: a snapshot under the default key "
-        "aws/rds or aws/ebs cannot be shared with another account; leave offsite.account null",
-        "Auslagerungskopien in ein anderes Konto ({account}) sind nicht umgesetzt: Ein Snapshot unter dem "
-        "Standardschlüssel aws/rds oder aws/ebs kann nicht mit einem anderen Konto geteilt werden; lassen Sie "
-        "offsite.account auf null",
+    "offsite.staging_failed": (
+        "the staging copy {name} in {region} (of this account, to be shared with the target account) "
+        "failed (it {state}); it was deleted and the next run starts it again. Most often the key of "
+        "the original cannot be used for the copy: see the snapshot in the console of {region}",
+        "die Zwischenkopie {name} in {region} (in diesem Konto, zum Teilen mit dem Zielkonto) ist "
+        "fehlgeschlagen ({state}); sie wurde gelöscht und der nächste Lauf beginnt sie neu. Meist "
+        "kann der Schlüssel des Originals für die Kopie nicht verwendet werden: Sehen Sie sich den Snapshot "
+        "in der Konsole von {region} an",
     ),
 }

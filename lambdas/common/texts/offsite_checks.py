@@ -17,6 +17,10 @@ ENTRIES: Final[dict[str, tuple[str, str]]] = {
         "ist im Kopie-Bucket noch nicht vollständig (es fehlt noch: {missing}): Die S3-Replikation "
         "kopiert jedes Objekt einzeln",
     ),
+    "verify.offsite_unreadable": (
+        "The offsite copies in {region} could not be read ({error}); they were not checked.",
+        "Die Kopien ausser Haus in {region} konnten nicht gelesen werden ({error}); sie wurden nicht geprüft.",
+    ),
     "verify.offsite_unchecked": (
         "The offsite copies in {region} were not checked (this caller did not reach that region).",
         "Die Kopien ausser Haus in {region} wurden nicht geprüft (dieser Aufruf erreichte die Region nicht).",

@@ -5,7 +5,6 @@ every AWS call of the handler is judged by the IAM harness against the stack wit
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -15,10 +14,8 @@ from moto.core.botocore_stubber import MockRawResponse
 from moto.ec2.models import ec2_backends
 from moto.rds.models import rds_backends
 
-from lambdas.common.aws.clients import region_clients
 from lambdas.common.contracts import OFFSITE_KEY_ALIAS, offsite_bucket_name
 from lambdas.common.jobs.backup_result import BackupJobFailed
-from lambdas.common.jobs.offsite_copy import CrossAccountNotBuilt, copy_offsite
 from lambdas.common.settings import Offsite, OffsiteCopySettings
 from lambdas.offsite_copy.handler import handler
 from tests.unit.backup_jobs.conftest import AwsFaults, emf_metrics
@@ -342,23 +339,6 @@ def test_a_full_offsite_quota_fails_clearly_and_copies_nothing(
     with pytest.raises(BackupJobFailed, match=r"quota in eu-central-1 is full \(100 of 100 in use\)"):
         handler(RUN, lambda_context)
 
-    assert db_copies() == {}
-
-
-def test_copies_into_another_account_are_refused_before_any_call(school: dict[str, str]) -> None:
-    db_original(school["db"], TODAY)
-    settings = OffsiteCopySettings.from_env()
-    with pytest.raises(
-        CrossAccountNotBuilt, match=r"another account \(210987654321\) are not built.*aws/rds"
-    ):
-        copy_offsite(
-            region_clients(HOME),
-            region_clients(OFFSITE),
-            settings,
-            when=datetime(2026, 11, 27, 4, 15, tzinfo=UTC),
-            target_account="210987654321",
-            account=ACCOUNT,
-        )
     assert db_copies() == {}
 
 

@@ -76,7 +76,8 @@ def copy_dump(offsite: dict[str, Any], source: str, when: datetime) -> Dump:
         "files.tar.gz": tar_gz({"etc/hostname": b"web\n"}),
         "db-school.sql.gz": gzip.compress(MYSQL_DUMP),
     }
-    return write_dump_slot(offsite["s3"], COPY_BUCKET, source, when, contents, create_only=False)
+    bucket = offsite.get("bucket", COPY_BUCKET)
+    return write_dump_slot(offsite["s3"], bucket, source, when, contents, create_only=False)
 
 
 def home_and_copies(

@@ -16,6 +16,7 @@ from lambdas.common.settings import Offsite
 from lambdas.prune import handler as prune_handler
 from tests.conftest import FakeLambdaContext
 from tests.emf import emf_metrics
+from tests.moto_sharing import assumed_session
 from tests.unit.prune.conftest import (
     AMI_TIME,
     EVENT,
@@ -35,24 +36,30 @@ ACCOUNT = "123456789012"
 DB = "school-db"
 
 
-def offsite_env(monkeypatch: pytest.MonkeyPatch, policy: RetentionPolicy) -> None:
+def offsite_env(
+    monkeypatch: pytest.MonkeyPatch,
+    policy: RetentionPolicy,
+    target: str | None = None,
+    role: str | None = None,
+) -> None:
     offsite = Offsite(
         region=OFFSITE_REGION,
-        bucket=f"schoolbackup-offsite-{ACCOUNT}-{OFFSITE_REGION}",
+        bucket=f"schoolbackup-offsite-{target or ACCOUNT}-{OFFSITE_REGION}",
         kinds=("rds", "ami"),
         policy=policy,
+        account=target,
+        role_arn=role,
     )
     for name, value in offsite.to_env().items():
         monkeypatch.setenv(name, value)
 
 
-def copies(days: list[date], home_world: World) -> dict[str, Any]:
+def copies(days: list[date], home_world: World, session: boto3.Session | None = None) -> dict[str, Any]:
     """Copies in the offsite region of school-db's snapshots and of the first server's AMIs on ``days``
-    (names and tags of the originals, plus CopiedFrom), and one look-alike without ManagedBy."""
-    ec2, rds = (
-        boto3.client("ec2", region_name=OFFSITE_REGION),
-        boto3.client("rds", region_name=OFFSITE_REGION),
-    )
+    (names and tags of the originals, plus CopiedFrom), and one look-alike without ManagedBy; in the
+    account of ``session`` (default: this one)."""
+    session = session or boto3.Session(region_name=OFFSITE_REGION)
+    ec2, rds = session.client("ec2"), session.client("rds")
     rds.create_db_instance(
         DBInstanceIdentifier=DB,
         Engine="mysql",
@@ -182,3 +189,40 @@ def test_min_keep_protects_the_last_offsite_copies_and_dry_run_deletes_nothing_a
     assert made["foreign"] in all_db_snapshot_ids(rds)
     kept = {i["id"]: i["reason"] for i in result["offsite"]["plan"] if i["action"] == "keep"}
     assert "min_keep" in kept[made["rds"][days[-1]]]
+
+
+TARGET = "210987654321"
+PRUNE_ROLE = f"arn:aws:iam::{TARGET}:role/schoolbackup-offsite-prune"
+
+
+def target_session() -> boto3.Session:
+    return assumed_session(PRUNE_ROLE, OFFSITE_REGION)
+
+
+def test_with_a_target_account_prune_applies_the_offsite_policy_there_and_nowhere_else(
+    aws: tuple[Any, Any],
+    small_world: World,
+    lambda_context: FakeLambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    days = [NOW.date() - timedelta(days=n) for n in range(5, -1, -1)]
+    there = copies(days, small_world, target_session())
+    here = copies(days, small_world)  # look-alikes in this account's offsite region (e.g. staging copies)
+    offsite_env(
+        monkeypatch,
+        RetentionPolicy(keep_daily=2, keep_weekly=0, keep_monthly=0, max_age_days=35, min_keep=1),
+        target=TARGET,
+        role=PRUNE_ROLE,
+    )
+
+    result = run(lambda_context)
+
+    target_rds = target_session().client("rds")
+    assert managed_rds_names(target_rds) == {there["rds"][d] for d in days[-2:]}
+    assert image_ids(target_session().client("ec2")) & set(there["ami"].values()) == {
+        there["ami"][d] for d in days[-2:]
+    }
+    assert there["foreign"] in all_db_snapshot_ids(target_rds)
+    # this account's offsite region is the copy job's (staging copies), never prune's
+    assert managed_rds_names(boto3.client("rds", region_name=OFFSITE_REGION)) == set(here["rds"].values())
+    assert result["offsite"]["counts"]["deleted"] == {"rds": 4, "ami": 4}
