@@ -24,15 +24,15 @@ class Principal:
     @classmethod
     def role_session(cls, stack: StackModel, role: str, session: str, label: str) -> Principal:
         """A session of ``role`` (a logical id in the stack, or the name of an outside role)."""
-        name = stack.role_name(role)
-        role_arn = f"arn:{PARTITION}:iam::{ACCOUNT}:role/{name}"
+        name, account = stack.role_name(role), stack.account
+        role_arn = f"arn:{PARTITION}:iam::{account}:role/{name}"
         return cls(
             label=label,
-            arn=f"arn:{PARTITION}:sts::{ACCOUNT}:assumed-role/{name}/{session}",
+            arn=f"arn:{PARTITION}:sts::{account}:assumed-role/{name}/{session}",
             identity=tuple(stack.identity_policies(role)),
             context={
                 "aws:PrincipalArn": role_arn,
-                "aws:PrincipalAccount": ACCOUNT,
+                "aws:PrincipalAccount": account,
                 "aws:PrincipalType": "AssumedRole",
                 "aws:userid": f"AROA{zlib.crc32(name.encode()):012d}:{session}",
                 "aws:PrincipalIsAWSService": "false",
@@ -107,11 +107,40 @@ _BASE_CONTEXT: dict[str, Value] = {"aws:SecureTransport": "true", "aws:Requested
 _cache: dict[str, Decision] = {}
 
 
+# Services whose resources have resource policies (bucket, key, role trust, topic, queue): a request of
+# another account's principal needs both its identity policy and the resource policy. The other services
+# (EC2, RDS...) have none: a shared snapshot or image is an attribute of the resource (the share, a request
+# of its own), and IAM decides on the caller's identity policy alone, as in its own account.
+RESOURCE_POLICY_SERVICES = frozenset({"s3", "kms", "sts", "sns", "sqs"})
+
+
+def _region(stack: StackModel, arn: str) -> str:
+    """The region a request on ``arn`` is made in: that of the stack holding it, else the ARN's."""
+    if arn == "*":
+        return stack.region
+    owner = stack.owner(arn)
+    if owner is not stack:
+        return owner.region
+    parts = arn.split(":")
+    return parts[3] if len(parts) > 5 and parts[3] else stack.region
+
+
+def resource_account(stack: StackModel, principal: Principal, request: IamRequest) -> str:
+    """The account the evaluator takes the resource to be in (same account or cross-account)."""
+    caller = str(principal.context.get("aws:PrincipalAccount", stack.account))
+    if request.resource == "*" or request.action.split(":", 1)[0] not in RESOURCE_POLICY_SERVICES:
+        return caller
+    return stack.account_of(request.resource)
+
+
 def simulation_for(stack: StackModel, principal: Principal, request: IamRequest) -> dict[str, Any]:
-    """The evaluator's question. A request for a resource of the offsite stack is made in the offsite
-    region; a request on a key carries the key's aliases (``kms:ResourceAliases``), as AWS adds them."""
-    owner = stack.owner(request.resource) if request.resource != "*" else stack
-    context = {**_BASE_CONTEXT, "aws:RequestedRegion": owner.region, **principal.context, **request.context}
+    """The evaluator's question. A request for a resource of the offsite (or staging) stack is made in
+    that stack's region, other requests in the region of the ARN; a request on a key carries the key's
+    aliases (``kms:ResourceAliases``), as AWS adds them. The resource's account is the account of the
+    stack holding it (of the ARN): for another account's principal, IAM then requires both the identity
+    and the resource policy (see ``RESOURCE_POLICY_SERVICES``)."""
+    region = _region(stack, request.resource)
+    context = {**_BASE_CONTEXT, "aws:RequestedRegion": region, **principal.context, **request.context}
     aliases = stack.key_aliases(request.resource) if request.action.startswith("kms:") else ()
     if aliases and "kms:resourcealiases" in action_info(request.action).keys_for(None):
         context.setdefault("kms:ResourceAliases", aliases)
@@ -120,7 +149,10 @@ def simulation_for(stack: StackModel, principal: Principal, request: IamRequest)
         "request": {
             "principal": principal.arn,
             "action": request.action,
-            "resource": {"resource": request.resource, "accountId": ACCOUNT},
+            "resource": {
+                "resource": request.resource,
+                "accountId": resource_account(stack, principal, request),
+            },
             "contextVariables": {k: list(v) if isinstance(v, tuple) else v for k, v in context.items()},
         },
         "identityPolicies": list(principal.identity),

@@ -22,11 +22,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import boto3
 from botocore.client import BaseClient
 
+from lambdas.common.contracts import OFFSITE_ROLE_USES
 from tests.iam.check import Principal, Verdict, evaluate
 from tests.iam.requests import UnmappedOperation, World, iam_requests
 from tests.iam.stack import ACCOUNT, PARTITION, StackModel, merged_settings, stack_for
@@ -42,6 +43,8 @@ POLICY_ENV = (
     "DUMP_ENABLED",
     "OFFSITE_REGION",  # offsite copies on: the stack with the offsite permissions (config_overrides)
     "OFFSITE_KINDS",
+    "OFFSITE_ACCOUNT",  # copies into another account: the three stacks (home, offsite, staging)
+    "OFFSITE_ROLE_ARN",  # ... and the prefix of the roles there
 )
 WORLD_ENV = (
     "BACKUP_BUCKET",
@@ -87,6 +90,12 @@ class Call:
     env: dict[str, str]
     tags: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     image_snapshots: dict[str, list[str]] = field(default_factory=dict)
+    role_arn: str | None = None  # made with the credentials of this assumed role (None: the function's own)
+
+    @property
+    def account(self) -> str:
+        """The account the call is made in: the assumed role's, else the function's."""
+        return self.role_arn.split(":")[4] if self.role_arn else ACCOUNT
 
 
 def calling_function() -> str | None:
@@ -106,9 +115,27 @@ def calling_function() -> str | None:
     return found
 
 
+_UNSIGNABLE: Final = "<no credentials to be had>"
+
+
+def _access_key(client: BaseClient) -> str | None:
+    """The access key the client signs with (assumed-role credentials are fetched now if they must be);
+    None when it signs with none, ``_UNSIGNABLE`` when its credentials cannot be had (the role cannot be
+    assumed: the call fails before it reaches AWS)."""
+    credentials = getattr(getattr(client, "_request_signer", None), "_credentials", None)
+    if credentials is None:
+        return None
+    try:
+        frozen = credentials.get_frozen_credentials()
+    except Exception:  # e.g. AssumeRole denied: the call itself raises it next
+        return _UNSIGNABLE
+    return str(frozen.access_key)
+
+
 class Recorder:
     def __init__(self) -> None:
         self.calls: list[Call] = []
+        self.assumed: dict[str, str] = {}  # access key id of an AssumeRole answer -> the role's ARN
 
     @contextmanager
     def installed(self) -> Iterator[Recorder]:
@@ -119,8 +146,14 @@ class Recorder:
             if not in_lookup():
                 function = calling_function()
                 if function is not None:
-                    recorder.record(client, function, operation_name, api_params)
-            return original(client, operation_name, api_params)
+                    key = _access_key(client)
+                    if key != _UNSIGNABLE:  # else nothing reaches AWS
+                        role = recorder.assumed.get(key or "")
+                        recorder.record(client, function, operation_name, api_params, role)
+            result = original(client, operation_name, api_params)
+            if operation_name == "AssumeRole" and isinstance(result, dict) and "Credentials" in result:
+                recorder.assumed[result["Credentials"]["AccessKeyId"]] = api_params["RoleArn"]
+            return result
 
         BaseClient._make_api_call = make_api_call  # type: ignore[method-assign]
         try:
@@ -128,7 +161,14 @@ class Recorder:
         finally:
             BaseClient._make_api_call = original  # type: ignore[method-assign]
 
-    def record(self, client: BaseClient, function: str, operation: str, params: dict[str, Any]) -> None:
+    def record(
+        self,
+        client: BaseClient,
+        function: str,
+        operation: str,
+        params: dict[str, Any],
+        role_arn: str | None = None,
+    ) -> None:
         service = client.meta.service_model.service_name
         call = Call(
             function=function,
@@ -137,14 +177,31 @@ class Recorder:
             params=copy.deepcopy({k: v for k, v in params.items() if k not in ("Body", "Content")}),
             region=client.meta.region_name,
             env={k: os.environ[k] for k in (*POLICY_ENV, *WORLD_ENV) if k in os.environ},
+            role_arn=role_arn,
         )
         with _looking_up():
-            _capture_state(call)
+            _capture_state(call, _session_of(client) if role_arn else boto3.Session())
         self.calls.append(call)
 
 
+def _session_of(client: BaseClient) -> boto3.Session:
+    """A session with the client's (assumed-role) credentials: what it sees is the other account's."""
+    frozen = getattr(client, "_request_signer")._credentials.get_frozen_credentials()  # noqa: B009
+    return boto3.Session(
+        aws_access_key_id=frozen.access_key,
+        aws_secret_access_key=frozen.secret_key,
+        aws_session_token=frozen.token,
+    )
+
+
 _EC2_KINDS = {"i": "instance", "ami": "image", "snap": "snapshot", "vpce": "vpc-endpoint", "vol": "volume"}
-_RDS_TAGGED = ("CreateDBSnapshot", "DeleteDBSnapshot", "DeleteDBInstance", "RestoreDBInstanceFromDBSnapshot")
+_RDS_TAGGED = (
+    "CreateDBSnapshot",
+    "DeleteDBSnapshot",
+    "DeleteDBInstance",
+    "RestoreDBInstanceFromDBSnapshot",
+    "ModifyDBSnapshotAttribute",
+)
 
 
 def drill_ids(stack: StackModel, env: Mapping[str, str]) -> dict[str, str]:
@@ -161,17 +218,17 @@ def drill_ids(stack: StackModel, env: Mapping[str, str]) -> dict[str, str]:
     return ids
 
 
-def _capture_state(call: Call) -> None:
-    """Tags of the resources the call touches, as they are now (moto answers)."""
+def _capture_state(call: Call, session: boto3.Session) -> None:
+    """Tags of the resources the call touches, as they are now (moto answers, to the call's account)."""
     p = call.params
     if call.service == "ssm" and call.operation == "SendCommand" and p.get("InstanceIds"):
-        ec2 = boto3.client("ec2", region_name=call.region)
+        ec2 = session.client("ec2", region_name=call.region)
         for tag in ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": list(p["InstanceIds"])}]).get(
             "Tags", []
         ):
             call.tags.setdefault(("instance", tag["ResourceId"]), {})[tag["Key"]] = tag["Value"]
     if call.service == "ec2":
-        ec2 = boto3.client("ec2", region_name=call.region)
+        ec2 = session.client("ec2", region_name=call.region)
         ids: list[str] = []
         if call.operation == "CreateImage":
             ids = [p["InstanceId"]]
@@ -185,8 +242,10 @@ def _capture_state(call: Call) -> None:
             ids = [p["VolumeId"]]
         elif call.operation == "CreateTags":
             ids = list(p["Resources"])
-        elif call.operation == "DeleteSnapshot":
+        elif call.operation in ("DeleteSnapshot", "ModifySnapshotAttribute"):
             ids = [p["SnapshotId"]]
+        elif call.operation == "ModifyImageAttribute":
+            ids = [p["ImageId"]]
         elif call.operation == "DeregisterImage":
             ids = [p["ImageId"]]
             images = ec2.describe_images(ImageIds=[p["ImageId"]]).get("Images", [])
@@ -203,13 +262,13 @@ def _capture_state(call: Call) -> None:
                 kind = _EC2_KINDS[tag["ResourceId"].split("-")[0]]
                 call.tags.setdefault((kind, tag["ResourceId"]), {})[tag["Key"]] = tag["Value"]
     elif call.service == "rds" and call.operation in _RDS_TAGGED:
-        rds = boto3.client("rds", region_name=call.region)
-        arn_base = f"arn:{PARTITION}:rds:{call.region}:{ACCOUNT}"
+        rds = session.client("rds", region_name=call.region)
+        arn_base = f"arn:{PARTITION}:rds:{call.region}:{call.account}"
         if call.operation in ("CreateDBSnapshot", "DeleteDBInstance"):
             kind, rid, arn = "db", p["DBInstanceIdentifier"], f"{arn_base}:db:{p['DBInstanceIdentifier']}"
         else:
             kind, rid = "db-snapshot", p["DBSnapshotIdentifier"]
-            arn = f"{arn_base}:snapshot:{rid}"
+            arn = rid if rid.startswith("arn:") else f"{arn_base}:snapshot:{rid}"
         try:
             tags = rds.list_tags_for_resource(ResourceName=arn).get("TagList", [])
         except rds.exceptions.ClientError:
@@ -239,6 +298,13 @@ def config_overrides(env: Mapping[str, str]) -> dict[str, Any]:
         overrides["offsite"] = {"enabled": True, "region": env["OFFSITE_REGION"].strip()}
         if kinds:
             overrides["offsite"]["kinds"] = kinds
+        target = env.get("OFFSITE_ACCOUNT", "").strip()
+        if target:  # the function runs in the home account (moto's)
+            overrides["offsite"].update(account=target, home_account=ACCOUNT)
+            role = env.get("OFFSITE_ROLE_ARN", "").rsplit("/", 1)[-1]
+            prefix, _, use = role.rpartition("-")
+            if prefix and use in OFFSITE_ROLE_USES:
+                overrides["offsite"]["role_name"] = prefix
     return overrides
 
 
@@ -258,15 +324,40 @@ def judge(calls: list[Call]) -> tuple[list[Verdict], list[str]]:
             image_snapshots=lambda image, c=call: c.image_snapshots.get(image, []),
             ids=drill_ids(stack, call.env),
             region=call.region,
+            account=call.account,
         )
         try:
             requests = iam_requests(call.service, call.operation, call.params, world)
         except UnmappedOperation as err:
             problems.append(f"the {call.function} function called {err.args[0]}")
             continue
-        principal = Principal.function(stack, f"lambdas.{call.function}.handler")
+        if call.role_arn is None:
+            principal = Principal.function(stack, f"lambdas.{call.function}.handler")
+        else:
+            try:
+                principal = assumed_role(stack, call.role_arn, call.function)
+            except LookupError as err:
+                problems.append(
+                    f"the {call.function} function called {call.service}.{call.operation} as {err}"
+                )
+                continue
         verdicts += [evaluate(stack, principal, r) for r in requests]
     return verdicts, problems
+
+
+def assumed_role(stack: StackModel, role_arn: str, function: str) -> Principal:
+    """A session of the role ``role_arn`` of a stack of the model (the target account's), as the
+    function that assumed it uses it."""
+    account, name = role_arn.split(":")[4], role_arn.rsplit("/", 1)[-1]
+    for model in (stack, *stack.peers):
+        if model.account != account:
+            continue
+        for res in model.of_type("AWS::IAM::Role"):
+            if model.name(res.logical_id) == name:
+                return Principal.role_session(
+                    model, res.logical_id, function, f"the {function} function as {name}"
+                )
+    raise LookupError(f"{role_arn}, a role no stack of this configuration defines")
 
 
 def judge_server_requests(

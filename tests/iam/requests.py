@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from lambdas.common.contracts import OFFSITE_KEY_ALIAS, offsite_bucket_name
+from lambdas.common.contracts import OFFSITE_KEY_ALIAS, STAGING_KEY_ALIAS, offsite_bucket_name
 from tests.iam.stack import ACCOUNT, PARTITION, REGION, StackModel
 
 Value = str | tuple[str, ...]
@@ -76,10 +76,11 @@ class World:
     tags: Callable[[str, str], Mapping[str, str]] = lambda kind, rid: {}
     image_snapshots: Callable[[str], Sequence[str]] = lambda image: ()
     region: str = REGION  # of the call: the offsite region's calls name that region's ARNs
+    account: str = ACCOUNT  # of the caller: a target account's role names that account's ARNs
 
     @property
     def rds_arn(self) -> str:
-        return f"arn:{PARTITION}:rds:{self.region}:{ACCOUNT}"
+        return f"arn:{PARTITION}:rds:{self.region}:{self.account}"
 
     def bucket(self, name: str) -> str:
         return self.stack.backup_bucket if name in self.buckets else name
@@ -660,13 +661,13 @@ OFFSITE_KEY_STAND_IN: Final = "0ff51te0-0000-4000-8000-000000000000"
 
 def _offsite_decrypt(params: Params, world: World, cause: str) -> IamRequest | None:
     """kms:Decrypt of an object in the copy bucket of the call's region, or None for other buckets."""
-    if params["Bucket"] != offsite_bucket_name(ACCOUNT, world.region):
+    if params["Bucket"] != offsite_bucket_name(world.account, world.region):
         return None
     offsite_stack = getattr(world.stack, "offsite", None)  # the offsite stack's model: its key (and policy)
     key = (
         offsite_stack.key_arn
         if offsite_stack is not None
-        else f"arn:{PARTITION}:kms:{world.region}:{ACCOUNT}:key/{OFFSITE_KEY_STAND_IN}"
+        else f"arn:{PARTITION}:kms:{world.region}:{world.account}:key/{OFFSITE_KEY_STAND_IN}"
     )
     return _req(
         "kms:Decrypt",
@@ -674,7 +675,7 @@ def _offsite_decrypt(params: Params, world: World, cause: str) -> IamRequest | N
         f"{cause} -> S3 calls KMS (offsite key)",
         {
             "kms:ViaService": f"s3.{world.region}.amazonaws.com",
-            "kms:CallerAccount": ACCOUNT,
+            "kms:CallerAccount": world.account,
             "kms:EncryptionContextKeys": ("aws:s3:arn",),
             "kms:ResourceAliases": (OFFSITE_KEY_ALIAS,),
             "aws:ViaAWSService": "true",
@@ -1037,9 +1038,18 @@ _GRANT_KEYS = (*_KMS_COPY_KEYS, "kms:GrantIsForAWSResource")
 
 
 def _offsite_key_arn(key: str, world: World) -> str:
-    if key not in (OFFSITE_KEY_ALIAS, f"arn:{PARTITION}:kms:{world.region}:{ACCOUNT}:{OFFSITE_KEY_ALIAS}"):
-        raise UnmappedOperation(f"a copy encrypted with {key!r}, not the offsite key, is not modelled")
-    return world.stack.offsite_key_arn
+    """The key a copy is encrypted with: the offsite key, or (copies into another account: the copy in
+    the home account's offsite region) the staging key, named by its alias in the caller's account."""
+    aliases = {
+        OFFSITE_KEY_ALIAS: lambda: world.stack.offsite_key_arn,
+        STAGING_KEY_ALIAS: lambda: world.stack.staging_key_arn,
+    }
+    for alias, arn in aliases.items():
+        if key in (alias, f"arn:{PARTITION}:kms:{world.region}:{world.account}:{alias}"):
+            return arn()
+    raise UnmappedOperation(
+        f"a copy encrypted with {key!r}, not the offsite (or staging) key, is not modelled"
+    )
 
 
 def _kms_for_copy(
@@ -1048,7 +1058,7 @@ def _kms_for_copy(
     arn = _offsite_key_arn(key, world)
     context: Context = {
         "kms:ViaService": f"{service}.{world.region}.amazonaws.com",
-        "kms:CallerAccount": ACCOUNT,
+        "kms:CallerAccount": world.account,
         "aws:ViaAWSService": "true",
     }
     return [
@@ -1149,3 +1159,33 @@ def _copy_image(params: Params, world: World) -> list[IamRequest]:
     if params.get("Encrypted") and params.get("KmsKeyId"):
         out += _kms_for_copy("ec2", _EC2_COPY_KMS, params["KmsKeyId"], world, cause)
     return out
+
+
+# --- copies into another account: sharing the staging copy (the home account, its offsite region) -----
+@_row(
+    "rds",
+    "ModifyDBSnapshotAttribute",
+    "rds:ModifyDBSnapshotAttribute",
+    keys=_SNAPSHOT_TAG_KEYS,
+    note="on the snapshot (its tags); sharing it (restore) with another account",
+)
+def _modify_db_snapshot_attribute(params: Params, world: World) -> list[IamRequest]:
+    name = params["DBSnapshotIdentifier"]
+    return [
+        _req(
+            "rds:ModifyDBSnapshotAttribute",
+            name if name.startswith("arn:") else f"{world.rds_arn}:snapshot:{name}",
+            "rds.ModifyDBSnapshotAttribute",
+            _tag_context(("aws:ResourceTag", "rds:snapshot-tag"), world.tags("db-snapshot", name)),
+        )
+    ]
+
+
+for _op, _param in (("ModifyImageAttribute", "ImageId"), ("ModifySnapshotAttribute", "SnapshotId")):
+
+    @_row("ec2", _op, f"ec2:{_op}", keys=_RESOURCE_TAG_KEYS, note="on the image or snapshot (its tags)")
+    def _modify_ec2_attribute(
+        params: Params, world: World, op: str = _op, param: str = _param
+    ) -> list[IamRequest]:
+        rid = params[param]
+        return [_req(f"ec2:{op}", _ec2_arn(rid, world.region), f"ec2.{op}", _resource_tags(world, rid))]

@@ -1,7 +1,8 @@
 """The synthesized template as IAM sees it: policies per principal, resource policies per resource.
 
-CloudFormation intrinsics are resolved for one fixed account and region (moto's default account, the
-example configuration's region), with deterministic stand-ins for the names CloudFormation would
+CloudFormation intrinsics are resolved for the stack's account and region (moto's default account and
+the example configuration's region; with copies into another account, the configured home and target
+accounts and the offsite region), with deterministic stand-ins for the names CloudFormation would
 generate. An intrinsic or resource type this module does not know raises instead of being guessed.
 """
 
@@ -81,12 +82,11 @@ def merged_settings(overrides: Mapping[str, Any]) -> dict[str, Any]:
     return settings
 
 
-def synth_templates(
-    overrides: Mapping[str, Any] | None = None,
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """The CloudFormation templates of the stack and, with offsite copies, of its offsite stack, for the
-    example config plus ``overrides``, built as app.py builds them (no cdk-nag: it only validates, the
-    templates are the same)."""
+def synth_stacks(overrides: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """The CloudFormation template of every stack (by stack name) for the example config plus
+    ``overrides``, built as app.py builds them (no cdk-nag: it only validates, the templates are the
+    same): the home stack and, with offsite copies, the offsite stack and, with a target account, the
+    staging stack."""
     import aws_cdk as cdk
 
     from infra.config import load_config
@@ -96,13 +96,20 @@ def synth_templates(
     settings = merged_settings(overrides or {})
     config = load_config(settings)
     app = cdk.App(context=context_with(settings))
-    offsite = add_offsite_stack(app, BackupStack(app, STACK_NAME, config=config), config)
+    add_offsite_stack(app, BackupStack(app, STACK_NAME, config=config), config)
     assembly = app.synth()
-    template: dict[str, Any] = assembly.get_stack_by_name(STACK_NAME).template
-    if offsite is None:
-        return template, None
-    offsite_template: dict[str, Any] = assembly.get_stack_by_name(offsite.stack_name).template
-    return template, offsite_template
+    return {artifact.stack_name: artifact.template for artifact in assembly.stacks}
+
+
+def synth_templates(
+    overrides: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The CloudFormation templates of the stack and, with offsite copies, of its offsite stack, for the
+    example config plus ``overrides``."""
+    from lambdas.common.contracts import offsite_stack_name
+
+    stacks = synth_stacks(overrides)
+    return stacks[STACK_NAME], stacks.get(offsite_stack_name(STACK_NAME))
 
 
 def synth_template(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -112,17 +119,31 @@ def synth_template(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]
 
 @cache
 def _cached(key: str) -> StackModel:
-    overrides = json.loads(key)
-    home, offsite = synth_templates(overrides)
-    if offsite is None:
-        return StackModel(home)
-    settings = merged_settings(overrides)
-    from lambdas.common.contracts import offsite_stack_name
+    from lambdas.common.contracts import offsite_stack_name, staging_stack_name
 
+    overrides = json.loads(key)
+    stacks = synth_stacks(overrides)
+    offsite = stacks.get(offsite_stack_name(STACK_NAME))
+    if offsite is None:
+        return StackModel(stacks[STACK_NAME])
+    settings = merged_settings(overrides)["offsite"]
+    region, target = settings["region"], settings.get("account")
+    home = settings.get("home_account") if target else None
     other = StackModel(
-        offsite, region=settings["offsite"]["region"], stack_name=offsite_stack_name(STACK_NAME)
+        offsite, region=region, stack_name=offsite_stack_name(STACK_NAME), account=target or ACCOUNT
     )
-    return StackModel(home, offsite=other)
+    staging_template = stacks.get(staging_stack_name(STACK_NAME))
+    staging = (
+        StackModel(
+            staging_template,
+            region=region,
+            stack_name=staging_stack_name(STACK_NAME),
+            account=home or ACCOUNT,
+        )
+        if staging_template is not None
+        else None
+    )
+    return StackModel(stacks[STACK_NAME], offsite=other, staging=staging, account=home or ACCOUNT)
 
 
 def stack_for(overrides: Mapping[str, Any] | None = None) -> StackModel:
@@ -139,8 +160,9 @@ class Resource:
 
 
 class StackModel:
-    """Resolved names, ARNs and policies of one synthesized template, in ``region`` (the home stack's
-    model also answers for its offsite stack's resources: ``resource_policy``, ``owner``)."""
+    """Resolved names, ARNs and policies of one synthesized template, in ``region`` of ``account`` (the
+    home stack's model also answers for its offsite and staging stacks' resources: ``resource_policy``,
+    ``owner``, ``account_of``)."""
 
     def __init__(
         self,
@@ -149,10 +171,13 @@ class StackModel:
         region: str = REGION,
         stack_name: str = STACK_NAME,
         offsite: StackModel | None = None,
+        account: str = ACCOUNT,
+        staging: StackModel | None = None,
     ) -> None:
         self.template = template
-        self.region, self.stack_name = region, stack_name
-        self.offsite = offsite  # the offsite stack's model (same account, its own region)
+        self.region, self.stack_name, self.account = region, stack_name, account
+        self.offsite = offsite  # the offsite stack's model (its own region; with a target account, there)
+        self.staging = staging  # copies into another account: the home account's stack in the offsite region
         self.resources = {
             lid: Resource(lid, r["Type"], r.get("Properties", {})) for lid, r in template["Resources"].items()
         }
@@ -177,7 +202,12 @@ class StackModel:
 
     def ref(self, name: str) -> Any:
         if name in _PSEUDO:
-            return {"AWS::Region": self.region, "AWS::StackName": self.stack_name}.get(name, _PSEUDO[name])
+            own = {
+                "AWS::Region": self.region,
+                "AWS::StackName": self.stack_name,
+                "AWS::AccountId": self.account,
+            }
+            return own.get(name, _PSEUDO[name])
         if name in self.parameters:
             param = self.parameters[name]
             if "AWS::SSM::Parameter::Value" in param.get("Type", ""):
@@ -192,7 +222,7 @@ class StackModel:
         if t == "AWS::SNS::Topic":
             return self.get_att(name, "TopicArn")
         if t == "AWS::SQS::Queue":
-            return f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT}/{self.name(name)}"
+            return f"https://sqs.{self.region}.amazonaws.com/{self.account}/{self.name(name)}"
         if t == "AWS::StepFunctions::StateMachine":  # its Ref is its ARN
             return self.get_att(name, "Arn")
         if t in _ID_PREFIX:
@@ -210,29 +240,31 @@ class StackModel:
         t, n = res.type, self.name(logical_id) if res.type in _NAME_PROPERTY else None
         arns = {
             ("AWS::S3::Bucket", "Arn"): lambda: f"arn:{PARTITION}:s3:::{n}",
-            ("AWS::IAM::Role", "Arn"): lambda: f"arn:{PARTITION}:iam::{ACCOUNT}:role/{n}",
+            ("AWS::IAM::Role", "Arn"): lambda: f"arn:{PARTITION}:iam::{self.account}:role/{n}",
             ("AWS::KMS::Key", "Arn"): lambda: (
-                f"arn:{PARTITION}:kms:{self.region}:{ACCOUNT}:key/{self.ref(logical_id)}"
+                f"arn:{PARTITION}:kms:{self.region}:{self.account}:key/{self.ref(logical_id)}"
             ),
-            ("AWS::SNS::Topic", "TopicArn"): lambda: f"arn:{PARTITION}:sns:{self.region}:{ACCOUNT}:{n}",
+            ("AWS::SNS::Topic", "TopicArn"): lambda: f"arn:{PARTITION}:sns:{self.region}:{self.account}:{n}",
             ("AWS::SNS::Topic", "TopicName"): lambda: n,
-            ("AWS::SQS::Queue", "Arn"): lambda: f"arn:{PARTITION}:sqs:{self.region}:{ACCOUNT}:{n}",
+            ("AWS::SQS::Queue", "Arn"): lambda: f"arn:{PARTITION}:sqs:{self.region}:{self.account}:{n}",
             ("AWS::SQS::Queue", "QueueName"): lambda: n,
             ("AWS::Lambda::Function", "Arn"): lambda: (
-                f"arn:{PARTITION}:lambda:{self.region}:{ACCOUNT}:function:{n}"
+                f"arn:{PARTITION}:lambda:{self.region}:{self.account}:function:{n}"
             ),
             ("AWS::Logs::LogGroup", "Arn"): lambda: (
-                f"arn:{PARTITION}:logs:{self.region}:{ACCOUNT}:log-group:{n}:*"
+                f"arn:{PARTITION}:logs:{self.region}:{self.account}:log-group:{n}:*"
             ),
             ("AWS::CloudWatch::Alarm", "Arn"): lambda: (
-                f"arn:{PARTITION}:cloudwatch:{self.region}:{ACCOUNT}:alarm:{n}"
+                f"arn:{PARTITION}:cloudwatch:{self.region}:{self.account}:alarm:{n}"
             ),
-            ("AWS::Events::Rule", "Arn"): lambda: f"arn:{PARTITION}:events:{self.region}:{ACCOUNT}:rule/{n}",
+            ("AWS::Events::Rule", "Arn"): lambda: (
+                f"arn:{PARTITION}:events:{self.region}:{self.account}:rule/{n}"
+            ),
             ("AWS::StepFunctions::StateMachine", "Arn"): lambda: (
-                f"arn:{PARTITION}:states:{self.region}:{ACCOUNT}:stateMachine:{n}"
+                f"arn:{PARTITION}:states:{self.region}:{self.account}:stateMachine:{n}"
             ),
             ("AWS::Scheduler::Schedule", "Arn"): lambda: (
-                f"arn:{PARTITION}:scheduler:{self.region}:{ACCOUNT}:schedule/default/{n}"
+                f"arn:{PARTITION}:scheduler:{self.region}:{self.account}:schedule/default/{n}"
             ),
         }
         if (t, attribute) in (("AWS::EC2::SecurityGroup", "GroupId"), ("AWS::EC2::VPC", "VpcId")):
@@ -307,7 +339,7 @@ class StackModel:
         for res in self.of_type("AWS::IAM::InstanceProfile"):
             if self.ref(res.logical_id) == profile:
                 (role,) = res.properties["Roles"]
-                return f"arn:{PARTITION}:iam::{ACCOUNT}:role/{self.resolve(role)}"
+                return f"arn:{PARTITION}:iam::{self.account}:role/{self.resolve(role)}"
         raise LookupError(f"no instance profile {profile!r} in the stack")
 
     def function_log_group(self, handler: str) -> str:
@@ -364,14 +396,37 @@ class StackModel:
         for res in self.of_type("AWS::IAM::Role"):
             if arn == self.get_att(res.logical_id, "Arn"):
                 return self.trust_policy(res.logical_id)
-        return self.offsite.resource_policy(arn) if self.offsite is not None else None
+        for peer in self.peers:
+            policy = peer.resource_policy(arn)
+            if policy is not None:
+                return policy
+        return None
+
+    @property
+    def peers(self) -> tuple[StackModel, ...]:
+        """The other stacks' models this one answers for (offsite, then staging)."""
+        return tuple(m for m in (self.offsite, self.staging) if m is not None)
 
     def owner(self, arn: str) -> StackModel:
         """The model whose template holds ``arn`` (its region is the request's): the offsite stack's
-        for the copy bucket and the offsite key, else this one."""
-        if self.offsite is not None and self.offsite.holds(arn):
-            return self.offsite
+        for the copy bucket, the offsite key (and, in a target account, its roles), the staging stack's
+        for the staging key, else this one."""
+        for peer in self.peers:
+            if peer.holds(arn) or peer.holds_role(arn):
+                return peer
         return self
+
+    def account_of(self, arn: str) -> str:
+        """The account that owns ``arn``: the account of the stack that holds it, else the account in
+        the ARN, else this stack's (S3 buckets and EC2 images name none)."""
+        owner = self.owner(arn)
+        if owner is not self or self.holds(arn) or self.holds_role(arn):
+            return owner.account
+        parts = arn.split(":")
+        return parts[4] if len(parts) > 5 and parts[4] else self.account
+
+    def holds_role(self, arn: str) -> bool:
+        return any(arn == self.get_att(r.logical_id, "Arn") for r in self.of_type("AWS::IAM::Role"))
 
     def holds(self, arn: str) -> bool:
         """``arn`` is a bucket (or object), key or topic of this template."""
@@ -416,6 +471,15 @@ class StackModel:
         if self.offsite is None:
             raise LookupError("this stack has no offsite copies")
         return self.offsite.key_arn
+
+    @property
+    def staging_key_arn(self) -> str:
+        """The staging key's ARN, in the home account's offsite region (copies into another account)."""
+        if self.staging is None:
+            raise LookupError(
+                "this stack has no staging stack (no copies of rds or ami into another account)"
+            )
+        return self.staging.key_arn
 
     @property
     def key_arn(self) -> str:

@@ -1,8 +1,9 @@
 """``make permissions``: the decision table of the synthesized policies, as the IAM evaluator sees it.
 
 Prints what must be denied (and the statement that denies it), what AWS services do for the stack
-(allowed) and the same services acting for another account (denied). Exit status 1 when any row is
-not as it must be. The requests the Lambdas and the dump script really make are judged in the unit and
+(allowed) and the same services acting for another account (denied); with copies into another
+account, the cross-account cases (tests/iam/cross_account.py) as each requires. Exit status 1 when any
+row is not as it must be. The requests the Lambdas and the dump script really make are judged in the unit and
 integration tests that make them (``make test``).
 """
 
@@ -24,6 +25,8 @@ from tests.iam.cases import (
     service_requests,
 )
 from tests.iam.check import Verdict, evaluate
+from tests.iam.cross_account import CASES as CROSS_CASES
+from tests.iam.cross_account import HOME, MARKING, TARGET, cross_account_stack, outcome
 from tests.iam.stack import OTHER_ACCOUNT, StackModel, stack_for
 
 
@@ -57,6 +60,13 @@ def main() -> int:
         print(
             _row(verdict.allowed, case.name, f"{verdict.request.action} {verdict.request.resource}", verdict)
         )
+    cross = cross_account_stack()
+    print(f"\n== copies into account {TARGET} (home {HOME}): as each case requires")
+    for case in (*CROSS_CASES, *MARKING):
+        for verdict in case.verdicts(cross):
+            ok = outcome(verdict, case.expect)
+            failures += not ok
+            print(_row(ok, case.name, f"{verdict.request.action} {verdict.request.resource}", verdict))
     for title, account, want in (
         ("what AWS services do for the stack: allowed", None, True),
         (f"the same services acting for account {OTHER_ACCOUNT}: denied", OTHER_ACCOUNT, False),
