@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -33,7 +34,13 @@ from cli.backupctl.output import Output
 from infra.config import CONTEXT_KEY, Config, ConfigError, load_config
 from lambdas.common.aws.clients import RegionClients
 from lambdas.common.aws.errors import error_code, error_text
-from lambdas.common.contracts import alarm_prefix, bucket_name, job_resource_name, offsite_bucket_name
+from lambdas.common.contracts import (
+    alarm_prefix,
+    bucket_name,
+    job_resource_name,
+    offsite_bucket_name,
+    offsite_stack_name,
+)
 from lambdas.common.messages import say
 
 if TYPE_CHECKING:
@@ -50,6 +57,12 @@ RETRIES = BotoConfig(retries={"mode": "standard", "max_attempts": 5}, connect_ti
 # For calls that must not be sent twice (a retry after a lost answer would start a second dump or collide
 # with the restore it already started): one attempt, and TCP keepalive so a long wait is not cut by a NAT.
 ONCE = BotoConfig(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=120, tcp_keepalive=True)
+
+# An STS role session name: 2 to 64 of these characters.
+_SESSION_NAME_CHARS = re.compile(r"[^\w+=,.@-]")
+SESSION_NAME_MAX = 64
+
+READ_ROLE = "read"  # backupctl only reads in a target account (one of contracts.OFFSITE_ROLE_USES)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -106,7 +119,7 @@ class Aws:
     # The language of its sentences: the Cli points it at the configuration's (English on its own).
     speaks: Callable[[], str] = field(default=lambda: "en", repr=False)
     _session: boto3.Session | None = field(default=None, repr=False)
-    _account: str | None = field(default=None, repr=False)
+    _identity: dict[str, str] | None = field(default=None, repr=False)
 
     def session(self) -> boto3.Session:
         if self._session is None:
@@ -159,10 +172,21 @@ class Aws:
         return self.client("ssm")  # type: ignore[no-any-return]
 
     @property
+    def identity(self) -> dict[str, str]:
+        """Who these credentials are (STS GetCallerIdentity): ``Account`` and ``Arn``."""
+        if self._identity is None:
+            answer = self.client("sts").get_caller_identity()
+            self._identity = {"Account": answer["Account"], "Arn": answer["Arn"]}
+        return self._identity
+
+    @property
     def account(self) -> str:
-        if self._account is None:
-            self._account = self.client("sts").get_caller_identity()["Account"]
-        return self._account
+        return self.identity["Account"]
+
+    @property
+    def partition(self) -> str:
+        """The partition of these credentials (``aws``, ``aws-cn``, ...), from their ARN."""
+        return self.identity["Arn"].split(":")[1]
 
     @property
     def bucket(self) -> str:
@@ -179,7 +203,29 @@ class Aws:
     def in_offsite_region(self, region: str) -> Aws:
         """The same profile, endpoint, stack and language in the offsite region ``region`` (a new session;
         its bucket is the copy bucket there); this one stays as it is."""
-        return replace(self, region=region, offsite=True, _session=None, _account=None)
+        return replace(self, region=region, offsite=True, _session=None, _identity=None)
+
+    def as_role(self, role_arn: str, session_name: str) -> Aws:
+        """The same region, endpoint, stack and language as the role ``role_arn`` (STS AssumeRole with this
+        session's credentials, here and now: a role that cannot be assumed raises the ClientError of STS
+        at once); this one stays as it is. The credentials last an hour, longer than a command reads."""
+        sts = self.client("sts")
+        creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name, DurationSeconds=3600)[
+            "Credentials"
+        ]
+        session = boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+            region_name=self.region_name,
+        )
+        return replace(self, profile=None, _session=session, _identity=None)
+
+    def session_name(self, command: str) -> str:
+        """What the target account's CloudTrail shows for a role session of ``command``: backupctl, the
+        command and who runs it (the last part of the caller's ARN: a user, or the session of an SSO role)."""
+        who = _SESSION_NAME_CHARS.sub("-", self.identity["Arn"].rsplit("/", 1)[-1].rsplit(":", 1)[-1])
+        return f"backupctl-{command}-{who}"[:SESSION_NAME_MAX]
 
     def region_clients(self) -> RegionClients:
         """This region's EC2, RDS and S3 clients, as the jobs take them for the offsite region."""
@@ -214,7 +260,9 @@ class Cli:
     def from_region(self, region: str | None) -> None:
         """With ``region`` (``--from-region``): from here on, AWS is the offsite region of the configuration
         and the bucket its copy bucket, so a restore finds the offsite copies and creates what it restores
-        there. Any other region is bad usage, named with the setting that decides it."""
+        there. Any other region is bad usage, named with the setting that decides it. With copies in a target
+        account (``offsite.account``) the restore is made in that account: credentials of any other account
+        are refused (bad usage) before anything is read or created, naming both accounts and how to switch."""
         if region is None:
             return
         offsite = self.config.offsite
@@ -223,17 +271,61 @@ class Cli:
         if region != offsite.region:
             raise CliError(self.say("cli.common.offsite_other", region=region, offsite=offsite.region), USAGE)
         # a new session for the other region; the profile, endpoint, stack and language stay
-        self.aws = self.aws.in_offsite_region(region)
+        there = self.aws.in_offsite_region(region)
+        # the copy bucket is offsite_bucket_name(<these credentials' account>, region): in a target account
+        # that is the target account's own copy bucket, as the copies and the restore are there
+        if offsite.cross_account and there.account != offsite.account:
+            raise CliError(
+                self.say(
+                    "cli.offsite.restore_other_account",
+                    region=region,
+                    target=offsite.account,
+                    account=there.account,
+                ),
+                USAGE,
+            )
+        self.aws = there
 
-    def offsite_clients(self) -> RegionClients | None:
+    def offsite_clients(self, command: str) -> RegionClients | None:
         """The offsite region's clients (``offsite.region`` of the configuration), None when offsite copies
-        are off; ``self.aws`` stays the home region."""
+        are off; ``self.aws`` stays the home region. With a target account (``offsite.account``) they are
+        that account's, as its ``-read`` role (assumed by ``command``: the session name says who and what),
+        unless these credentials already are of the target account. A role that cannot be assumed is an
+        :class:`OffsiteUnreadable` naming the role, the account and what is missing."""
         offsite = self.config.offsite
-        return self.aws.in_offsite_region(offsite.region).region_clients() if offsite.enabled else None
+        if not offsite.enabled:
+            return None
+        there = self.aws.in_offsite_region(offsite.region)
+        role = offsite.role_arn(READ_ROLE, there.partition)
+        if role is None or there.account == offsite.account:
+            return there.region_clients()
+        try:
+            return there.as_role(role, there.session_name(command)).region_clients()
+        except ClientError as err:
+            if error_code(err) != "AccessDenied":
+                raise
+            raise OffsiteUnreadable(
+                self.say(
+                    "cli.offsite.role_denied",
+                    account=offsite.account,
+                    region=offsite.region,
+                    caller=there.identity["Arn"],
+                    role=role,
+                    reason=error_text(err),
+                    stack=offsite_stack_name(self.aws.stack),
+                    home=offsite.home_account,
+                    caller_account=there.account,
+                ),
+                PROBLEM,
+            ) from None
 
     def say(self, key: str, **values: object) -> str:
         """The catalogue's sentence ``key`` (lambdas.common.messages) in the configured language."""
         return say(key, self.language, **values)
+
+
+class OffsiteUnreadable(CliError):
+    """The offsite copies in the target account cannot be read: its ``-read`` role was not assumed."""
 
 
 def _language(values: tuple[object, ...]) -> str:

@@ -1,7 +1,8 @@
 """``backupctl prune --dry-run``: prune's own plan (the one state table, the configured policy), nothing deleted.
 
 With offsite copies of rds or ami, also the plan prune follows in the offsite region: its own policy
-(``offsite.retention``), the copied kinds only, on that region's clients (as the prune job does it).
+(``offsite.retention``), the copied kinds only, on that region's clients (as the prune job does it);
+with a target account (``offsite.account``) that account's, read through its ``-read`` role.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def _show(cli: Cli, out: Output, title: str, items: list[PlanItem], now: datetim
 @dataclass(frozen=True)
 class OffsitePlan:
     region: str
+    account: str | None  # the target account of the copies; None: this one
     kinds: tuple[str, ...]
     policy: RetentionPolicy
     items: list[PlanItem]
@@ -75,6 +77,7 @@ class OffsitePlan:
     def as_dict(self) -> dict[str, Any]:
         return {
             "region": self.region,
+            "account": self.account,
             "kinds": list(self.kinds),
             "policy": _policy(self.policy),
             **_counts(self.items),
@@ -90,11 +93,11 @@ def _offsite_plan(cli: Cli, now: datetime) -> OffsitePlan | None:
         return None
     offsite = offsite_settings(cli.config, cli.aws.account)
     kinds = offsite_kinds(offsite)
-    clients = cli.offsite_clients() if kinds else None
+    clients = cli.offsite_clients("prune-dry-run") if kinds else None
     if offsite is None or clients is None:
         return None
     _, items = plan(clients.ec2, clients.rds, offsite.policy, now, kinds)
-    return OffsitePlan(clients.region, kinds, offsite.policy, items)
+    return OffsitePlan(clients.region, offsite.account, kinds, offsite.policy, items)
 
 
 def register(app: typer.Typer) -> None:
@@ -128,7 +131,10 @@ def register(app: typer.Typer) -> None:
             return
         _show(cli, out, cli.say("cli.common.prune_title", **_title_values(policy)), items, now)
         if there is not None:
-            title = cli.say(
-                "cli.common.prune_offsite_title", region=there.region, **_title_values(there.policy)
+            where = (
+                there.region
+                if there.account is None
+                else cli.say("cli.offsite.column_account", region=there.region, account=there.account)
             )
+            title = cli.say("cli.common.prune_offsite_title", region=where, **_title_values(there.policy))
             _show(cli, out, title, there.items, now)

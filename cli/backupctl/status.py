@@ -3,10 +3,11 @@
 Per source (named by its ``Name`` tag), the newest backup of each kind with its state (the one state
 table) and its age against the target, computed by verify's own checks; with offsite copies the same for
 the newest copy of each copied kind in the offsite region (verify's offsite checks: their problems count
-as in the weekly mail); the last verification (its metric), restore test (its record), drill and IAM
-review; alarms in ALARM; whether every address of the alarm topic has confirmed its subscription (an
-unconfirmed address gets no alarm); the next run of every schedule in the configured timezone. Exit 1
-when anything needs the admin.
+as in the weekly mail; copies in a target account, ``offsite.account``, are read through its ``-read``
+role, and a role that cannot be assumed is a problem saying why); the last verification (its metric),
+restore test (its record), drill and IAM review; alarms in ALARM; whether every address of the alarm
+topic has confirmed its subscription (an unconfirmed address gets no alarm); the next run of every
+schedule in the configured timezone. Exit 1 when anything needs the admin.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from typing import Any
 
 import typer
 
-from cli.backupctl.context import Cli, speaks_aws
+from cli.backupctl.context import Cli, OffsiteUnreadable, speaks_aws
 from cli.backupctl.errors import PROBLEM
 from cli.backupctl.output import JsonFlag, Output, age_text
 from infra.cron import parse_cron
 from infra.job_settings import offsite_settings
 from lambdas.common import contracts
+from lambdas.common.aws.clients import RegionClients
 from lambdas.common.aws.subscriptions import mail_subscriptions, topic_by_name
 from lambdas.common.jobs.report import build_health_report, now_in_alarm
 from lambdas.common.jobs.verify import Check, VerifyResult, run_checks
@@ -46,6 +48,8 @@ class Status:
     subscriptions: list[dict[str, Any]] = field(default_factory=list)
     schedules: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # where the offsite copies are and whether they could be read (None: no offsite copies)
+    offsite: dict[str, Any] | None = None
     findings: list[dict[str, Any]] = field(default_factory=list)  # the problems, grouped, with next steps
     report: HealthReport | None = None
 
@@ -56,6 +60,7 @@ class Status:
             "problems": self.problems,
             "findings": self.findings,
             "sources": self.sources,
+            "offsite": self.offsite,
             "verification": self.verification,
             "restore_test": self.restore_test,
             "drill": self.drill,
@@ -84,9 +89,12 @@ def _entry(check: Check) -> dict[str, Any]:
     }
 
 
-def _offsite_entry(check: Check | None) -> dict[str, Any] | None:
-    """The offsite copy of a kind (verify's offsite check, with its region); None: not copied, or off."""
-    return None if check is None else {**_entry(check), "region": check.region}
+def _offsite_entry(check: Check | None, account: str | None) -> dict[str, Any] | None:
+    """The offsite copy of a kind (verify's offsite check, with its region, and the account of the copies
+    when it is another one); None: not copied, off, or not readable."""
+    if check is None:
+        return None
+    return {**_entry(check), "region": check.region, **({"account": account} if account else {})}
 
 
 def _source_rows(result: VerifyResult, status: Status) -> None:
@@ -94,6 +102,7 @@ def _source_rows(result: VerifyResult, status: Status) -> None:
     for check in result.checks:
         by_source.setdefault(check.source, []).append(check)
     copies = {(c.source, c.kind): c for c in result.offsite_checks}
+    account = status.offsite["account"] if status.offsite else None
     for source, checks in sorted(by_source.items()):
         status.sources.append(
             {
@@ -101,7 +110,8 @@ def _source_rows(result: VerifyResult, status: Status) -> None:
                 "name": result.names.get(source, ""),
                 "kind": "database" if any(c.kind == contracts.KIND_RDS for c in checks) else "server",
                 "backups": [
-                    {**_entry(c), "offsite": _offsite_entry(copies.get((c.source, c.kind)))} for c in checks
+                    {**_entry(c), "offsite": _offsite_entry(copies.get((c.source, c.kind)), account)}
+                    for c in checks
                 ],
             }
         )
@@ -213,6 +223,33 @@ def _schedules(cli: Cli, now: datetime, status: Status) -> None:
         )
 
 
+def _offsite_clients(cli: Cli, status: Status) -> RegionClients | None:
+    """The offsite region's clients, and ``status.offsite``: the region, the account of the copies (None:
+    this one), whether they could be read, and why not when backupctl knows it. A target account whose role cannot be assumed leaves the
+    copies unchecked (verify's problem says so, as in the weekly mail) with the reason among the problems;
+    the home backups are shown all the same."""
+    offsite = cli.config.offsite
+    if not offsite.enabled:
+        return None
+    status.offsite = {
+        "region": offsite.region,
+        "account": offsite.account if offsite.cross_account else None,
+        "readable": True,
+        "problem": None,
+    }
+    try:
+        return cli.offsite_clients("status")
+    except OffsiteUnreadable as err:
+        status.offsite.update(readable=False, problem=str(err))
+        status.problems.append(str(err))
+        return None
+
+
+def _copies_unread(cli: Cli, result: VerifyResult) -> bool:
+    """Verify checked no copy although a copied kind has a backup at home: it could not read them."""
+    return not result.offsite_checks and any(cli.config.offsite.copies(c.kind) for c in result.checks)
+
+
 def gather(cli: Cli, now: datetime) -> Status:
     """Everything ``status`` shows; its problems are the weekly mail's (lambdas.common.week), with the
     alarms in ALARM now instead of the week's. With offsite copies, verify's checks of the copies run on
@@ -237,7 +274,10 @@ def gather(cli: Cli, now: datetime) -> Status:
         drill_enabled=config.restore_drill.enabled,
     )
     ec2, rds, s3, cloudwatch, sns = aws.ec2(), aws.rds(), aws.s3(), aws.cloudwatch(), aws.sns()
-    result = run_checks(ec2, rds, s3, settings.verify, now, offsite=cli.offsite_clients())
+    clients = _offsite_clients(cli, status)
+    result = run_checks(ec2, rds, s3, settings.verify, now, offsite=clients)
+    if clients is not None and status.offsite is not None and _copies_unread(cli, result):
+        status.offsite["readable"] = False  # verify's own problem says why (the region refused a read)
     _source_rows(result, status)
     silent = _verification(cli, now, status)
     alarms = now_in_alarm(cloudwatch, aws.alarm_prefix, now, config.language)
@@ -277,13 +317,26 @@ def _age(entry: dict[str, Any], lang: str) -> str:
     return f"{age_text(entry['age_hours'], lang)} / {age_text(float(entry['target_hours']), lang)}"
 
 
-def _offsite_cell(entry: dict[str, Any] | None, lang: str) -> str:
-    """The offsite copy of a kind in the table: its state and age / target ("-": the kind is not copied)."""
+def _offsite_cell(cli: Cli, status: Status, backup: dict[str, Any]) -> str:
+    """The offsite copy of a kind in the table: its state and age / target ("-": the kind is not copied;
+    "could not be read": it is, but the copies in the target account were not reached)."""
+    lang, entry = cli.config.language, backup["offsite"]
     if entry is None:
-        return "-"
+        unread = status.offsite is not None and not status.offsite["readable"]
+        return (
+            cli.say("cli.offsite.unreadable") if unread and cli.config.offsite.copies(backup["kind"]) else "-"
+        )
     state = say(f"status.state.{entry['state']}", lang) if entry["state"] else say("status.none", lang)
     verdict = "" if entry["ok"] else f", {say('mail.problem', lang)}"
     return f"{state}, {_age(entry, lang)}{verdict}"
+
+
+def _offsite_where(cli: Cli) -> str:
+    """The offsite column's place: the region, and the account of the copies when it is another one."""
+    off = cli.config.offsite
+    if not off.cross_account:
+        return off.region
+    return cli.say("cli.offsite.column_account", region=off.region, account=off.account)
 
 
 def show(cli: Cli, status: Status, out: Output) -> None:
@@ -302,7 +355,7 @@ def show(cli: Cli, status: Status, out: Output) -> None:
                     say(f"status.state.{b['state']}", lang) if b["state"] else "-",
                     _age(b, lang),
                     say("mail.ok" if b["ok"] else "mail.problem", lang),
-                    *([_offsite_cell(b["offsite"], lang)] if offsite else []),
+                    *([_offsite_cell(cli, status, b)] if offsite else []),
                 ]
             )
             label = ""
@@ -310,7 +363,7 @@ def show(cli: Cli, status: Status, out: Output) -> None:
         say("status.backups", lang, stack=cli.aws.stack, region=cli.aws.region_name),
         [
             *say("status.columns", lang).split("|"),
-            *([say("status.offsite_column", lang, region=cli.config.offsite.region)] if offsite else []),
+            *([say("status.offsite_column", lang, region=_offsite_where(cli))] if offsite else []),
         ],
         rows,
     )
