@@ -180,18 +180,29 @@ class Recorder:
             role_arn=role_arn,
         )
         with _looking_up():
-            _capture_state(call, _session_of(client) if role_arn else boto3.Session())
+            _capture_state(call, _session_of(client) if role_arn else None)
         self.calls.append(call)
+
+
+_SESSIONS: dict[str, boto3.Session] = {}  # by access key: a new Session per call costs ~0.2 s
 
 
 def _session_of(client: BaseClient) -> boto3.Session:
     """A session with the client's (assumed-role) credentials: what it sees is the other account's."""
     frozen = getattr(client, "_request_signer")._credentials.get_frozen_credentials()  # noqa: B009
-    return boto3.Session(
-        aws_access_key_id=frozen.access_key,
-        aws_secret_access_key=frozen.secret_key,
-        aws_session_token=frozen.token,
-    )
+    session = _SESSIONS.get(frozen.access_key)
+    if session is None:
+        session = _SESSIONS[frozen.access_key] = boto3.Session(
+            aws_access_key_id=frozen.access_key,
+            aws_secret_access_key=frozen.secret_key,
+            aws_session_token=frozen.token,
+        )
+    return session
+
+
+def _client(session: boto3.Session | None, service: str, region: str) -> Any:
+    """A client of ``session`` (None: boto3's default session, as the function's own calls use)."""
+    return (session.client if session is not None else boto3.client)(service, region_name=region)  # type: ignore[call-overload]
 
 
 _EC2_KINDS = {"i": "instance", "ami": "image", "snap": "snapshot", "vpce": "vpc-endpoint", "vol": "volume"}
@@ -218,17 +229,17 @@ def drill_ids(stack: StackModel, env: Mapping[str, str]) -> dict[str, str]:
     return ids
 
 
-def _capture_state(call: Call, session: boto3.Session) -> None:
+def _capture_state(call: Call, session: boto3.Session | None) -> None:
     """Tags of the resources the call touches, as they are now (moto answers, to the call's account)."""
     p = call.params
     if call.service == "ssm" and call.operation == "SendCommand" and p.get("InstanceIds"):
-        ec2 = session.client("ec2", region_name=call.region)
+        ec2 = _client(session, "ec2", call.region)
         for tag in ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": list(p["InstanceIds"])}]).get(
             "Tags", []
         ):
             call.tags.setdefault(("instance", tag["ResourceId"]), {})[tag["Key"]] = tag["Value"]
     if call.service == "ec2":
-        ec2 = session.client("ec2", region_name=call.region)
+        ec2 = _client(session, "ec2", call.region)
         ids: list[str] = []
         if call.operation == "CreateImage":
             ids = [p["InstanceId"]]
@@ -262,7 +273,7 @@ def _capture_state(call: Call, session: boto3.Session) -> None:
                 kind = _EC2_KINDS[tag["ResourceId"].split("-")[0]]
                 call.tags.setdefault((kind, tag["ResourceId"]), {})[tag["Key"]] = tag["Value"]
     elif call.service == "rds" and call.operation in _RDS_TAGGED:
-        rds = session.client("rds", region_name=call.region)
+        rds = _client(session, "rds", call.region)
         arn_base = f"arn:{PARTITION}:rds:{call.region}:{call.account}"
         if call.operation in ("CreateDBSnapshot", "DeleteDBInstance"):
             kind, rid, arn = "db", p["DBInstanceIdentifier"], f"{arn_base}:db:{p['DBInstanceIdentifier']}"
