@@ -99,12 +99,10 @@ class Prune(Construct):
         ]
 
 
-def offsite_statements(
-    stack: Stack, region: str, kinds: tuple[str, ...], account: str | None = None
-) -> list[iam.PolicyStatement]:
-    """Prune's deletions in the offsite region (of ``account``; None: the stack's), for the copied
-    ``kinds``: the home deletions' twins, under the same conditions (the copies keep the originals' tags)."""
-    return _deletions(stack, region, kinds, where="Offsite", account=account)
+def offsite_statements(stack: Stack, region: str, kinds: tuple[str, ...]) -> list[iam.PolicyStatement]:
+    """Prune's deletions in the offsite region of ``stack``'s account, for the copied ``kinds``: the home
+    deletions' twins, under the same conditions (the copies keep the originals' tags)."""
+    return _deletions(stack, region, kinds, where="Offsite")
 
 
 def target_prune_statements(stack: Stack, region: str, kinds: tuple[str, ...]) -> list[iam.PolicyStatement]:
@@ -129,14 +127,12 @@ def target_prune_statements(stack: Stack, region: str, kinds: tuple[str, ...]) -
     return [*listings, *offsite_statements(stack, region, kinds)]
 
 
-def _deletions(
-    stack: Stack, region: str, kinds: tuple[str, ...], *, where: str, account: str | None = None
-) -> list[iam.PolicyStatement]:
+def _deletions(stack: Stack, region: str, kinds: tuple[str, ...], *, where: str) -> list[iam.PolicyStatement]:
     """Deleting schoolbackup's AMIs (+ EBS snapshots) and listing and deleting its RDS snapshots in
-    ``region`` (of ``account``; None: the stack's), for ``kinds``; ``where`` ("" at home, "Offsite") is
+    ``region``, for ``kinds``; ``where`` ("" at home, "Offsite") is
     part of each statement's Sid."""
     ec2_arn = f"arn:{stack.partition}:ec2:{region}"
-    rds_arn = f"arn:{stack.partition}:rds:{region}:{stack.account if account is None else account}"
+    rds_arn = f"arn:{stack.partition}:rds:{region}:{stack.account}"
     out: list[iam.PolicyStatement] = []
     if KIND_AMI in kinds:
         out += [

@@ -34,7 +34,10 @@ A copy into another account so arrives a day after a copy in the same account wo
 
 Tags of an AMI copy: CopyImage asks for them on the image and its snapshots (TagSpecifications); where
 they did not arrive (moto ignores them), the copy and its known snapshots are tagged afterwards, and every
-run tags the still untagged snapshots of earlier copies (as ami_backup does at home).
+run tags the still untagged snapshots of earlier copies (as ami_backup does at home). Into another
+account only the tags of CopyImage are allowed (a later tag could mark any image as a copy or a staging
+copy, which the deletions trust): there earlier copies are not re-tagged, and a new copy whose tags did
+not arrive fails its source with AWS's refusal.
 
 One source's failure never stops the others; failures are collected and the handler raises after
 publishing.
@@ -63,7 +66,6 @@ from lambdas.common.aws.quota import SnapshotQuota, read_snapshot_quota
 from lambdas.common.aws.states import AMI_STATES, Reading, ami_state, rds_snapshot_state
 from lambdas.common.contracts import (
     COPIED_FROM_KEY,
-    COPY_TAG_KEYS,
     JOB_AMI,
     JOB_KEY,
     JOB_RDS,
@@ -79,7 +81,7 @@ from lambdas.common.contracts import (
     parse_backup_name,
     tag_dict,
 )
-from lambdas.common.jobs.ami_backup import DUPLICATE_NAME
+from lambdas.common.jobs.ami_backup import DUPLICATE_NAME, retag_managed_images
 from lambdas.common.jobs.backup_result import BackupJobFailed, BackupResult
 from lambdas.common.messages import say
 from lambdas.common.observability import logger
@@ -237,9 +239,10 @@ def _copy_rds(home: RDSClient, off: RDSClient, run: _Run, target: RDSClient | No
     originals = _newest_usable(_db_snapshots(home, lambda t: _is_original(t, JOB_RDS)))
     copies = _db_snapshots(dest, lambda t: _is_copy(t, JOB_RDS) and not _is_stage(t, JOB_RDS))
     stages = {b.name: b for b in _db_snapshots(off, lambda t: _is_stage(t, JOB_RDS))} if target else {}
+    stage = _RdsStage(off, stages, run)
     for source, original in sorted(originals.items()):
         try:
-            quota = _copy_db_snapshot(dest, original, copies, quota, run, stage=_RdsStage(off, stages, run))
+            quota = _copy_db_snapshot(dest, original, copies, quota, run, stage=stage)
         except (ClientError, BotoCoreError) as err:
             run.result.add_failed(source, error_text(err))
     if target is not None:
@@ -477,35 +480,14 @@ def _copy_amis(
             _copy_image(dest, original, copies, run, stage)
         except (ClientError, BotoCoreError) as err:
             run.result.add_failed(source, error_text(err))
-    if target is not None:
-        _clean_stages(stages, copies, originals, run, stage.delete)
     if target is not None:  # into another account copies are tagged only as they are made (CopyImage)
+        _clean_stages(stages, copies, originals, run, stage.delete)
         return
     try:
-        _retag_copies(dest)
+        retag_managed_images(dest)
     except (ClientError, BotoCoreError) as err:
         # The new copies are made; an earlier copy's snapshots stay as they were until the next run.
         logger.warning("could not re-check the snapshots of earlier copies", extra={"error": error_text(err)})
-
-
-def _retag_copies(ec2: EC2Client) -> None:
-    """Tag the still untagged snapshots of earlier copies (and staging copies) with their image's
-    schoolbackup tags, CopiedFrom and OffsiteStage included: prune's and the staging cleanup's delete
-    permissions are conditioned on them (a snapshot without them would stay, and cost, forever)."""
-    by_snapshot: dict[str, dict[str, str]] = {}
-    for image in managed_images(ec2, JOB_AMI, hidden_too=True):
-        tags = tag_dict(image.get("Tags"))
-        keep = {k: v for k, v in tags.items() if k in (*COPY_TAG_KEYS, STAGE_KEY)}
-        by_snapshot.update(dict.fromkeys(snapshot_ids(image), keep))
-    untagged = [
-        sid
-        for sid, snap in snapshots_by_id(ec2, by_snapshot).items()
-        if not is_managed(tag_dict(snap.get("Tags")))
-    ]
-    for sid in untagged:
-        ec2.create_tags(Resources=[sid], Tags=aws_tags(by_snapshot[sid]))
-    if untagged:
-        logger.info("tagged snapshots of earlier copies", extra={"snapshots": len(untagged)})
 
 
 @dataclass

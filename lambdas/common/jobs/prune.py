@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.common.aws.clients import offsite_region_clients
+from lambdas.common.aws.clients import offsite_clients_of
 from lambdas.common.aws.db_snapshots import managed_db_snapshots
 from lambdas.common.aws.errors import error_code, error_text
 from lambdas.common.aws.images import managed_images, managed_snapshots, snapshot_ids, snapshot_states
@@ -476,7 +476,7 @@ def offsite_clients(settings: PruneSettings) -> RegionClients | None:
     """The offsite region's clients when prune has work there (the copy job copies rds or ami), else None."""
     if settings.offsite is None or not offsite_kinds(settings.offsite):
         return None
-    return offsite_region_clients(settings.offsite.region, settings.offsite.role_arn, "schoolbackup-prune")
+    return offsite_clients_of(settings.offsite, "schoolbackup-prune")
 
 
 def offsite_kinds(offsite: Offsite | None) -> tuple[str, ...]:

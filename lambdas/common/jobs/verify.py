@@ -531,9 +531,10 @@ def run_checks(
                     names=names,
                 )
             except (ClientError, BotoCoreError) as err:  # e.g. the target account's role not assumable
-                logger.error("offsite copies unreadable", extra={"error": error_text(err)})
+                error = error_text(err)
+                logger.error("offsite copies unreadable", extra={"error": error})
                 unreadable.append(
-                    msg("verify.offsite_unreadable", region=settings.offsite.region, error=error_text(err))
+                    msg("verify.offsite_unreadable", region=settings.offsite.region, error=error)
                 )
     general += [msg("verify.missing_ec2", id=server) for server in servers.missing]
     general += [msg("verify.missing_rds", id=db) for db in databases.missing]
